@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, extname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { UserError } from '../errors.js';
+import { CandidateError } from '../pool/evaluator.js';
+import { loadExperiment } from '../config/load.js';
+import { Store } from '../store/store.js';
+import { createRun } from '../engine/engine.js';
+import { defaultWorkers } from '../pool/pool.js';
+import { formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
+import { createReporter, type ProgressMode } from './progress.js';
+import { executeRun } from './execute.js';
+import { VERSION } from '../version.js';
+
+const DEFAULT_DB = 'results/evosearch.db';
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
+
+interface Common {
+  db: string;
+  json?: boolean;
+}
+
+const progressMode = (opts: { json?: boolean }): ProgressMode => (opts.json ? 'none' : process.stderr.isTTY ? 'bar' : 'lines');
+const print = (text: string): void => {
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+};
+
+function newRunId(name: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+function formatFromPath(path: string): ExportFormat {
+  const ext = extname(path).toLowerCase();
+  return ext === '.csv' ? 'csv' : ext === '.txt' ? 'evopress' : 'json';
+}
+
+function writeOut(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+}
+
+async function runAndReport(store: Store, runId: string, workers: number | undefined, opts: Common & { out?: string }): Promise<void> {
+  const experiment = loadExperimentOfRun(store, runId);
+  const threads = workers ?? experiment.workers ?? defaultWorkers();
+  if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers) in ${store.file}\n`);
+  const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
+  const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;
+  if (opts.out && result) writeOut(opts.out, formatResult(result, formatFromPath(opts.out)));
+  if (opts.json) {
+    print(JSON.stringify({ runId, status: outcome.status, result }));
+  } else if (outcome.status === 'interrupted') {
+    print(`interrupted at step ${outcome.checkpoint.step}; continue with: evosearch resume ${runId} --db ${store.file}`);
+  } else {
+    print(`finished ${runId}: best fitness ${result?.fitness} at cost ${result?.cost} after ${outcome.checkpoint.evaluations} evaluations`);
+    if (opts.out) print(`wrote ${opts.out}`);
+  }
+}
+
+function withStore<T>(file: string, mustExist: boolean, fn: (store: Store) => T): T | Promise<T> {
+  const store = Store.open(file, { mustExist });
+  let result: T | Promise<T>;
+  try {
+    result = fn(store);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => store.close());
+  store.close();
+  return result;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('evosearch')
+    .description('Evolutionary search of per-layer compression configurations')
+    .version(VERSION)
+    .option('--debug', 'print stack traces on errors')
+    .showHelpAfterError();
+  const dbOption = () => new Option('--db <file>', 'SQLite database').default(DEFAULT_DB);
+
+  program
+    .command('run')
+    .description('launch a search experiment from a JSON file')
+    .argument('<experiment>', 'experiment JSON file')
+    .addOption(dbOption())
+    .option('--run-id <id>', 'id of the new run (default: <name>-<time>-<random>)')
+    .option('--workers <n>', 'worker threads (default: experiment.workers, else the number of cores)', positiveInt)
+    .option('--out <file>', 'also export the best configuration here when done (.json, .csv or .txt)')
+    .option('--json', 'machine-readable output on stdout, no progress')
+    .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string }) => {
+      const experiment = loadExperiment(file);
+      const runId = opts.runId ?? newRunId(experiment.name);
+      await withStore(opts.db, false, async (store) => {
+        createRun(store, runId, experiment);
+        await runAndReport(store, runId, opts.workers, opts);
+      });
+    });
+
+  program
+    .command('resume')
+    .description('continue an interrupted run from its last checkpoint')
+    .argument('<run-id>')
+    .addOption(dbOption())
+    .option('--workers <n>', 'worker threads', positiveInt)
+    .option('--out <file>', 'also export the best configuration here when done')
+    .option('--json', 'machine-readable output')
+    .action(async (runId: string, opts: Common & { workers?: number; out?: string }) => {
+      await withStore(opts.db, true, async (store) => {
+        const run = store.requireRun(runId);
+        if (run.status === 'finished' && !opts.json) print(`run ${runId} already finished`);
+        await runAndReport(store, runId, opts.workers, opts);
+      });
+    });
+
+  program
+    .command('list')
+    .description('list runs')
+    .addOption(dbOption())
+    .option('--json', 'machine-readable output')
+    .action(async (opts: Common) => {
+      await withStore(opts.db, true, (store) => {
+        const runs = store.listRuns();
+        if (opts.json) return print(JSON.stringify(runs));
+        if (runs.length === 0) return print('no runs');
+        print(['id\tstatus\tstrategy\tgeneration\tevaluations\tbest', ...runs.map((r) => `${r.id}\t${r.status}\t${r.strategy}\t${r.generation}\t${r.evaluations}\t${r.bestFitness ?? '-'}`)].join('\n'));
+      });
+    });
+
+  program
+    .command('status')
+    .description('show one run')
+    .argument('<run-id>')
+    .addOption(dbOption())
+    .option('--json', 'machine-readable output')
+    .action(async (runId: string, opts: Common) => {
+      await withStore(opts.db, true, (store) => {
+        const run = store.requireRun(runId);
+        const checkpoint = store.getCheckpoint(runId);
+        const experiment = loadExperimentOfRun(store, runId);
+        const status = {
+          id: run.id,
+          name: run.name,
+          strategy: run.strategy,
+          status: run.status,
+          message: run.message,
+          step: checkpoint.step,
+          generation: checkpoint.generation,
+          evaluations: checkpoint.evaluations,
+          bestFitness: checkpoint.bestFitness,
+          wallSeconds: checkpoint.wallMs / 1000,
+          createdAt: run.createdAt,
+          updatedAt: run.updatedAt,
+          source: experiment.source,
+        };
+        if (opts.json) return print(JSON.stringify(status));
+        print(Object.entries(status).map(([k, v]) => `${k}: ${v ?? '-'}`).join('\n'));
+      });
+    });
+
+  program
+    .command('export')
+    .description('export the best per-layer configuration of a run')
+    .argument('<run-id>')
+    .addOption(dbOption())
+    .addOption(new Option('--format <format>', 'output format').choices(['json', 'csv', 'evopress']).default('json'))
+    .option('--out <file>', 'write here instead of stdout')
+    .action(async (runId: string, opts: Common & { format: ExportFormat; out?: string }) => {
+      await withStore(opts.db, true, (store) => {
+        const text = formatResult(runResult(store, runId), opts.format);
+        if (opts.out) writeOut(opts.out, text);
+        else process.stdout.write(text);
+      });
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as Error & { code?: string; exitCode?: number };
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 1; // commander already printed it
+    const debug = argv.includes('--debug');
+    if (e instanceof UserError || e instanceof CandidateError) {
+      process.stderr.write(`evosearch: error: ${e.message}\n`);
+    } else {
+      process.stderr.write(`evosearch: internal error: ${e.message}${debug ? '' : ' (run with --debug for the stack trace)'}\n`);
+    }
+    if (debug) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,10 @@
+/**
+ * An error the user can fix: the CLI prints its message as one line and exits non-zero, with no
+ * stack trace unless --debug is given. Messages name the file and the field where there is one.
+ */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserError';
+  }
+}

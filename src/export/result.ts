@@ -1,0 +1,67 @@
+import type { Store } from '../store/store.js';
+import type { Experiment } from '../config/load.js';
+import { SpaceIndex, type Budget } from '../space/space.js';
+import { UserError } from '../errors.js';
+
+/** The exported best configuration of a run: the contract of `evosearch export --format json`. */
+export interface RunResult {
+  runId: string;
+  experiment: string;
+  strategy: string;
+  status: string;
+  fitness: number;
+  cost: number;
+  budget: Budget;
+  units: { name: string; level: number; value: number; cost: number }[];
+  provenance: { seed: number; evaluations: number; generations: number; version: string; createdAt: string };
+}
+
+export function loadExperimentOfRun(store: Store, runId: string): Experiment {
+  return JSON.parse(store.requireRun(runId).experiment) as Experiment;
+}
+
+export function runResult(store: Store, runId: string): RunResult {
+  const run = store.requireRun(runId);
+  const experiment = JSON.parse(run.experiment) as Experiment;
+  const checkpoint = store.getCheckpoint(runId);
+  if (!checkpoint.bestGenome || checkpoint.bestFitness === null) {
+    throw new UserError(`run "${runId}" has no evaluated configuration yet; resume it first`);
+  }
+  const space = new SpaceIndex(experiment.space);
+  const genome = checkpoint.bestGenome;
+  return {
+    runId,
+    experiment: experiment.name,
+    strategy: run.strategy,
+    status: run.status,
+    fitness: checkpoint.bestFitness,
+    cost: space.cost(genome),
+    budget: experiment.space.budget,
+    units: experiment.space.units.map((u, i) => ({ name: u.name, level: genome[i], value: u.levels[genome[i]], cost: u.cost[genome[i]] })),
+    provenance: {
+      seed: experiment.seed,
+      evaluations: checkpoint.evaluations,
+      generations: checkpoint.generation,
+      version: run.version,
+      createdAt: run.createdAt,
+    },
+  };
+}
+
+export type ExportFormat = 'json' | 'csv' | 'evopress';
+
+export function formatResult(result: RunResult, format: ExportFormat): string {
+  switch (format) {
+    case 'json':
+      return JSON.stringify(result, null, 2) + '\n';
+    case 'csv':
+      return ['name,level,value,cost', ...result.units.map((u) => `${csvField(u.name)},${u.level},${u.value},${u.cost}`)].join('\n') + '\n';
+    case 'evopress':
+      // EvoPress's configuration files: one "layer: level" line per unit.
+      return result.units.map((u) => `${u.name}: ${u.level}`).join('\n') + '\n';
+  }
+}
+
+function csvField(text: string): string {
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}

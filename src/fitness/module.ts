@@ -1,0 +1,20 @@
+import { pathToFileURL } from 'node:url';
+import type { Fitness, FitnessContext } from './types.js';
+
+type UserEvaluate = (genome: number[], ctx: { budget: number; slice: number; seed: number; space: unknown }) => unknown;
+
+/** A user's JS module whose default export, or named export `evaluate`, scores a genome. */
+export async function loadModuleFitness(path: string, ctx: FitnessContext): Promise<Fitness> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(path).href);
+  } catch (err) {
+    throw new Error(`fitness module ${path} failed to load: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const fn = [mod.default, mod.evaluate].find((f): f is UserEvaluate => typeof f === 'function');
+  if (!fn) throw new Error(`fitness module ${path}: expected a default export or a named export "evaluate" that is a function`);
+  return {
+    evaluate: (genome, fidelity) =>
+      fn(genome.slice(), { budget: fidelity.budget, slice: fidelity.slice, seed: ctx.seed, space: ctx.space }) as number | Promise<number>,
+  };
+}

@@ -1,0 +1,144 @@
+import { Rng, hash32 } from '../rng/rng.js';
+import { SpaceIndex, costRange, type Genome, type Space } from '../space/space.js';
+import type { Fidelity } from '../strategies/types.js';
+
+/** Generated search spaces with known structure, for tests and benchmarks. */
+export interface SyntheticSpaceSpec {
+  /** equalStep: every level step costs the same (as EvoPress builds levels); unequalCost: step costs vary 1–40× between units. */
+  family: 'equalStep' | 'unequalCost';
+  units: number;
+  levels: number;
+  seed: number;
+  /** Where the budget sits between the cheapest (0) and the most expensive (1) configuration. */
+  budgetFraction: number;
+}
+
+export function syntheticSpace(spec: SyntheticSpaceSpec): Space {
+  const rng = Rng.fromSeed(`space:${spec.family}:${spec.seed}`);
+  const units = Array.from({ length: spec.units }, (_, i) => {
+    // Log-uniform step cost in 1..40 for unequal units; level 0 is dense (most expensive).
+    const step = spec.family === 'equalStep' ? 10 : Math.round(Math.exp(rng.next() * Math.log(40)));
+    const levels = Array.from({ length: spec.levels }, (_, l) => l / spec.levels);
+    const cost = levels.map((_, l) => step * (spec.levels - l));
+    return { name: `unit${i}`, levels, cost };
+  });
+  const { min, max } = costRange({ units, budget: { total: 0, mode: 'atMost' } });
+  return { units, budget: { total: Math.round(min + spec.budgetFraction * (max - min)), mode: 'atMost' } };
+}
+
+export interface SyntheticFitnessSpec {
+  seed: number;
+  /** Pairwise terms on top of the additive losses: `pairs` random pairs of mean weight `strength`. */
+  interactions?: { pairs: number; strength: number };
+  /** Standard deviation of evaluation noise at fidelity budget 1; it shrinks as 1/sqrt(budget). */
+  noise?: number;
+}
+
+/**
+ * Additive per-unit losses that grow as a unit is compressed, monotone but not convex (random
+ * increments), so local optima exist; optional pairwise interactions and fidelity-dependent noise.
+ * Everything is derived from the space and the seed: the same spec always gives the same problem.
+ */
+export class SyntheticProblem {
+  /** loss[i][level] */
+  readonly loss: number[][];
+  readonly pairs: { a: number; b: number; weight: number }[];
+  private readonly index: SpaceIndex;
+
+  constructor(space: Space, readonly spec: SyntheticFitnessSpec) {
+    this.index = new SpaceIndex(space);
+    const rng = Rng.fromSeed(`loss:${spec.seed}`);
+    this.loss = space.units.map((unit, i) => {
+      const order = this.index.byRank[i];
+      const top = order.length - 1;
+      const steps = unit.cost[order[top]] - unit.cost[order[0]];
+      const importance = Math.exp(0.75 * rng.normal()) * Math.sqrt(Math.max(1, steps / Math.max(1, top)));
+      const power = 1.5 + 1.5 * rng.next();
+      const byRank = new Array<number>(order.length).fill(0);
+      for (let r = top - 1; r >= 0; r--) {
+        const compression = (top - r) / Math.max(1, top);
+        const bump = 0.2 + 2.3 * rng.next();
+        byRank[r] = byRank[r + 1] + importance * bump * compression ** power;
+      }
+      const loss = new Array<number>(order.length);
+      order.forEach((level, r) => (loss[level] = byRank[r]));
+      return loss;
+    });
+    const pairs = spec.interactions?.pairs ?? 0;
+    this.pairs = Array.from({ length: pairs }, () => ({
+      a: rng.int(0, space.units.length - 1),
+      b: rng.int(0, space.units.length - 1),
+      weight: (spec.interactions?.strength ?? 0) * Math.abs(rng.normal()),
+    }));
+  }
+
+  /** The noise-free objective. */
+  exact(genome: Genome): number {
+    let total = 0;
+    for (let i = 0; i < genome.length; i++) total += this.loss[i][genome[i]];
+    for (const { a, b, weight } of this.pairs) {
+      total += weight * this.compression(genome, a) * this.compression(genome, b);
+    }
+    return total;
+  }
+
+  evaluate(genome: Genome, fidelity: Fidelity): number {
+    const value = this.exact(genome);
+    const noise = this.spec.noise ?? 0;
+    if (noise === 0) return value;
+    const rng = Rng.fromSeed(hash32(`${this.spec.seed}:${fidelity.slice}:${fidelity.budget}:${genome.join(',')}`));
+    return value + (noise / Math.sqrt(Math.max(fidelity.budget, 1e-9))) * rng.normal();
+  }
+
+  private compression(genome: Genome, unit: number): number {
+    const top = this.index.levelCount(unit) - 1;
+    return top === 0 ? 0 : 1 - this.index.rank(genome, unit) / top;
+  }
+}
+
+/**
+ * The exact optimum of the additive part under the budget, by dynamic programming over integer
+ * costs. Throws when costs are not integers (the DP would need a cost grid).
+ */
+export function additiveOptimum(space: Space, loss: number[][]): { value: number; genome: Genome } {
+  const index = new SpaceIndex(space);
+  const mins = space.units.map((u) => Math.min(...u.cost));
+  const base = mins.reduce((a, b) => a + b, 0);
+  const extra = space.units.map((u, i) => u.cost.map((c) => c - mins[i]));
+  if (extra.some((row) => row.some((c) => !Number.isInteger(c)))) {
+    throw new Error('additiveOptimum needs integer costs');
+  }
+  const cap = Math.floor(index.hi - base + 1e-9);
+  if (cap < 0) throw new Error('no configuration meets the budget');
+  const floor = Math.max(0, Math.ceil(index.lo - base - 1e-9));
+  let dp = new Float64Array(cap + 1).fill(Infinity);
+  dp[0] = 0;
+  const choice: Int8Array[] = [];
+  for (let i = 0; i < space.units.length; i++) {
+    const next = new Float64Array(cap + 1).fill(Infinity);
+    const pick = new Int8Array(cap + 1).fill(-1);
+    for (let c = 0; c <= cap; c++) {
+      if (dp[c] === Infinity) continue;
+      for (let l = 0; l < extra[i].length; l++) {
+        const nc = c + extra[i][l];
+        if (nc > cap) continue;
+        const v = dp[c] + loss[i][l];
+        if (v < next[nc]) {
+          next[nc] = v;
+          pick[nc] = l;
+        }
+      }
+    }
+    choice.push(pick);
+    dp = next;
+  }
+  let bestC = -1;
+  for (let c = floor; c <= cap; c++) if (bestC < 0 || dp[c] < dp[bestC]) bestC = c;
+  if (bestC < 0 || dp[bestC] === Infinity) throw new Error('no configuration meets the budget');
+  const genome: Genome = new Array(space.units.length);
+  for (let i = space.units.length - 1, c = bestC; i >= 0; i--) {
+    genome[i] = choice[i][c];
+    c -= extra[i][genome[i]];
+  }
+  return { value: dp[bestC], genome };
+}

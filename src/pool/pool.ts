@@ -1,0 +1,63 @@
+import { Piscina } from 'piscina';
+import { availableParallelism } from 'node:os';
+import type { Genome } from '../space/space.js';
+import type { Fidelity } from '../strategies/types.js';
+import { describeFitness } from '../fitness/types.js';
+import { CandidateError, type Evaluator } from './evaluator.js';
+import type { WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
+
+export const defaultWorkers = () => availableParallelism();
+
+/** The local evaluator: piscina worker threads, each holding one loaded fitness for the run. */
+export class WorkerPool implements Evaluator {
+  private readonly pool: Piscina<WorkerTask, WorkerResult>;
+
+  constructor(private readonly setup: WorkerSetup, readonly threads: number) {
+    this.pool = new Piscina({
+      filename: new URL('./worker.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 60_000,
+      workerData: setup,
+    });
+  }
+
+  async evaluate(genomes: Genome[], fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
+    // Several chunks per thread keep threads busy when some candidates are slower than others.
+    const size = Math.max(1, Math.ceil(genomes.length / (this.threads * 4)));
+    const values = new Array<number>(genomes.length);
+    let failure: CandidateError | null = null;
+    const chunks: Promise<void>[] = [];
+    for (let offset = 0; offset < genomes.length; offset += size) {
+      const slice = genomes.slice(offset, offset + size);
+      chunks.push(
+        this.pool.run({ genomes: slice, fidelity }).then((result) => {
+          if ('failed' in result) {
+            if (result.failed.index < 0) {
+              failure ??= new CandidateError(-1, result.failed.message);
+              return;
+            }
+            const index = offset + result.failed.index;
+            // Report the earliest failing candidate, so the message does not depend on timing.
+            if (!failure || (failure.index >= 0 && index < failure.index)) failure = this.candidateError(index, genomes[index], result.failed.message);
+            return;
+          }
+          result.values.forEach((v, i) => (values[offset + i] = v));
+          onChunk?.(offset, result.values);
+        }),
+      );
+    }
+    await Promise.all(chunks);
+    if (failure) throw failure;
+    return values;
+  }
+
+  private candidateError(index: number, genome: Genome, message: string): CandidateError {
+    const shown = genome.length > 12 ? `[${genome.slice(0, 12).join(',')},…]` : `[${genome.join(',')}]`;
+    return new CandidateError(index, `${describeFitness(this.setup.fitness)} ${message} (candidate ${index}, genome ${shown})`);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,246 @@
+import { createHash } from 'node:crypto';
+import type { Rng } from '../rng/rng.js';
+
+/** One compressible unit (a layer, a block): its levels and the cost of each level. */
+export interface Unit {
+  name: string;
+  /** What each level means to the user (sparsity, bits, ...), index-aligned with `cost`. */
+  levels: number[];
+  cost: number[];
+}
+
+export type Budget =
+  | { total: number; mode: 'atMost' }
+  | { total: number; mode: 'equal'; tolerance: number };
+
+export interface Space {
+  units: Unit[];
+  budget: Budget;
+}
+
+/** genome[i] is the level index of unit i. */
+export type Genome = number[];
+
+/**
+ * A space with its derived lookups, built once. Strategies move units along their levels sorted
+ * by cost ("rank"), so that "up a level" means "the next more expensive level" whatever order the
+ * user listed the levels in.
+ */
+export class SpaceIndex {
+  readonly space: Space;
+  /** byRank[i][r]: the level index of unit i at cost rank r (rank 0 is the cheapest). */
+  readonly byRank: number[][];
+  /** rankOf[i][level]: the cost rank of a level. */
+  readonly rankOf: number[][];
+  /** The lowest and highest total cost a feasible genome may have. */
+  readonly lo: number;
+  readonly hi: number;
+  private readonly eps: number;
+
+  constructor(space: Space) {
+    this.space = space;
+    this.byRank = space.units.map((u) =>
+      u.cost.map((_, l) => l).sort((a, b) => u.cost[a] - u.cost[b] || a - b),
+    );
+    this.rankOf = this.byRank.map((order) => {
+      const r: number[] = new Array(order.length);
+      order.forEach((level, rank) => (r[level] = rank));
+      return r;
+    });
+    const { budget } = space;
+    const tol = budget.mode === 'equal' ? budget.tolerance : 0;
+    this.lo = budget.mode === 'equal' ? budget.total - tol : -Infinity;
+    this.hi = budget.total + tol;
+    // Costs are often parameter counts in the millions: compare with a relative tolerance.
+    this.eps = 1e-9 * Math.max(1, Math.abs(budget.total));
+  }
+
+  get size(): number {
+    return this.space.units.length;
+  }
+
+  levelCount(unit: number): number {
+    return this.byRank[unit].length;
+  }
+
+  cost(genome: Genome): number {
+    let total = 0;
+    for (let i = 0; i < genome.length; i++) total += this.space.units[i].cost[genome[i]];
+    return total;
+  }
+
+  unitCost(unit: number, level: number): number {
+    return this.space.units[unit].cost[level];
+  }
+
+  fits(cost: number): boolean {
+    return cost <= this.hi + this.eps && cost >= this.lo - this.eps;
+  }
+
+  overBudget(cost: number): boolean {
+    return cost > this.hi + this.eps;
+  }
+
+  underBudget(cost: number): boolean {
+    return cost < this.lo - this.eps;
+  }
+
+  isValid(genome: Genome): boolean {
+    if (genome.length !== this.size) return false;
+    return genome.every((l, i) => Number.isInteger(l) && l >= 0 && l < this.levelCount(i));
+  }
+
+  isFeasible(genome: Genome): boolean {
+    return this.isValid(genome) && this.fits(this.cost(genome));
+  }
+
+  rank(genome: Genome, unit: number): number {
+    return this.rankOf[unit][genome[unit]];
+  }
+
+  /** Sets unit to the level at a cost rank; returns the change in total cost. */
+  setRank(genome: Genome, unit: number, rank: number): number {
+    const before = this.unitCost(unit, genome[unit]);
+    genome[unit] = this.byRank[unit][rank];
+    return this.unitCost(unit, genome[unit]) - before;
+  }
+
+  /**
+   * The most uniform feasible genome: every unit at the same fraction of its own cost range, as
+   * high as the budget allows, then the remaining slack handed out to the units that sit lowest in
+   * their range. Deterministic. Returns null when no genome of this shape fits (see {@link checkBudget}).
+   */
+  uniform(): Genome | null {
+    const genomeAt = (f: number): Genome =>
+      this.space.units.map((u, i) => {
+        const order = this.byRank[i];
+        const min = u.cost[order[0]];
+        const max = u.cost[order[order.length - 1]];
+        const target = min + f * (max - min) + this.eps;
+        let r = 0;
+        while (r + 1 < order.length && u.cost[order[r + 1]] <= target) r++;
+        return order[r];
+      });
+    let lo = 0;
+    let hi = 1;
+    if (this.overBudget(this.cost(genomeAt(0)))) return null;
+    if (!this.overBudget(this.cost(genomeAt(1)))) return genomeAt(1);
+    for (let k = 0; k < 60; k++) {
+      const mid = (lo + hi) / 2;
+      if (this.overBudget(this.cost(genomeAt(mid)))) hi = mid;
+      else lo = mid;
+    }
+    const genome = genomeAt(lo);
+    this.fillEvenly(genome);
+    return this.fits(this.cost(genome)) ? genome : null;
+  }
+
+  /** Raises the unit lowest in its own cost range by one rank, while the budget allows. */
+  private fillEvenly(genome: Genome): void {
+    let cost = this.cost(genome);
+    for (;;) {
+      let best = -1;
+      let bestFraction = Infinity;
+      for (let i = 0; i < this.size; i++) {
+        const r = this.rank(genome, i);
+        const top = this.levelCount(i) - 1;
+        if (r === top) continue;
+        const step = this.unitCost(i, this.byRank[i][r + 1]) - this.unitCost(i, genome[i]);
+        if (this.overBudget(cost + step)) continue;
+        const fraction = r / top;
+        if (fraction < bestFraction) {
+          bestFraction = fraction;
+          best = i;
+        }
+      }
+      if (best < 0) return;
+      cost += this.setRank(genome, best, this.rank(genome, best) + 1);
+    }
+  }
+
+  /**
+   * Moves a genome into the budget with random single-rank steps: down while over, then (when
+   * `fill` is set, or when under an `equal` budget) up while a step still fits. Mutates in place.
+   * Returns false when no feasible genome was reached.
+   */
+  repair(genome: Genome, rng: Rng, fill: boolean): boolean {
+    let cost = this.cost(genome);
+    const lowerable: number[] = [];
+    const raisable: number[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      while (this.overBudget(cost)) {
+        lowerable.length = 0;
+        for (let i = 0; i < this.size; i++) if (this.rank(genome, i) > 0) lowerable.push(i);
+        if (lowerable.length === 0) return false;
+        const u = rng.pick(lowerable);
+        cost += this.setRank(genome, u, this.rank(genome, u) - 1);
+      }
+      if (fill || this.underBudget(cost)) {
+        for (;;) {
+          raisable.length = 0;
+          for (let i = 0; i < this.size; i++) {
+            const r = this.rank(genome, i);
+            if (r + 1 >= this.levelCount(i)) continue;
+            const step = this.unitCost(i, this.byRank[i][r + 1]) - this.unitCost(i, genome[i]);
+            if (!this.overBudget(cost + step)) raisable.push(i);
+          }
+          if (raisable.length === 0) break;
+          if (!fill && !this.underBudget(cost)) break;
+          const u = rng.pick(raisable);
+          cost += this.setRank(genome, u, this.rank(genome, u) + 1);
+        }
+      }
+      if (this.fits(cost)) return true;
+      // Under an `equal` budget and stuck: step one random unit down and try again.
+      const u = rng.int(0, this.size - 1);
+      if (this.rank(genome, u) > 0) cost += this.setRank(genome, u, this.rank(genome, u) - 1);
+    }
+    return this.fits(cost);
+  }
+
+  /** A uniformly random genome, repaired into the budget and filled. */
+  random(rng: Rng): Genome | null {
+    const genome = this.space.units.map((u) => rng.int(0, u.levels.length - 1));
+    return this.repair(genome, rng, true) ? genome : null;
+  }
+}
+
+/** The cheapest and most expensive total cost any genome can have. */
+export function costRange(space: Space): { min: number; max: number } {
+  let min = 0;
+  let max = 0;
+  for (const u of space.units) {
+    min += Math.min(...u.cost);
+    max += Math.max(...u.cost);
+  }
+  return { min, max };
+}
+
+/**
+ * Why no genome can meet the budget, or null when one can. The check is exact for `atMost`;
+ * for `equal` it also needs the deterministic uniform construction to land inside the tolerance.
+ */
+export function checkBudget(space: Space): string | null {
+  const { min, max } = costRange(space);
+  const { budget } = space;
+  const index = new SpaceIndex(space);
+  if (index.overBudget(min)) {
+    return `the cheapest configuration costs ${min}, above the budget ${describeBudget(budget)}`;
+  }
+  if (index.underBudget(max)) {
+    return `the most expensive configuration costs ${max}, below the budget ${describeBudget(budget)}`;
+  }
+  if (index.uniform() === null) {
+    return `no configuration was found with a cost inside ${describeBudget(budget)} (costs range ${min}..${max}); widen budget.tolerance`;
+  }
+  return null;
+}
+
+export function describeBudget(budget: Budget): string {
+  return budget.mode === 'equal' ? `${budget.total} ± ${budget.tolerance}` : `≤ ${budget.total}`;
+}
+
+/** A stable key for a genome: the cache and the store key evaluations by it. */
+export function genomeHash(genome: Genome): string {
+  return createHash('sha1').update(genome.join(',')).digest('hex');
+}

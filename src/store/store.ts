@@ -1,0 +1,246 @@
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { UserError } from '../errors.js';
+import { SCHEMA_VERSION, migrate } from './schema.js';
+
+export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
+
+export interface RunRow {
+  id: string;
+  name: string;
+  strategy: string;
+  experiment: string;
+  seed: number;
+  status: RunStatus;
+  message: string | null;
+  version: string;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface Checkpoint {
+  step: number;
+  generation: number;
+  strategyState: string;
+  rngState: string;
+  evaluations: number;
+  bestGenome: number[] | null;
+  bestFitness: number | null;
+  wallMs: number;
+}
+
+export interface CachedEvaluation {
+  fitness: number;
+  step: number;
+}
+
+export interface EvaluationRow {
+  hash: string;
+  genome: number[];
+  fitness: number;
+}
+
+export interface HistoryRow {
+  step: number;
+  generation: number;
+  evaluations: number;
+  bestFitness: number | null;
+  wallMs: number;
+}
+
+const now = () => new Date().toISOString();
+
+/**
+ * The SQLite store (WAL). Only the coordinator writes: workers never open it. Each engine step is
+ * one transaction (checkpoint + history); evaluations land in their own small transactions as
+ * they finish, so that a crash mid-step loses no computed fitness.
+ */
+export class Store {
+  readonly db: Database.Database;
+  /** Identifies this coordinator in run locks. */
+  private readonly lockToken = randomUUID();
+
+  private constructor(db: Database.Database, readonly file: string) {
+    this.db = db;
+  }
+
+  /** Opens (or, unless `mustExist`, creates) a store. A file that is not an evosearch db is refused untouched. */
+  static open(file: string, options: { mustExist?: boolean } = {}): Store {
+    if (options.mustExist && !existsSync(file)) throw new UserError(`${file}: no such database`);
+    if (!existsSync(file)) mkdirSync(dirname(file), { recursive: true });
+    let db: Database.Database;
+    try {
+      db = new Database(file, { fileMustExist: options.mustExist });
+      // Read before any write: a file that is not SQLite fails here, before a pragma could touch it.
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    } catch (err) {
+      throw new UserError(`${file}: not an SQLite database (${(err as Error).message})`);
+    }
+    try {
+      migrate(db, file);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new Store(db, file);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  createRun(run: { id: string; name: string; strategy: string; experiment: string; seed: number; version: string }, checkpoint: Checkpoint): void {
+    const t = now();
+    this.db.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM runs WHERE id = ?').get(run.id)) {
+        throw new UserError(`${this.file}: run "${run.id}" already exists; resume it with \`evosearch resume ${run.id}\``);
+      }
+      this.db
+        .prepare(
+          `INSERT INTO runs (id, name, strategy, experiment, seed, status, version, created_at, updated_at)
+           VALUES (@id, @name, @strategy, @experiment, @seed, 'running', @version, @t, @t)`,
+        )
+        .run({ ...run, t });
+      this.writeCheckpoint(run.id, checkpoint);
+    })();
+  }
+
+  getRun(id: string): RunRow | undefined {
+    const row = this.db
+      .prepare(
+        `SELECT id, name, strategy, experiment, seed, status, message, version,
+                created_at AS createdAt, updated_at AS updatedAt, finished_at AS finishedAt FROM runs WHERE id = ?`,
+      )
+      .get(id) as RunRow | undefined;
+    return row;
+  }
+
+  requireRun(id: string): RunRow {
+    const run = this.getRun(id);
+    if (!run) throw new UserError(`${this.file}: no run "${id}" (see \`evosearch list\`)`);
+    return run;
+  }
+
+  listRuns(): (RunRow & { evaluations: number; bestFitness: number | null; generation: number })[] {
+    return this.db
+      .prepare(
+        `SELECT r.id, r.name, r.strategy, r.seed, r.status, r.message, r.version,
+                r.created_at AS createdAt, r.updated_at AS updatedAt, r.finished_at AS finishedAt,
+                c.evaluations, c.best_fitness AS bestFitness, c.generation
+         FROM runs r JOIN checkpoints c ON c.run_id = r.id ORDER BY r.created_at, r.id`,
+      )
+      .all() as never;
+  }
+
+  /**
+   * Takes the run's lock for this coordinator. A lock held by a live process on this host, or
+   * refreshed in the last minute from another host, refuses; a lock left by a killed process is
+   * taken over.
+   */
+  acquireLock(runId: string): void {
+    this.db.transaction(() => {
+      const row = this.db.prepare('SELECT lock_pid AS pid, lock_host AS host, lock_token AS token, lock_heartbeat AS beat FROM runs WHERE id = ?').get(runId) as
+        | { pid: number | null; host: string | null; token: string | null; beat: number | null }
+        | undefined;
+      if (!row) throw new UserError(`${this.file}: no run "${runId}"`);
+      if (row.token && row.token !== this.lockToken && row.pid !== null) {
+        const alive = row.host === hostname() ? processAlive(row.pid) : Date.now() - (row.beat ?? 0) < 60_000;
+        if (alive) {
+          throw new UserError(`run "${runId}" is already being run by process ${row.pid} on ${row.host}; only one coordinator may run it`);
+        }
+      }
+      this.db
+        .prepare(`UPDATE runs SET lock_pid = ?, lock_host = ?, lock_token = ?, lock_heartbeat = ?, status = 'running', message = NULL WHERE id = ?`)
+        .run(process.pid, hostname(), this.lockToken, Date.now(), runId);
+    }).immediate();
+  }
+
+  releaseLock(runId: string, status: RunStatus, message: string | null = null): void {
+    this.db
+      .prepare(
+        `UPDATE runs SET lock_pid = NULL, lock_host = NULL, lock_token = NULL, status = ?, message = ?, updated_at = ?,
+                finished_at = CASE WHEN ? = 'finished' THEN ? ELSE finished_at END
+         WHERE id = ? AND lock_token = ?`,
+      )
+      .run(status, message, now(), status, now(), runId, this.lockToken);
+  }
+
+  getCheckpoint(runId: string): Checkpoint {
+    const row = this.db.prepare('SELECT * FROM checkpoints WHERE run_id = ?').get(runId) as Record<string, unknown> | undefined;
+    if (!row) throw new UserError(`${this.file}: run "${runId}" has no checkpoint`);
+    return {
+      step: row.step as number,
+      generation: row.generation as number,
+      strategyState: row.strategy_state as string,
+      rngState: row.rng_state as string,
+      evaluations: row.evaluations as number,
+      bestGenome: row.best_genome ? (JSON.parse(row.best_genome as string) as number[]) : null,
+      bestFitness: row.best_fitness as number | null,
+      wallMs: row.wall_ms as number,
+    };
+  }
+
+  private writeCheckpoint(runId: string, c: Checkpoint): void {
+    this.db
+      .prepare(
+        `INSERT INTO checkpoints (run_id, step, generation, strategy_state, rng_state, evaluations, best_genome, best_fitness, wall_ms, created_at)
+         VALUES (@runId, @step, @generation, @strategyState, @rngState, @evaluations, @bestGenome, @bestFitness, @wallMs, @t)
+         ON CONFLICT (run_id) DO UPDATE SET step = excluded.step, generation = excluded.generation,
+           strategy_state = excluded.strategy_state, rng_state = excluded.rng_state, evaluations = excluded.evaluations,
+           best_genome = excluded.best_genome, best_fitness = excluded.best_fitness, wall_ms = excluded.wall_ms,
+           created_at = excluded.created_at`,
+      )
+      .run({ runId, ...c, bestGenome: c.bestGenome ? JSON.stringify(c.bestGenome) : null, t: now() });
+  }
+
+  /** One engine step, atomically: the new checkpoint, its history row and the lock heartbeat. */
+  commitStep(runId: string, c: Checkpoint): void {
+    this.db.transaction(() => {
+      this.writeCheckpoint(runId, c);
+      this.db
+        .prepare('INSERT OR REPLACE INTO history (run_id, step, generation, evaluations, best_fitness, wall_ms) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(runId, c.step, c.generation, c.evaluations, c.bestFitness, c.wallMs);
+      this.db.prepare('UPDATE runs SET updated_at = ?, lock_heartbeat = ? WHERE id = ? AND lock_token = ?').run(now(), Date.now(), runId, this.lockToken);
+    })();
+  }
+
+  cachedEvaluation(runId: string, hash: string, budget: number, slice: number): CachedEvaluation | undefined {
+    return this.db
+      .prepare('SELECT fitness, step FROM evaluations WHERE run_id = ? AND genome_hash = ? AND budget = ? AND slice = ?')
+      .get(runId, hash, budget, slice) as CachedEvaluation | undefined;
+  }
+
+  insertEvaluations(runId: string, step: number, budget: number, slice: number, rows: EvaluationRow[]): void {
+    const insert = this.db.prepare(
+      'INSERT OR IGNORE INTO evaluations (run_id, genome_hash, budget, slice, genome, fitness, step) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const r of rows) insert.run(runId, r.hash, budget, slice, r.genome.join(','), r.fitness, step);
+    })();
+  }
+
+  history(runId: string): HistoryRow[] {
+    return this.db
+      .prepare('SELECT step, generation, evaluations, best_fitness AS bestFitness, wall_ms AS wallMs FROM history WHERE run_id = ? ORDER BY step')
+      .all(runId) as HistoryRow[];
+  }
+
+  evaluationCount(runId: string): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM evaluations WHERE run_id = ?').get(runId) as { n: number }).n;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export { SCHEMA_VERSION };

@@ -1,0 +1,71 @@
+import type { Genome } from '../space/space.js';
+import type { Strategy, Best } from './types.js';
+
+export interface BestSoFar {
+  best: Genome | null;
+  bestScore: number | null;
+}
+
+function keepBest(state: BestSoFar, candidates: Genome[], scores: number[]): BestSoFar {
+  let { best, bestScore } = state;
+  scores.forEach((s, i) => {
+    if (bestScore === null || s < bestScore) {
+      bestScore = s;
+      best = candidates[i];
+    }
+  });
+  return { best, bestScore };
+}
+
+const bestOf = (state: BestSoFar): Best | null =>
+  state.best && state.bestScore !== null ? { genome: state.best, score: state.bestScore } : null;
+
+export interface RandomState extends BestSoFar {
+  drawn: number;
+  pending: Genome[];
+}
+
+/** Feasible random samples (random levels, repaired into the budget and filled): the floor any search must beat. */
+export function randomSearch(config: { samples: number; batch: number; budget: number }): Strategy<RandomState> {
+  return {
+    type: 'random',
+    init: () => ({ drawn: 0, pending: [], best: null, bestScore: null }),
+    ask(state, ctx, rng) {
+      if (state.drawn >= config.samples) return null;
+      const pending: Genome[] = [];
+      const want = Math.min(config.batch, config.samples - state.drawn);
+      for (let guard = 0; pending.length < want && guard < 20 * want; guard++) {
+        const g = ctx.space.random(rng);
+        if (g) pending.push(g);
+      }
+      if (pending.length === 0) return null;
+      return { state: { ...state, pending }, ask: { candidates: pending, fidelity: { budget: config.budget, slice: 0 } } };
+    },
+    tell(state, scores) {
+      return { ...keepBest(state, state.pending, scores), drawn: state.drawn + state.pending.length, pending: [] };
+    },
+    best: bestOf,
+    progress: (state) => ({ generation: Math.ceil(state.drawn / config.batch), generations: Math.ceil(config.samples / config.batch) }),
+  };
+}
+
+export interface UniformState extends BestSoFar {
+  done: boolean;
+}
+
+/** One evaluation of the most uniform feasible configuration: what compression without search gives. */
+export function uniformBaseline(config: { budget: number }): Strategy<UniformState> {
+  return {
+    type: 'uniform',
+    init: () => ({ done: false, best: null, bestScore: null }),
+    ask(state, ctx) {
+      if (state.done) return null;
+      const g = ctx.space.uniform();
+      if (!g) throw new Error('uniform: no feasible configuration');
+      return { state: { ...state, best: g }, ask: { candidates: [g], fidelity: { budget: config.budget, slice: 0 } } };
+    },
+    tell: (state, scores) => ({ done: true, best: state.best, bestScore: scores[0] }),
+    best: bestOf,
+    progress: (state) => ({ generation: state.done ? 1 : 0, generations: 1 }),
+  };
+}

@@ -1,0 +1,97 @@
+import type { Genome } from '../space/space.js';
+import type { Strategy, Best } from './types.js';
+import { levelSwitch, onePointCrossover, pointMutation, rankByScore, tournament, uniformCrossover } from './operators.js';
+import { sliceFor } from './slices.js';
+
+export interface GeneticConfig {
+  generations: number;
+  population: number;
+  /** Best individuals carried over unchanged each generation. */
+  elite: number;
+  tournament: number;
+  crossover: 'uniform' | 'onePoint';
+  crossoverRate: number;
+  /** Per-unit probability of a point mutation; null means 1/units. */
+  mutationRate: number | null;
+  /** Probability that a child also gets a budget-keeping level switch. */
+  switchRate: number;
+  maxJump: number;
+  /** Fidelity budget every evaluation uses. */
+  budget: number;
+}
+
+export interface GeneticState {
+  generation: number;
+  population: Genome[];
+  /** Scores of `population`; null until generation 0 is evaluated. */
+  scores: number[] | null;
+  /** Children awaiting their scores. */
+  children: Genome[];
+}
+
+/**
+ * A generational GA with elitism: tournament selection, uniform or one-point crossover, point
+ * mutation plus an optional level switch, and random repair back into the budget (children are
+ * always feasible, never penalised).
+ */
+export function genetic(config: GeneticConfig): Strategy<GeneticState> {
+  return {
+    type: 'genetic',
+
+    init(ctx, rng) {
+      const first = ctx.space.uniform();
+      if (!first) throw new Error('genetic: no feasible starting configuration');
+      const population = [first];
+      for (let guard = 0; population.length < config.population && guard < 20 * config.population; guard++) {
+        const g = ctx.space.random(rng);
+        if (g) population.push(g);
+      }
+      return { generation: 0, population, scores: null, children: [] };
+    },
+
+    ask(state, ctx, rng) {
+      if (state.generation >= config.generations) return null;
+      const fidelity = { budget: config.budget, slice: sliceFor(ctx.seed, state.generation, 0, ctx.slices) };
+      if (state.scores === null) return { state, ask: { candidates: state.population, fidelity } };
+      const scores = state.scores;
+      const rate = config.mutationRate ?? 1 / ctx.space.size;
+      const children: Genome[] = [];
+      const want = Math.max(1, state.population.length - config.elite);
+      for (let guard = 0; children.length < want && guard < 20 * want; guard++) {
+        const a = state.population[tournament(scores, config.tournament, rng)];
+        const b = state.population[tournament(scores, config.tournament, rng)];
+        let child =
+          rng.next() < config.crossoverRate
+            ? config.crossover === 'uniform'
+              ? uniformCrossover(a, b, rng)
+              : onePointCrossover(a, b, rng)
+            : a.slice();
+        pointMutation(ctx.space, child, rng, rate);
+        if (!ctx.space.repair(child, rng, true)) continue;
+        if (rng.next() < config.switchRate) child = levelSwitch(ctx.space, child, rng, config.maxJump) ?? child;
+        children.push(child);
+      }
+      // Elites are scored again with the children, on the same slice, so that all compete fairly.
+      const elites = rankByScore(scores).slice(0, config.elite).map((i) => state.population[i]);
+      return { state: { ...state, children }, ask: { candidates: [...elites, ...children], fidelity } };
+    },
+
+    tell(state, scores) {
+      if (state.scores === null) {
+        return { ...state, scores };
+      }
+      const elites = rankByScore(state.scores).slice(0, config.elite).map((i) => state.population[i]);
+      return { generation: state.generation + 1, population: [...elites, ...state.children], scores, children: [] };
+    },
+
+    best(state): Best | null {
+      if (!state.scores) return null;
+      const i = rankByScore(state.scores)[0];
+      return { genome: state.population[i], score: state.scores[i] };
+    },
+
+    progress(state) {
+      return { generation: state.generation, generations: config.generations };
+    },
+  };
+}

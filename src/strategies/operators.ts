@@ -1,0 +1,119 @@
+import type { Genome, SpaceIndex } from '../space/space.js';
+import type { Rng } from '../rng/rng.js';
+
+/**
+ * Level-switch mutation, generalised to units of different costs. Each switch moves one unit by a
+ * jump of 1..maxJump ranks, up or down, and compensates with other units moving the other way:
+ * half the time one unit takes the whole compensation (the classic EvoPress pair switch), half the
+ * time it is spread as single-rank steps over random units. Spreading matters on non-convex
+ * losses, where escaping a local optimum needs "one unit jumps 3 ranks, three units give one
+ * each". Slack left by unequal step costs is handed back by raising random units whose next step
+ * still fits. The number of switches is min(U{1..3}, U{1..3}) as in EvoPress. Returns null when no
+ * budget-keeping switch was found (e.g. every unit already sits at its top level).
+ */
+export function levelSwitch(space: SpaceIndex, parent: Genome, rng: Rng, maxJump: number): Genome | null {
+  const child = parent.slice();
+  let cost = space.cost(child);
+  const switches = Math.min(rng.int(1, 3), rng.int(1, 3));
+  for (let s = 0; s < switches; s++) {
+    const raiseFirst = rng.next() < 0.5;
+    const dir = raiseFirst ? 1 : -1;
+    const moved = pickUnit(space, child, rng, (u) => canMove(space, child, u, dir));
+    if (moved < 0) return null;
+    const rank = space.rank(child, moved);
+    const room = dir > 0 ? space.levelCount(moved) - 1 - rank : rank;
+    const jump = rng.int(1, Math.min(maxJump, room));
+    cost += space.setRank(child, moved, rank + dir * jump);
+    const concentrated = rng.next() < 0.5;
+    if (raiseFirst) {
+      cost = lowerUntilFits(space, child, cost, rng, moved, concentrated ? jump : 1);
+      if (Number.isNaN(cost)) return null;
+    } else {
+      cost = raise(space, child, cost, rng, moved, concentrated ? jump : 1);
+    }
+    cost = raise(space, child, cost, rng, moved, 1);
+  }
+  return space.fits(cost) ? child : null;
+}
+
+function canMove(space: SpaceIndex, genome: Genome, unit: number, dir: number): boolean {
+  const rank = space.rank(genome, unit);
+  return dir > 0 ? rank < space.levelCount(unit) - 1 : rank > 0;
+}
+
+/** Lowers random units (never `skip`), each by at most `span` ranks, until the budget holds; NaN if it cannot. */
+function lowerUntilFits(space: SpaceIndex, genome: Genome, cost: number, rng: Rng, skip: number, span: number): number {
+  for (let guard = 0; space.overBudget(cost); guard++) {
+    const down = pickUnit(space, genome, rng, (u) => u !== skip && space.rank(genome, u) > 0);
+    if (down < 0 || guard > 4 * space.size) return NaN;
+    const floor = Math.max(0, space.rank(genome, down) - span);
+    while (space.overBudget(cost) && space.rank(genome, down) > floor) {
+      cost += space.setRank(genome, down, space.rank(genome, down) - 1);
+    }
+  }
+  return cost;
+}
+
+/**
+ * Raises random units (never `skip`) while a step still fits, each by at most `span` ranks:
+ * slack left unused is loss left on the table.
+ */
+function raise(space: SpaceIndex, genome: Genome, cost: number, rng: Rng, skip: number, span: number): number {
+  const fitsUp = (u: number) => {
+    if (u === skip) return false;
+    const r = space.rank(genome, u);
+    if (r + 1 >= space.levelCount(u)) return false;
+    return !space.overBudget(cost + space.unitCost(u, space.byRank[u][r + 1]) - space.unitCost(u, genome[u]));
+  };
+  for (let guard = 0; guard < 4 * space.size; guard++) {
+    const u = pickUnit(space, genome, rng, fitsUp);
+    if (u < 0) break;
+    for (let k = 0; k < span && fitsUp(u); k++) cost += space.setRank(genome, u, space.rank(genome, u) + 1);
+  }
+  return cost;
+}
+
+/** A random unit satisfying `ok`: a few cheap random probes first, then an exhaustive pick. */
+function pickUnit(space: SpaceIndex, genome: Genome, rng: Rng, ok: (unit: number) => boolean): number {
+  for (let probe = 0; probe < 8; probe++) {
+    const u = rng.int(0, space.size - 1);
+    if (ok(u)) return u;
+  }
+  const eligible: number[] = [];
+  for (let u = 0; u < space.size; u++) if (ok(u)) eligible.push(u);
+  return eligible.length ? rng.pick(eligible) : -1;
+}
+
+/** Per-gene mutation for the GA: each unit moves by ±1..2 ranks with probability `rate`. */
+export function pointMutation(space: SpaceIndex, genome: Genome, rng: Rng, rate: number): void {
+  for (let u = 0; u < space.size; u++) {
+    if (rng.next() >= rate) continue;
+    const top = space.levelCount(u) - 1;
+    const delta = (rng.next() < 0.5 ? -1 : 1) * rng.int(1, 2);
+    space.setRank(genome, u, Math.min(top, Math.max(0, space.rank(genome, u) + delta)));
+  }
+}
+
+export function uniformCrossover(a: Genome, b: Genome, rng: Rng): Genome {
+  return a.map((level, i) => (rng.next() < 0.5 ? level : b[i]));
+}
+
+export function onePointCrossover(a: Genome, b: Genome, rng: Rng): Genome {
+  const cut = rng.int(1, Math.max(1, a.length - 1));
+  return a.slice(0, cut).concat(b.slice(cut));
+}
+
+/** Index of the winner of a k-way tournament (lowest score wins; ties go to the lower index). */
+export function tournament(scores: number[], k: number, rng: Rng): number {
+  let best = rng.int(0, scores.length - 1);
+  for (let i = 1; i < k; i++) {
+    const c = rng.int(0, scores.length - 1);
+    if (scores[c] < scores[best] || (scores[c] === scores[best] && c < best)) best = c;
+  }
+  return best;
+}
+
+/** Candidate order sorted by score, ties kept in candidate order: selection never depends on timing. */
+export function rankByScore(scores: number[]): number[] {
+  return scores.map((_, i) => i).sort((a, b) => scores[a] - scores[b] || a - b);
+}

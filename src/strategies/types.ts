@@ -1,0 +1,45 @@
+import type { Genome, SpaceIndex } from '../space/space.js';
+import type { Rng } from '../rng/rng.js';
+
+/** How much of the calibration data an evaluation uses (`budget`) and which deterministic part (`slice`). */
+export interface Fidelity {
+  budget: number;
+  slice: number;
+}
+
+/** One request from a strategy: score these candidates at this fidelity. */
+export interface Ask {
+  candidates: Genome[];
+  fidelity: Fidelity;
+}
+
+export interface Best {
+  genome: Genome;
+  /** Always "lower is better": the engine negates maximised fitness before telling. */
+  score: number;
+}
+
+export interface StrategyContext {
+  space: SpaceIndex;
+  /** The experiment seed: slices are derived from it, never from the clock. */
+  seed: number;
+  /** How many distinct calibration slices the fitness offers. */
+  slices: number;
+}
+
+/**
+ * A pure ask/tell state machine. State is plain JSON: a checkpoint is `JSON.stringify(state)` and
+ * resume is `JSON.parse`. No I/O, no clock, no Math.random: randomness comes only from `rng`,
+ * whose state the engine checkpoints next to the strategy state. Functions never mutate `state`.
+ */
+export interface Strategy<S = unknown> {
+  readonly type: string;
+  init(ctx: StrategyContext, rng: Rng): S;
+  /** The next request and the state that awaits its scores, or null when the search is over. */
+  ask(state: S, ctx: StrategyContext, rng: Rng): { state: S; ask: Ask } | null;
+  /** Scores come in candidate order. */
+  tell(state: S, scores: number[], ctx: StrategyContext, rng: Rng): S;
+  best(state: S): Best | null;
+  /** Completed and planned generations, for progress and export. */
+  progress(state: S): { generation: number; generations: number };
+}
