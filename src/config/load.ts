@@ -55,11 +55,12 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out || '(top level)';
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator) {
-    return `unknown ${String(issue.discriminator)}${'note' in issue && issue.note ? '' : ''}; expected one of the documented types`;
-  }
-  return issue.message;
+/** Zod's message, plus the offending value when it is short enough to quote. */
+function describeIssue(issue: z.core.$ZodIssue, root: unknown): string {
+  let value: unknown = root;
+  for (const key of issue.path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  const quoted = value === undefined || typeof value === 'object' ? '' : ` (got ${JSON.stringify(value)})`;
+  return issue.message + quoted;
 }
 
 /** Validates `value` against `schema`, or throws one line naming the file, the JSON path and what was expected. */
@@ -67,7 +68,7 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, file: s
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  throw new UserError(`${file}: ${formatPath([...prefix, ...issue.path])}: ${describeIssue(issue)}`);
+  throw new UserError(`${file}: ${formatPath([...prefix, ...issue.path])}: ${describeIssue(issue, value)}`);
 }
 
 export function loadSpace(raw: unknown, file: string, prefix: (string | number)[]): Space {

@@ -8,7 +8,6 @@ import type { Fitness, FitnessContext } from './types.js';
  * on stdout, in order. Its stderr is kept (the tail) to explain a crash.
  */
 export function startCommandFitness(command: string[], cwd: string, ctx: FitnessContext): Fitness {
-  const name = `fitness command "${command.join(' ')}"`;
   const child: ChildProcessWithoutNullStreams = spawn(command[0], command.slice(1), { cwd, stdio: 'pipe' });
   const units = ctx.space.units.map((u) => u.name);
   const waiting: { resolve: (v: number) => void; reject: (e: Error) => void }[] = [];
@@ -20,11 +19,11 @@ export function startCommandFitness(command: string[], cwd: string, ctx: Fitness
     for (const w of waiting.splice(0)) w.reject(dead);
   };
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
-  child.on('error', (err) => fail(new Error(`${name} could not start: ${err.message}`)));
+  child.on('error', (err) => fail(new Error(`could not start: ${err.message}`)));
   child.on('exit', (code, signal) => {
     const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
     const tail = stderr.trim().split('\n').pop();
-    fail(new Error(`${name} ${why}${tail ? ` (stderr: ${tail})` : ''}`));
+    fail(new Error(`${why}${tail ? ` (stderr: ${tail})` : ''}`));
   });
   child.stdin.on('error', () => undefined); // a dead child surfaces through 'exit'
   createInterface({ input: child.stdout }).on('line', (line) => {
@@ -37,7 +36,7 @@ export function startCommandFitness(command: string[], cwd: string, ctx: Fitness
       value = undefined;
     }
     if (typeof value !== 'number') {
-      w.reject(new Error(`${name} answered ${JSON.stringify(line.slice(0, 80))}, expected a line {"fitness": <number>}`));
+      w.reject(new Error(`answered ${JSON.stringify(line.slice(0, 80))}, expected a line {"fitness": <number>}`));
     } else {
       w.resolve(value);
     }

@@ -14,7 +14,12 @@ export async function loadModuleFitness(path: string, ctx: FitnessContext): Prom
   const fn = [mod.default, mod.evaluate].find((f): f is UserEvaluate => typeof f === 'function');
   if (!fn) throw new Error(`fitness module ${path}: expected a default export or a named export "evaluate" that is a function`);
   return {
-    evaluate: (genome, fidelity) =>
-      fn(genome.slice(), { budget: fidelity.budget, slice: fidelity.slice, seed: ctx.seed, space: ctx.space }) as number | Promise<number>,
+    async evaluate(genome, fidelity) {
+      try {
+        return (await fn(genome.slice(), { budget: fidelity.budget, slice: fidelity.slice, seed: ctx.seed, space: ctx.space })) as number;
+      } catch (err) {
+        throw new Error(`threw: ${(err as Error)?.message ?? String(err)}`);
+      }
+    },
   };
 }

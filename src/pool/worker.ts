@@ -21,7 +21,7 @@ export default async function evaluateChunk(task: WorkerTask): Promise<WorkerRes
     try {
       value = await loaded.evaluate(task.genomes[i], task.fidelity);
     } catch (err) {
-      return { failed: { index: i, message: `threw: ${(err as Error)?.message ?? String(err)}` } };
+      return { failed: { index: i, message: (err as Error)?.message ?? String(err) } };
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       const shown = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../src/rng/rng.js';
+import { SpaceIndex } from '../src/space/space.js';
+import { evopress } from '../src/strategies/evopress.js';
+import { genetic } from '../src/strategies/genetic.js';
+import { randomSearch, uniformBaseline } from '../src/strategies/baselines.js';
+import type { Strategy } from '../src/strategies/types.js';
+import { context, drive, feasibleRandomSpaces } from './helpers.js';
+
+const strategies: Strategy[] = [
+  evopress({ generations: 30, offspring: 8, selection: [{ survivors: 3, budget: 1 }, { survivors: 1, budget: 2 }], maxJump: 3 }) as Strategy,
+  genetic({ generations: 10, population: 12, elite: 2, tournament: 3, crossover: 'uniform', crossoverRate: 0.9, mutationRate: null, switchRate: 0.5, maxJump: 3, budget: 1 }) as Strategy,
+  genetic({ generations: 10, population: 12, elite: 1, tournament: 2, crossover: 'onePoint', crossoverRate: 1, mutationRate: 0.3, switchRate: 0, maxJump: 2, budget: 1 }) as Strategy,
+  randomSearch({ samples: 40, batch: 16, budget: 1 }) as Strategy,
+  uniformBaseline({ budget: 1 }) as Strategy,
+];
+
+describe('every emitted candidate satisfies the budget', () => {
+  const spaces = feasibleRandomSpaces(120, 7);
+
+  it('holds over 120 random spaces × 5 strategies × random scores', () => {
+    let checked = 0;
+    spaces.forEach((space, s) => {
+      const ctx = context(space, s);
+      const index = new SpaceIndex(space);
+      for (const strategy of strategies) {
+        const scores = Rng.fromSeed(`scores${s}`);
+        drive(strategy, ctx, s, () => scores.next(), {
+          onAsk: (candidates) => {
+            for (const g of candidates) {
+              expect(index.isValid(g), `${strategy.type} on space ${s}: invalid genome`).toBe(true);
+              expect(index.fits(index.cost(g)), `${strategy.type} on space ${s}: cost ${index.cost(g)} outside budget`).toBe(true);
+              checked++;
+            }
+          },
+        });
+      }
+    });
+    expect(checked).toBeGreaterThan(20_000);
+  });
+
+  it('random genomes and repair land inside the budget', () => {
+    spaces.forEach((space, s) => {
+      const index = new SpaceIndex(space);
+      const rng = Rng.fromSeed(s);
+      for (let k = 0; k < 20; k++) {
+        const g = index.random(rng);
+        if (g) expect(index.isFeasible(g)).toBe(true);
+      }
+      const u = index.uniform();
+      expect(u && index.isFeasible(u)).toBe(true);
+    });
+  });
+});

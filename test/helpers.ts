@@ -1,0 +1,71 @@
+import { Rng } from '../src/rng/rng.js';
+import { SpaceIndex, checkBudget, type Space, type Genome } from '../src/space/space.js';
+import type { Strategy, StrategyContext } from '../src/strategies/types.js';
+
+/** A random space: unit and level counts, integer or fractional costs, any level order, either budget mode. */
+export function randomSpace(rng: Rng): Space {
+  const units = Array.from({ length: rng.int(1, 30) }, (_, i) => {
+    const n = rng.int(1, 8);
+    const cost = Array.from({ length: n }, () => (rng.next() < 0.5 ? rng.int(1, 100) : rng.next() * 1e6));
+    return { name: `u${i}`, levels: cost.map((_, l) => l), cost };
+  });
+  let min = 0;
+  let max = 0;
+  for (const u of units) {
+    min += Math.min(...u.cost);
+    max += Math.max(...u.cost);
+  }
+  const total = min + rng.next() * (max - min);
+  const budget = rng.next() < 0.5 ? { mode: 'atMost' as const, total } : { mode: 'equal' as const, total, tolerance: rng.next() * (max - min) * 0.1 };
+  return { units, budget };
+}
+
+/** Random feasible spaces only (an `equal` budget may fall between reachable costs). */
+export function feasibleRandomSpaces(count: number, seed: number): Space[] {
+  const rng = Rng.fromSeed(seed);
+  const spaces: Space[] = [];
+  while (spaces.length < count) {
+    const space = randomSpace(rng);
+    if (checkBudget(space) === null) spaces.push(space);
+  }
+  return spaces;
+}
+
+export function context(space: Space, seed = 1, slices = 1): StrategyContext {
+  return { space: new SpaceIndex(space), seed, slices };
+}
+
+/**
+ * Drives a strategy in-process against a scoring function, as the engine does (minus the store),
+ * counting distinct (genome, budget, slice) evaluations like the engine's cache.
+ */
+export function drive<S>(
+  strategy: Strategy<S>,
+  ctx: StrategyContext,
+  seed: number,
+  score: (g: Genome, budget: number, slice: number) => number,
+  options: { maxEvaluations?: number; onAsk?: (candidates: Genome[]) => void; onStep?: (evaluations: number, state: S) => void } = {},
+): { state: S; evaluations: number } {
+  const rng = Rng.fromSeed(seed);
+  let state = strategy.init(ctx, rng);
+  const seen = new Set<string>();
+  let evaluations = 0;
+  for (;;) {
+    if (evaluations >= (options.maxEvaluations ?? Infinity)) break;
+    const next = strategy.ask(state, ctx, rng);
+    if (!next) break;
+    options.onAsk?.(next.ask.candidates);
+    const { budget, slice } = next.ask.fidelity;
+    const scores = next.ask.candidates.map((g) => {
+      const key = `${g.join(',')}|${budget}|${slice}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        evaluations++;
+      }
+      return score(g, budget, slice);
+    });
+    state = strategy.tell(next.state, scores, ctx, rng);
+    options.onStep?.(evaluations, state);
+  }
+  return { state, evaluations };
+}
