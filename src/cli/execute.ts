@@ -6,10 +6,9 @@ import type { Reporter } from './progress.js';
 
 /**
  * Runs (or resumes) a stored run with a local worker pool until it finishes or is interrupted.
- * The lock is held throughout; the run's status records how it ended.
+ * The caller has taken the run's lock; this releases it with a status that records how it ended.
  */
 export async function executeRun(store: Store, runId: string, experiment: Experiment, workers: number, reporter: Reporter): Promise<RunOutcome> {
-  store.acquireLock(runId);
   let stopRequested = false;
   const onSignal = () => {
     if (stopRequested) process.exit(130); // a second Ctrl-C: stop now, the last checkpoint stands

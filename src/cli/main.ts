@@ -50,6 +50,7 @@ function writeOut(path: string, text: string): void {
 async function runAndReport(store: Store, runId: string, workers: number | undefined, opts: Common & { out?: string }): Promise<void> {
   const experiment = loadExperimentOfRun(store, runId);
   const threads = workers ?? experiment.workers ?? defaultWorkers();
+  store.acquireLock(runId);
   if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers) in ${store.file}\n`);
   const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
   const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;

@@ -48,7 +48,11 @@ export const strategySchema = z.discriminatedUnion('type', [
     generations: positiveInt,
     offspring: positiveInt.default(16),
     selection: z.array(stageSchema).min(1).default([{ survivors: 1, budget: 1 }]),
-    maxJump: positiveInt.default(3),
+    maxJump: positiveInt.default(16),
+    screening: z.number().int().min(0).default(16),
+    memory: z.number().int().min(0).default(512),
+    proposalEvery: z.number().int().min(0).default(10),
+    trustRadius: z.number().int().min(0).default(3),
   }),
   z.strictObject({
     type: z.literal('genetic'),

@@ -1,7 +1,9 @@
-import type { Genome } from '../space/space.js';
+import type { Genome, SpaceIndex } from '../space/space.js';
+import type { Rng } from '../rng/rng.js';
 import type { Strategy, Best, Fidelity } from './types.js';
 import { levelSwitch, rankByScore } from './operators.js';
 import { sliceFor } from './slices.js';
+import { difference, emptyModel, learnDifference, modelOptimum, predictDifference, type AdditiveModel, type Difference } from './surrogate.js';
 
 export interface EvoPressConfig {
   generations: number;
@@ -11,6 +13,17 @@ export interface EvoPressConfig {
   selection: { survivors: number; budget: number }[];
   /** Largest number of ranks one switch moves a unit. */
   maxJump: number;
+  /**
+   * Surrogate screening: this many mutations are drawn per offspring slot and half of the
+   * offspring are the ones an additive model of the scores ranks best (the other half stay random,
+   * so the model keeps learning everywhere); 0 or 1 disables the model.
+   */
+  screening: number;
+  /** How many recent score differences the model replays each step. */
+  memory: number;
+  /** Every this many generations one offspring is the model's optimum within `trustRadius` ranks of the parent; 0 never. */
+  proposalEvery: number;
+  trustRadius: number;
 }
 
 export interface EvoPressState {
@@ -20,9 +33,58 @@ export interface EvoPressState {
   stage: number;
   /** Candidates racing in the current stage (the parent is appended in the last stage). */
   racing: Genome[];
+  /** Additive model learnt from score differences; null when disabled. */
+  model: AdditiveModel | null;
+  /** The most recent score differences, replayed into the model each step. */
+  memory: Difference[];
 }
 
 const key = (g: Genome) => g.join(',');
+
+/**
+ * λ distinct offspring of the parent by level switches. With a model, `screening`·λ mutations are
+ * drawn, the best-predicted half of λ is taken from them and the rest are the first unpicked
+ * draws (random). A neighbourhood smaller than λ yields fewer offspring, never an endless loop.
+ */
+function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: EvoPressConfig): Genome[] {
+  const pool: Genome[] = [];
+  const seen = new Set([key(state.parent)]);
+  const want = state.model ? config.offspring * config.screening : config.offspring;
+  for (let attempt = 0; pool.length < want && attempt < 20 * want; attempt++) {
+    const child = levelSwitch(space, state.parent, rng, config.maxJump);
+    if (!child) continue;
+    const k = key(child);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    pool.push(child);
+  }
+  if (!state.model || pool.length <= config.offspring) return pool.slice(0, config.offspring);
+  if (config.proposalEvery > 0 && state.generation % config.proposalEvery === 0) {
+    const proposal = modelOptimum(space, state.model, state.parent, config.trustRadius);
+    if (proposal && space.fits(space.cost(proposal)) && !seen.has(key(proposal))) pool[0] = proposal;
+  }
+  const model = state.model;
+  const predicted = pool.map((g) => predictDifference(model, g, state.parent) ?? Infinity);
+  const byPrediction = rankByScore(predicted);
+  const picked = new Set(byPrediction.slice(0, Math.ceil(config.offspring / 2)).filter((i) => predicted[i] < Infinity));
+  for (let i = 0; picked.size < config.offspring && i < pool.length; i++) picked.add(i);
+  return [...picked].sort((a, b) => a - b).map((i) => pool[i]);
+}
+
+/**
+ * Each candidate's score difference to the stage's last candidate (the parent in the last stage)
+ * joins a bounded memory of differences, and the model takes one pass over that memory: replaying
+ * recent equations keeps the model consistent with all of them, not only with the newest.
+ */
+function learn(state: EvoPressState, candidates: Genome[], scores: number[], memorySize: number): Pick<EvoPressState, 'model' | 'memory'> {
+  if (!state.model) return { model: null, memory: [] };
+  const ref = candidates.length - 1;
+  const fresh = candidates.slice(0, ref).map((g, i) => difference(g, candidates[ref], scores[i] - scores[ref]));
+  const memory = [...state.memory, ...fresh].slice(-memorySize);
+  const model = state.model.map((row) => row.slice());
+  for (const d of memory) learnDifference(model, d, 1);
+  return { model, memory };
+}
 
 /**
  * The (1+λ) evolutionary algorithm of EvoPress with multi-step racing selection. Each stage is one
@@ -37,24 +99,14 @@ export function evopress(config: EvoPressConfig): Strategy<EvoPressState> {
     init(ctx) {
       const parent = ctx.space.uniform();
       if (!parent) throw new Error('evopress: no feasible starting configuration');
-      return { generation: 0, parent, parentScore: null, stage: 0, racing: [] };
+      return { generation: 0, parent, parentScore: null, stage: 0, racing: [], model: config.screening > 1 ? emptyModel(ctx.space, parent) : null, memory: [] };
     },
 
     ask(state, ctx, rng) {
       if (state.generation >= config.generations) return null;
       let racing = state.racing;
       if (state.stage === 0) {
-        racing = [];
-        const seen = new Set([key(state.parent)]);
-        // A neighbourhood smaller than λ yields fewer offspring rather than an endless retry loop.
-        for (let attempt = 0; racing.length < config.offspring && attempt < 20 * config.offspring; attempt++) {
-          const child = levelSwitch(ctx.space, state.parent, rng, config.maxJump);
-          if (!child) continue;
-          const k = key(child);
-          if (seen.has(k)) continue;
-          seen.add(k);
-          racing.push(child);
-        }
+        racing = offspring(state, ctx.space, rng, config);
       }
       const stage = config.selection[state.stage];
       const fidelity: Fidelity = {
@@ -66,6 +118,8 @@ export function evopress(config: EvoPressConfig): Strategy<EvoPressState> {
     },
 
     tell(state, scores) {
+      const candidates = state.stage === lastStage ? [...state.racing, state.parent] : state.racing;
+      state = { ...state, ...learn(state, candidates, scores, config.memory) };
       if (state.stage < lastStage) {
         const order = rankByScore(scores);
         const keep = order.slice(0, config.selection[state.stage].survivors);
@@ -82,7 +136,7 @@ export function evopress(config: EvoPressConfig): Strategy<EvoPressState> {
           parent = state.racing[i];
         }
       }
-      return { generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [] };
+      return { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [] };
     },
 
     best(state): Best | null {

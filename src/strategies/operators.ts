@@ -3,13 +3,14 @@ import type { Rng } from '../rng/rng.js';
 
 /**
  * Level-switch mutation, generalised to units of different costs. Each switch moves one unit by a
- * jump of 1..maxJump ranks, up or down, and compensates with other units moving the other way:
- * half the time one unit takes the whole compensation (the classic EvoPress pair switch), half the
- * time it is spread as single-rank steps over random units. Spreading matters on non-convex
- * losses, where escaping a local optimum needs "one unit jumps 3 ranks, three units give one
- * each". Slack left by unequal step costs is handed back by raising random units whose next step
- * still fits. The number of switches is min(U{1..3}, U{1..3}) as in EvoPress. Returns null when no
- * budget-keeping switch was found (e.g. every unit already sits at its top level).
+ * jump of 1..maxJump ranks (P(j) ∝ 1/j), up or down, and compensates with other units moving the
+ * other way: half the time one unit takes the whole compensation (the classic EvoPress pair
+ * switch), half the time it is spread as single-rank steps over several random units. Spreading
+ * matters on non-convex losses, where leaving a local optimum takes "one unit jumps 4 ranks, four
+ * units give one each". Slack that unequal step costs leave is not filled at random (random fills
+ * spoil most offspring); later switches spend it, and an `equal` budget's lower bound is met by
+ * raising random units. The number of switches is min(U{1..3}, U{1..3}) as in EvoPress. Returns
+ * null when no budget-keeping switch was found (e.g. every unit already sits at its top level).
  */
 export function levelSwitch(space: SpaceIndex, parent: Genome, rng: Rng, maxJump: number): Genome | null {
   const child = parent.slice();
@@ -22,18 +23,32 @@ export function levelSwitch(space: SpaceIndex, parent: Genome, rng: Rng, maxJump
     if (moved < 0) return null;
     const rank = space.rank(child, moved);
     const room = dir > 0 ? space.levelCount(moved) - 1 - rank : rank;
-    const jump = rng.int(1, Math.min(maxJump, room));
+    const jump = jumpSize(rng, Math.min(maxJump, room));
     cost += space.setRank(child, moved, rank + dir * jump);
     const concentrated = rng.next() < 0.5;
     if (raiseFirst) {
       cost = lowerUntilFits(space, child, cost, rng, moved, concentrated ? jump : 1);
       if (Number.isNaN(cost)) return null;
+    } else if (concentrated) {
+      cost = raise(space, child, cost, rng, moved, jump, 1);
     } else {
-      cost = raise(space, child, cost, rng, moved, concentrated ? jump : 1);
+      cost = raise(space, child, cost, rng, moved, 1, jump);
     }
-    cost = raise(space, child, cost, rng, moved, 1);
+    if (space.underBudget(cost)) cost = raise(space, child, cost, rng, moved, 1, Infinity);
   }
   return space.fits(cost) ? child : null;
+}
+
+/** A jump of 1..max ranks with P(j) ∝ 1/j: mostly small steps, now and then the long jump a non-convex loss needs. */
+function jumpSize(rng: Rng, max: number): number {
+  let total = 0;
+  for (let j = 1; j <= max; j++) total += 1 / j;
+  let u = rng.next() * total;
+  for (let j = 1; j < max; j++) {
+    u -= 1 / j;
+    if (u < 0) return j;
+  }
+  return max;
 }
 
 function canMove(space: SpaceIndex, genome: Genome, unit: number, dir: number): boolean {
@@ -54,18 +69,15 @@ function lowerUntilFits(space: SpaceIndex, genome: Genome, cost: number, rng: Rn
   return cost;
 }
 
-/**
- * Raises random units (never `skip`) while a step still fits, each by at most `span` ranks:
- * slack left unused is loss left on the table.
- */
-function raise(space: SpaceIndex, genome: Genome, cost: number, rng: Rng, skip: number, span: number): number {
+/** Raises up to `units` random units (never `skip`), each by at most `span` ranks, while a step still fits. */
+function raise(space: SpaceIndex, genome: Genome, cost: number, rng: Rng, skip: number, span: number, units: number): number {
   const fitsUp = (u: number) => {
     if (u === skip) return false;
     const r = space.rank(genome, u);
     if (r + 1 >= space.levelCount(u)) return false;
     return !space.overBudget(cost + space.unitCost(u, space.byRank[u][r + 1]) - space.unitCost(u, genome[u]));
   };
-  for (let guard = 0; guard < 4 * space.size; guard++) {
+  for (let guard = 0; guard < Math.min(units, 4 * space.size); guard++) {
     const u = pickUnit(space, genome, rng, fitsUp);
     if (u < 0) break;
     for (let k = 0; k < span && fitsUp(u); k++) cost += space.setRank(genome, u, space.rank(genome, u) + 1);

@@ -1,0 +1,124 @@
+import { describe, expect, it, beforeAll } from 'vitest';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { FIXTURES, ROOT, cli, tempDir, withoutTimestamps } from './cli-helpers.js';
+
+const toy = join(ROOT, 'experiments', 'toy', 'experiment.json');
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+/** Writes a variant of the toy experiment next to a copy of its fitness module. */
+function variant(dir: string, name: string, edit: (e: Record<string, any>) => void): string {
+  const experiment = JSON.parse(readFileSync(toy, 'utf8'));
+  edit(experiment);
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(experiment, null, 2));
+  return file;
+}
+
+function expectOneLineError(r: { code: number | null; stderr: string; stdout: string }, pattern: RegExp) {
+  expect(r.code).not.toBe(0);
+  expect(r.code).not.toBeNull();
+  // Progress lines may come first; the error itself is exactly one line, and the last.
+  const lines = r.stderr.trim().split('\n');
+  const errors = lines.filter((l) => l.startsWith('evosearch: error: '));
+  expect(errors, r.stderr).toHaveLength(1);
+  expect(lines[lines.length - 1]).toBe(errors[0]);
+  expect(errors[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace without --debug
+}
+
+describe('CLI', () => {
+  let dir: string;
+  let db: string;
+  let exported: string;
+
+  beforeAll(() => {
+    dir = tempDir();
+    copyFileSync(join(ROOT, 'experiments', 'toy', 'fitness.mjs'), join(dir, 'fitness.mjs'));
+    writeFileSync(join(dir, 'nan.mjs'), 'export default () => NaN;\n');
+    writeFileSync(join(dir, 'throws.mjs'), 'export function evaluate() { throw new Error("out of memory"); }\n');
+    db = join(dir, 'runs.db');
+    const r = cli(['run', variant(dir, 'good', () => {}), '--db', db, '--run-id', 'good', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    exported = cli(['export', 'good', '--db', db]).stdout;
+  });
+
+  it('runs, lists, shows and exports in three formats', () => {
+    const result = JSON.parse(exported);
+    expect(result).toMatchObject({ runId: 'good', experiment: 'toy', strategy: 'evopress', status: 'finished', budget: { total: 500, mode: 'atMost' } });
+    expect(result.cost).toBeLessThanOrEqual(500);
+    expect(result.units).toHaveLength(8);
+    expect(result.units.reduce((s: number, u: { cost: number }) => s + u.cost, 0)).toBe(result.cost);
+    expect(result.provenance).toMatchObject({ seed: 1, generations: 200, version: '0.1.0' });
+    // The toy loss Σ w_i·s_i² at 12 steps of 25% to hand out: the best uses all the budget.
+    expect(result.cost).toBe(500);
+
+    const csv = cli(['export', 'good', '--db', db, '--format', 'csv']).stdout.trim().split('\n');
+    expect(csv[0]).toBe('name,level,value,cost');
+    expect(csv).toHaveLength(9);
+    const txt = cli(['export', 'good', '--db', db, '--format', 'evopress']).stdout.trim().split('\n');
+    expect(txt).toEqual(result.units.map((u: { name: string; level: number }) => `${u.name}: ${u.level}`));
+
+    const list = JSON.parse(cli(['list', '--db', db, '--json']).stdout);
+    expect(list.map((r: { id: string }) => r.id)).toContain('good');
+    const status = JSON.parse(cli(['status', 'good', '--db', db, '--json']).stdout);
+    expect(status).toMatchObject({ id: 'good', status: 'finished', generation: 200, evaluations: result.provenance.evaluations });
+  });
+
+  it('is deterministic: the same experiment and seed give the same export', () => {
+    const again = join(dir, 'again.db');
+    expect(cli(['run', variant(dir, 'good2', () => {}), '--db', again, '--run-id', 'good', '--json']).code).toBe(0);
+    expect(withoutTimestamps(cli(['export', 'good', '--db', again]).stdout)).toBe(withoutTimestamps(exported));
+  });
+
+  it('evaluates through an external command', () => {
+    const file = variant(dir, 'command', (e) => {
+      e.fitness = { type: 'command', command: [process.execPath, join(FIXTURES, 'command-fitness.mjs')] };
+      e.strategy.generations = 30;
+    });
+    const r = cli(['run', file, '--db', join(dir, 'command.db'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).result.cost).toBeLessThanOrEqual(500);
+  });
+
+  const bad: [string, (dir: string) => string[], RegExp][] = [
+    ['malformed JSON', (d) => { writeFileSync(join(d, 'broken.json'), '{ "name": "x",\n  "seed": 1,,\n}'); return ['run', join(d, 'broken.json')]; }, /broken\.json: malformed JSON: .* at line 2 column/],
+    ['unknown strategy', (d) => ['run', variant(d, 'unknown', (e) => (e.strategy = { type: 'annealing', generations: 3 }))], /unknown\.json: strategy\.type: .*'evopress'.*\(got "annealing"\)/],
+    ['a unit with no levels', (d) => ['run', variant(d, 'nolevels', (e) => { e.space.units[2].levels = []; e.space.units[2].cost = []; })], /nolevels\.json: space\.units\[2\]\.levels: expected at least one level/],
+    ['levels and costs of different lengths', (d) => ['run', variant(d, 'mismatch', (e) => e.space.units[1].cost.pop())], /mismatch\.json: space\.units\[1\]\.cost: expected as many costs as levels/],
+    ['an impossible budget', (d) => ['run', variant(d, 'budget', (e) => (e.space.budget.total = 100))], /budget\.json: space\.budget: no configuration can meet the budget: the cheapest configuration costs 200/],
+    ['an unreachable equal budget', (d) => ['run', variant(d, 'equal', (e) => (e.space.budget = { mode: 'equal', total: 510, tolerance: 5 }))], /equal\.json: space\.budget: .*510 ± 5/],
+    ['a missing fitness module', (d) => ['run', variant(d, 'missing', (e) => (e.fitness.path = './nope.mjs'))], /missing\.json: fitness\.path: fitness module not found: .*nope\.mjs/],
+    ['a fitness that returns NaN', (d) => ['run', variant(d, 'nan', (e) => (e.fitness.path = './nan.mjs'))], /fitness module .*nan\.mjs returned NaN, expected a finite number \(candidate \d+/],
+    ['a fitness that throws', (d) => ['run', variant(d, 'throws', (e) => (e.fitness.path = './throws.mjs'))], /fitness module .*throws\.mjs threw: out of memory/],
+    ['a command that crashes', (d) => ['run', variant(d, 'crash', (e) => (e.fitness = { type: 'command', command: [process.execPath, join(FIXTURES, 'command-fitness.mjs'), '--crash-after', '3'] }))], /fitness command ".*command-fitness\.mjs --crash-after 3" exited with code 3 \(stderr: simulated crash/],
+    ['a command that answers garbage', (d) => ['run', variant(d, 'garbage', (e) => (e.fitness = { type: 'command', command: [process.execPath, join(FIXTURES, 'command-fitness.mjs'), '--garbage'] }))], /answered "loss=0\.5", expected a line \{"fitness": <number>\}/],
+    ['resume of an unknown run', () => ['resume', 'no-such-run'], /no run "no-such-run"/],
+    ['export of an unknown run', () => ['export', 'no-such-run'], /no run "no-such-run"/],
+  ];
+
+  it.each(bad)('%s: one line, non-zero exit, db intact', (_name, args, pattern) => {
+    const before = cli(['list', '--db', db, '--json']).stdout;
+    expectOneLineError(cli([...args(dir), '--db', db]), pattern);
+    // Runs already stored are untouched (a failed run may be added, never an old one changed).
+    const after = JSON.parse(cli(['list', '--db', db, '--json']).stdout);
+    for (const run of JSON.parse(before)) expect(after).toContainEqual(run);
+    expect(withoutTimestamps(cli(['export', 'good', '--db', db]).stdout)).toBe(withoutTimestamps(exported));
+  });
+
+  it('refuses a file that is not SQLite, and leaves it untouched', () => {
+    const file = join(dir, 'notes.db');
+    writeFileSync(file, 'these are my notes, not a database\n'.repeat(50));
+    const hash = sha(file);
+    expectOneLineError(cli(['run', toy, '--db', file]), /notes\.db: not an SQLite database/);
+    expectOneLineError(cli(['list', '--db', file]), /notes\.db: not an SQLite database/);
+    expect(sha(file)).toBe(hash);
+  });
+
+  it('prints a stack trace only with --debug', () => {
+    const r = cli(['resume', 'nope', '--db', db, '--debug']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/\n\s+at /);
+  });
+});

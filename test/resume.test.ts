@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { Rng } from '../src/rng/rng.js';
+import { CLI, FIXTURES, cli, cliKilledAfter, tempDir, withoutTimestamps } from './cli-helpers.js';
+
+const experiment = join(FIXTURES, 'slow-experiment.json');
+
+function exportOf(db: string, runId: string): string {
+  const r = cli(['export', runId, '--db', db]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return withoutTimestamps(r.stdout);
+}
+
+function rowCount(db: string): number {
+  const conn = new Database(db, { readonly: true });
+  try {
+    return (conn.prepare('SELECT count(*) AS n FROM evaluations').get() as { n: number }).n;
+  } finally {
+    conn.close();
+  }
+}
+
+describe('kill -9 and resume', () => {
+  it('gives the uninterrupted result after 20+ SIGKILLs at random moments', { timeout: 300_000 }, async () => {
+    const dir = tempDir();
+    const reference = join(dir, 'reference.db');
+    const ref = cli(['run', experiment, '--db', reference, '--run-id', 'r', '--json']);
+    expect(ref.code, ref.stderr).toBe(0);
+    const expected = exportOf(reference, 'r');
+
+    const db = join(dir, 'killed.db');
+    const rng = Rng.fromSeed('kill-moments');
+    let kills = 0;
+    let finished = false;
+    for (let attempt = 0; !finished && attempt < 200; attempt++) {
+      const started = cli(['status', 'r', '--db', db, '--json']).code === 0;
+      const args = started ? ['resume', 'r', '--db', db, '--json'] : ['run', experiment, '--db', db, '--run-id', 'r', '--json'];
+      // Early kills land in start-up and run creation; later ones mid-step, mid-commit.
+      const outcome = await cliKilledAfter(args, kills < 20 ? 100 + rng.next() * 500 : 120_000);
+      if (outcome.killed) kills++;
+      else {
+        expect(outcome.code).toBe(0);
+        finished = true;
+      }
+    }
+    expect(finished).toBe(true);
+    expect(kills).toBeGreaterThanOrEqual(20);
+    expect(exportOf(db, 'r')).toBe(expected);
+    // No evaluation lost or counted twice: the cache holds exactly what the export counts.
+    const evaluations = JSON.parse(expected).provenance.evaluations;
+    expect(rowCount(db)).toBe(evaluations);
+    expect(rowCount(reference)).toBe(evaluations);
+  });
+
+  it('gives the same result with 1 and with 2 workers', { timeout: 120_000 }, () => {
+    const dir = tempDir();
+    const one = join(dir, 'one.db');
+    const two = join(dir, 'two.db');
+    expect(cli(['run', experiment, '--db', one, '--run-id', 'w', '--workers', '1', '--json']).code).toBe(0);
+    expect(cli(['run', experiment, '--db', two, '--run-id', 'w', '--workers', '2', '--json']).code).toBe(0);
+    expect(exportOf(one, 'w')).toBe(exportOf(two, 'w'));
+  });
+
+  it('refuses a second coordinator on a running run', { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    const db = join(dir, 'lock.db');
+    const { spawn } = await import('node:child_process');
+    const first = spawn(process.execPath, [CLI, 'run', experiment, '--db', db, '--run-id', 'l', '--json'], { stdio: 'ignore' });
+    // Wait until the run exists, then try to resume it from a second process.
+    for (let i = 0; i < 100 && cli(['status', 'l', '--db', db, '--json']).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const second = cli(['resume', 'l', '--db', db]);
+    first.kill('SIGKILL');
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toMatch(/already being run by process \d+/);
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
