@@ -74,7 +74,7 @@ export class Store {
     if (!existsSync(file)) mkdirSync(dirname(file), { recursive: true });
     let db: Database.Database;
     try {
-      db = new Database(file, { fileMustExist: options.mustExist });
+      db = new Database(file, { fileMustExist: options.mustExist ?? false });
       // Read before any write: a file that is not SQLite fails here, before a pragma could touch it.
       db.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (err) {
