@@ -9,8 +9,8 @@ import { context, drive, feasibleRandomSpaces } from './helpers.js';
 
 const strategies: Strategy[] = [
   evopress({ generations: 30, offspring: 8, selection: [{ survivors: 3, budget: 1 }, { survivors: 1, budget: 2 }], maxJump: 3 }) as Strategy,
-  genetic({ generations: 10, population: 12, elite: 2, tournament: 3, crossover: 'uniform', crossoverRate: 0.9, mutationRate: null, switchRate: 0.5, maxJump: 3, budget: 1 }) as Strategy,
-  genetic({ generations: 10, population: 12, elite: 1, tournament: 2, crossover: 'onePoint', crossoverRate: 1, mutationRate: 0.3, switchRate: 0, maxJump: 2, budget: 1 }) as Strategy,
+  genetic({ generations: 10, population: 12, elite: 2, tournament: 3, crossover: 'uniform', crossoverRate: 0.9, mutationRate: null, switchRate: 0.5, maxJump: 3, budget: 1, survival: 'plus' }) as Strategy,
+  genetic({ generations: 10, population: 12, elite: 1, tournament: 2, crossover: 'onePoint', crossoverRate: 1, mutationRate: 0.3, switchRate: 0, maxJump: 2, budget: 1, survival: 'generational' }) as Strategy,
   randomSearch({ samples: 40, batch: 16, budget: 1 }) as Strategy,
   uniformBaseline({ budget: 1 }) as Strategy,
 ];

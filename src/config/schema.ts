@@ -66,6 +66,7 @@ export const strategySchema = z.discriminatedUnion('type', [
     switchRate: z.number().min(0).max(1).default(0.5),
     maxJump: positiveInt.default(3),
     budget: z.number().positive().default(1),
+    survival: z.enum(['plus', 'generational']).default('plus'),
   }),
   z.strictObject({
     type: z.literal('random'),

@@ -18,6 +18,11 @@ export interface GeneticConfig {
   maxJump: number;
   /** Fidelity budget every evaluation uses. */
   budget: number;
+  /**
+   * `plus`: parents and children compete and the best distinct `population` survive (elitist,
+   * converges faster); `generational`: children replace all but the `elite` best parents.
+   */
+  survival: 'plus' | 'generational';
 }
 
 export interface GeneticState {
@@ -35,6 +40,10 @@ export interface GeneticState {
  * always feasible, never penalised).
  */
 export function genetic(config: GeneticConfig): Strategy<GeneticState> {
+  /** The parents that compete with the children: the elites, or everyone under `plus` survival. */
+  const carried = (state: GeneticState): Genome[] =>
+    config.survival === 'plus' ? state.population : rankByScore(state.scores!).slice(0, config.elite).map((i) => state.population[i]);
+
   return {
     type: 'genetic',
 
@@ -67,21 +76,31 @@ export function genetic(config: GeneticConfig): Strategy<GeneticState> {
               : onePointCrossover(a, b, rng)
             : a.slice();
         pointMutation(ctx.space, child, rng, rate);
-        if (!ctx.space.repair(child, rng, true)) continue;
+        // Crossover of two parents near the budget lands near it: repair without a random fill.
+        if (!ctx.space.repair(child, rng, false)) continue;
         if (rng.next() < config.switchRate) child = levelSwitch(ctx.space, child, rng, config.maxJump) ?? child;
         children.push(child);
       }
-      // Elites are scored again with the children, on the same slice, so that all compete fairly.
-      const elites = rankByScore(scores).slice(0, config.elite).map((i) => state.population[i]);
-      return { state: { ...state, children }, ask: { candidates: [...elites, ...children], fidelity } };
+      // Survivors from the parents are scored again with the children, on the same slice, so that all compete fairly.
+      return { state: { ...state, children }, ask: { candidates: [...carried(state), ...children], fidelity } };
     },
 
     tell(state, scores) {
       if (state.scores === null) {
         return { ...state, scores };
       }
-      const elites = rankByScore(state.scores).slice(0, config.elite).map((i) => state.population[i]);
-      return { generation: state.generation + 1, population: [...elites, ...state.children], scores, children: [] };
+      const candidates = [...carried(state), ...state.children];
+      if (config.survival === 'generational') {
+        return { generation: state.generation + 1, population: candidates, scores, children: [] };
+      }
+      const seen = new Set<string>();
+      const keep = rankByScore(scores).filter((i) => {
+        const k = candidates[i].join(',');
+        if (seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      }).slice(0, config.population);
+      return { generation: state.generation + 1, population: keep.map((i) => candidates[i]), scores: keep.map((i) => scores[i]), children: [] };
     },
 
     best(state): Best | null {
