@@ -52,7 +52,7 @@ async function coordinatorOverhead(): Promise<void> {
   const trivial = fitnessSchema.parse({ type: 'synthetic', seed: 1 }) as FitnessSpec;
   const cases: [string, unknown][] = [
     ['random, batch 64', { type: 'random', samples: 20_000, batch: 64 }],
-    ['evopress λ=64, no model (classic)', { type: 'evopress', generations: 300, offspring: 64, screening: 0 }],
+    ['evopress λ=64, no model (screening 0)', { type: 'evopress', generations: 300, offspring: 64, screening: 0 }],
     ['evopress λ=16, defaults (model screening)', { type: 'evopress', generations: 1000, offspring: 16 }],
   ];
   for (const [label, strategy] of cases) {
@@ -90,7 +90,7 @@ function gapTable(): void {
   ] as const;
   const strategies = [
     ['evopress', { type: 'evopress', generations: 1_000_000, offspring: 16 }],
-    ['evopress (classic: no model)', { type: 'evopress', generations: 1_000_000, offspring: 16, screening: 0, maxJump: 3 }],
+    ['evopress, no model (screening 0, maxJump 3)', { type: 'evopress', generations: 1_000_000, offspring: 16, screening: 0, maxJump: 3 }],
     ['genetic', { type: 'genetic', generations: 1_000_000 }],
     ['random', { type: 'random', samples: 100_000 }],
   ] as const;

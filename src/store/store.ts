@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { UserError } from '../errors.js';
-import { SCHEMA_VERSION, migrate } from './schema.js';
+import { migrate } from './schema.js';
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
 
@@ -42,14 +42,6 @@ export interface EvaluationRow {
   hash: string;
   genome: number[];
   fitness: number;
-}
-
-export interface HistoryRow {
-  step: number;
-  generation: number;
-  evaluations: number;
-  bestFitness: number | null;
-  wallMs: number;
 }
 
 const now = () => new Date().toISOString();
@@ -208,10 +200,12 @@ export class Store {
     })();
   }
 
+  /** Prepared once: the cache lookup runs for every candidate of every step. */
+  private lookup?: Database.Statement;
+
   cachedEvaluation(runId: string, hash: string, budget: number, slice: number): CachedEvaluation | undefined {
-    return this.db
-      .prepare('SELECT fitness, step FROM evaluations WHERE run_id = ? AND genome_hash = ? AND budget = ? AND slice = ?')
-      .get(runId, hash, budget, slice) as CachedEvaluation | undefined;
+    this.lookup ??= this.db.prepare('SELECT fitness, step FROM evaluations WHERE run_id = ? AND genome_hash = ? AND budget = ? AND slice = ?');
+    return this.lookup.get(runId, hash, budget, slice) as CachedEvaluation | undefined;
   }
 
   insertEvaluations(runId: string, step: number, budget: number, slice: number, rows: EvaluationRow[]): void {
@@ -221,16 +215,6 @@ export class Store {
     this.db.transaction(() => {
       for (const r of rows) insert.run(runId, r.hash, budget, slice, r.genome.join(','), r.fitness, step);
     })();
-  }
-
-  history(runId: string): HistoryRow[] {
-    return this.db
-      .prepare('SELECT step, generation, evaluations, best_fitness AS bestFitness, wall_ms AS wallMs FROM history WHERE run_id = ? ORDER BY step')
-      .all(runId) as HistoryRow[];
-  }
-
-  evaluationCount(runId: string): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM evaluations WHERE run_id = ?').get(runId) as { n: number }).n;
   }
 }
 
@@ -243,4 +227,3 @@ function processAlive(pid: number): boolean {
   }
 }
 
-export { SCHEMA_VERSION };
