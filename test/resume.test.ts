@@ -54,13 +54,25 @@ describe('kill -9 and resume', () => {
     expect(rowCount(reference)).toBe(evaluations);
   });
 
-  it('gives the same result with 1 and with 2 workers', { timeout: 120_000 }, () => {
+  it('gives the same result with 1 and with 2 workers, and after Ctrl-C and resume', { timeout: 120_000 }, async () => {
     const dir = tempDir();
     const one = join(dir, 'one.db');
     const two = join(dir, 'two.db');
     expect(cli(['run', experiment, '--db', one, '--run-id', 'w', '--workers', '1', '--json']).code).toBe(0);
-    expect(cli(['run', experiment, '--db', two, '--run-id', 'w', '--workers', '2', '--json']).code).toBe(0);
-    expect(exportOf(one, 'w')).toBe(exportOf(two, 'w'));
+
+    // The 2-worker run is interrupted with SIGINT: it stops after the step in flight, exit 0.
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [CLI, 'run', experiment, '--db', two, '--run-id', 'w', '--workers', '2', '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    setTimeout(() => child.kill('SIGINT'), 1500);
+    const code = await new Promise((done) => child.on('exit', done));
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).status).toBe('interrupted');
+    expect(JSON.parse(cli(['status', 'w', '--db', two, '--json']).stdout).status).toBe('interrupted');
+
+    expect(cli(['resume', 'w', '--db', two, '--json']).code).toBe(0);
+    expect(exportOf(two, 'w')).toBe(exportOf(one, 'w'));
   });
 
   it('refuses a second coordinator on a running run', { timeout: 60_000 }, async () => {
