@@ -93,10 +93,12 @@ export class Store {
       }
       this.db
         .prepare(
-          `INSERT INTO runs (id, name, strategy, experiment, seed, status, version, created_at, updated_at)
-           VALUES (@id, @name, @strategy, @experiment, @seed, 'running', @version, @t, @t)`,
+          `INSERT INTO runs (id, name, strategy, experiment, seed, status, version, created_at, updated_at,
+                             lock_pid, lock_host, lock_token, lock_heartbeat)
+           VALUES (@id, @name, @strategy, @experiment, @seed, 'running', @version, @t, @t, @pid, @host, @token, @beat)`,
         )
-        .run({ ...run, t });
+        // The creator holds the lock from the first moment: no other coordinator can slip in before it starts.
+        .run({ ...run, t, pid: process.pid, host: hostname(), token: this.lockToken, beat: Date.now() });
       this.writeCheckpoint(run.id, checkpoint);
     })();
   }
