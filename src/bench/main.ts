@@ -14,6 +14,8 @@ import { syntheticSpace } from '../fitness/synthetic.js';
 import type { Experiment } from '../config/load.js';
 import type { FitnessSpec } from '../fitness/types.js';
 import { gapRun } from './gap.js';
+import { GraphBuilder } from '../runtime/onnx-graph.js';
+import { createSession, floatTensor } from '../runtime/onnx.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -121,7 +123,34 @@ function gapTable(): void {
   console.log('wrote results/synthetic-gap.md and results/synthetic-gap.csv');
 }
 
+async function onnxThroughput(): Promise<void> {
+  console.log('\n## onnxruntime-node, one single-threaded session: MLP 512×256 → 1024 → 256 (float32)');
+  const [batch, d, h] = [512, 256, 1024];
+  const random = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.05);
+  const x = random(batch * d);
+  const w1 = random(d * h);
+  const w2 = random(h * d);
+  for (const asInputs of [true, false]) {
+    const g = new GraphBuilder();
+    const hidden = g.op('Relu', [g.op('MatMul', [g.input('x', [batch, d]), g.weight('w1', [d, h], w1, asInputs)])]);
+    g.output(g.op('MatMul', [hidden, g.weight('w2', [h, d], w2, asInputs)]), 'y', [batch, d]);
+    const session = await createSession(g.encode());
+    const feeds: Record<string, ReturnType<typeof floatTensor>> = { x: floatTensor(x, [batch, d]) };
+    if (asInputs) Object.assign(feeds, { w1: floatTensor(w1, [d, h]), w2: floatTensor(w2, [h, d]) });
+    for (let i = 0; i < 5; i++) await session.run(feeds);
+    const ms: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      const t = performance.now();
+      await session.run(feeds);
+      ms.push(performance.now() - t);
+    }
+    const flops = 2 * 2 * batch * d * h;
+    console.log(`weights as ${asInputs ? 'inputs      ' : 'initializers'}: median ${median(ms).toFixed(2)} ms, ${(flops / median(ms) / 1e6).toFixed(1)} GFLOP/s`);
+  }
+}
+
 if (!args.has('--skip-throughput')) {
+  await onnxThroughput();
   await coordinatorOverhead();
   await workerScaling();
 }
