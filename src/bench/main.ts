@@ -68,7 +68,6 @@ async function workerScaling(): Promise<void> {
   console.log('\n## Worker scaling (CPU-bound module fitness, ~2 ms per evaluation, random search batch 64)');
   process.env.EVOSEARCH_TEST_EVAL_MS = '2';
   const fitness = fitnessSchema.parse({ type: 'module', path: join(ROOT, 'test', 'fixtures', 'slow-fitness.mjs') }) as FitnessSpec;
-  if (fitness.type === 'module') fitness.path = join(ROOT, 'test', 'fixtures', 'slow-fitness.mjs');
   const strategy = { type: 'random', samples: 1280, batch: 64 };
   const one: number[] = [];
   const two: number[] = [];

@@ -65,18 +65,13 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   }
 }
 
-function withStore<T>(file: string, mustExist: boolean, fn: (store: Store) => T): T | Promise<T> {
+async function withStore<T>(file: string, mustExist: boolean, fn: (store: Store) => T | Promise<T>): Promise<T> {
   const store = Store.open(file, { mustExist });
-  let result: T | Promise<T>;
   try {
-    result = fn(store);
-  } catch (err) {
+    return await fn(store);
+  } finally {
     store.close();
-    throw err;
   }
-  if (result instanceof Promise) return result.finally(() => store.close());
-  store.close();
-  return result;
 }
 
 export function buildProgram(): Command {
