@@ -1,0 +1,133 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { UserError } from '../errors.js';
+
+/**
+ * The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header
+ * {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}, then the raw
+ * little-endian tensor bytes. No maintained Node reader exists on npm (the `safetensors` package
+ * is a 0.0.x placeholder), and the format is small enough to read and check here in full.
+ */
+export type DType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8';
+
+export interface TensorEntry {
+  dtype: DType;
+  shape: number[];
+  /** The raw bytes, a view into the file's buffer. */
+  bytes: Uint8Array;
+}
+
+export interface SafeTensors {
+  tensors: Map<string, TensorEntry>;
+  metadata: Record<string, string>;
+}
+
+const BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, U8: 1 };
+
+export function readSafetensors(file: string): SafeTensors {
+  let buffer: Buffer;
+  try {
+    buffer = readFileSync(file);
+  } catch (err) {
+    throw new UserError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code})`);
+  }
+  return parseSafetensors(buffer, file);
+}
+
+export function parseSafetensors(buffer: Uint8Array, file: string): SafeTensors {
+  const fail = (what: string): never => {
+    throw new UserError(`${file}: not a valid safetensors file: ${what}`);
+  };
+  if (buffer.byteLength < 8) fail('shorter than its 8-byte header length');
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (headerLength > buffer.byteLength - 8) fail(`header length ${headerLength} exceeds the file`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(buffer.subarray(8, 8 + headerLength)).toString('utf8'));
+  } catch {
+    return fail('the header is not JSON');
+  }
+  const dataStart = 8 + headerLength;
+  const tensors = new Map<string, TensorEntry>();
+  let metadata: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = raw as Record<string, string>;
+      continue;
+    }
+    const { dtype, shape, data_offsets: offsets } = raw as { dtype: DType; shape: number[]; data_offsets: [number, number] };
+    if (!(dtype in BYTES)) fail(`tensor "${name}" has dtype ${JSON.stringify(dtype)}, expected one of ${Object.keys(BYTES).join(', ')}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has shape ${JSON.stringify(shape)}`);
+    const [begin, end] = offsets ?? [];
+    const expected = shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
+    if (!(Number.isInteger(begin) && Number.isInteger(end) && end - begin === expected && dataStart + end <= buffer.byteLength)) {
+      fail(`tensor "${name}" (${dtype} ${JSON.stringify(shape)}) needs ${expected} bytes, its offsets ${JSON.stringify(offsets)} do not fit`);
+    }
+    tensors.set(name, { dtype, shape, bytes: buffer.subarray(dataStart + begin, dataStart + end) });
+  }
+  return { tensors, metadata };
+}
+
+/** A float32 copy of a tensor (F32, F16 and BF16 are converted), checked against the expected shape. */
+export function float32(st: SafeTensors, name: string, shape: number[], file: string): Float32Array {
+  const t = st.tensors.get(name);
+  if (!t) throw new UserError(`${file}: tensor "${name}" is missing`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new UserError(`${file}: tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  const view = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  const out = new Float32Array(n);
+  switch (t.dtype) {
+    case 'F32':
+      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+      return out;
+    case 'BF16':
+      for (let i = 0; i < n; i++) out[i] = bf16ToFloat(view.getUint16(2 * i, true));
+      return out;
+    case 'F16':
+      for (let i = 0; i < n; i++) out[i] = f16ToFloat(view.getUint16(2 * i, true));
+      return out;
+    default:
+      throw new UserError(`${file}: tensor "${name}" has dtype ${t.dtype}, expected F32, F16 or BF16`);
+  }
+}
+
+/** Writes float32 tensors in the order given (the format sorts nothing; readers use the offsets). */
+export function writeSafetensors(file: string, tensors: Record<string, { shape: number[]; data: Float32Array }>, metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = Object.keys(metadata).length ? { __metadata__: metadata } : {};
+  let offset = 0;
+  for (const [name, { shape, data }] of Object.entries(tensors)) {
+    if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`writeSafetensors: "${name}" has ${data.length} values for shape [${shape}]`);
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8); // keeps tensor data 8-byte aligned
+  const headerBytes = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + headerBytes.length + offset);
+  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  headerBytes.copy(out, 8);
+  let at = 8 + headerBytes.length;
+  for (const { data } of Object.values(tensors)) {
+    const le = new DataView(out.buffer, out.byteOffset + at, data.byteLength);
+    for (let i = 0; i < data.length; i++) le.setFloat32(4 * i, data[i], true);
+    at += data.byteLength;
+  }
+  writeFileSync(file, out);
+}
+
+function bf16ToFloat(bits: number): number {
+  const buf = new DataView(new ArrayBuffer(4));
+  buf.setUint32(0, bits << 16);
+  return buf.getFloat32(0);
+}
+
+function f16ToFloat(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
