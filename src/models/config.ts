@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { readJson, validate } from '../config/load.js';
+import { UserError } from '../errors.js';
+
+/** A decoder-only transformer's shape, normalised from a Hugging Face config.json. */
+export interface TransformerConfig {
+  family: 'gpt2' | 'llama';
+  vocabSize: number;
+  contextLength: number;
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  /** Key/value heads (grouped-query attention); equals nHeads for GPT-2. */
+  nKvHeads: number;
+  dFf: number;
+  normEps: number;
+  /** RoPE base (Llama only). */
+  ropeTheta: number;
+  tieEmbeddings: boolean;
+}
+
+const int = z.number().int().min(1);
+
+const gpt2 = z.looseObject({
+  model_type: z.literal('gpt2'),
+  vocab_size: int,
+  n_positions: int,
+  n_embd: int,
+  n_layer: int,
+  n_head: int,
+  n_inner: int.nullable().optional(),
+  layer_norm_epsilon: z.number().positive().default(1e-5),
+});
+
+const llama = z.looseObject({
+  model_type: z.literal('llama'),
+  vocab_size: int,
+  max_position_embeddings: int,
+  hidden_size: int,
+  num_hidden_layers: int,
+  num_attention_heads: int,
+  num_key_value_heads: int.optional(),
+  intermediate_size: int,
+  rms_norm_eps: z.number().positive().default(1e-6),
+  rope_theta: z.number().positive().default(10000),
+  tie_word_embeddings: z.boolean().default(false),
+});
+
+const schema = z.discriminatedUnion('model_type', [gpt2, llama]);
+
+export function parseTransformerConfig(raw: unknown, file: string): TransformerConfig {
+  const c = validate(schema, raw, file);
+  const config: TransformerConfig =
+    c.model_type === 'gpt2'
+      ? {
+          family: 'gpt2',
+          vocabSize: c.vocab_size,
+          contextLength: c.n_positions,
+          dModel: c.n_embd,
+          nLayers: c.n_layer,
+          nHeads: c.n_head,
+          nKvHeads: c.n_head,
+          dFf: c.n_inner ?? 4 * c.n_embd,
+          normEps: c.layer_norm_epsilon,
+          ropeTheta: 0,
+          tieEmbeddings: true,
+        }
+      : {
+          family: 'llama',
+          vocabSize: c.vocab_size,
+          contextLength: c.max_position_embeddings,
+          dModel: c.hidden_size,
+          nLayers: c.num_hidden_layers,
+          nHeads: c.num_attention_heads,
+          nKvHeads: c.num_key_value_heads ?? c.num_attention_heads,
+          dFf: c.intermediate_size,
+          normEps: c.rms_norm_eps,
+          ropeTheta: c.rope_theta,
+          tieEmbeddings: c.tie_word_embeddings,
+        };
+  if (config.dModel % config.nHeads !== 0) throw new UserError(`${file}: the model width ${config.dModel} is not a multiple of the ${config.nHeads} heads`);
+  if (config.nHeads % config.nKvHeads !== 0) throw new UserError(`${file}: num_attention_heads ${config.nHeads} is not a multiple of num_key_value_heads ${config.nKvHeads}`);
+  if (config.family === 'llama' && (config.dModel / config.nHeads) % 2 !== 0) throw new UserError(`${file}: RoPE needs an even head size, got ${config.dModel / config.nHeads}`);
+  return config;
+}
+
+export function readTransformerConfig(file: string): TransformerConfig {
+  return parseTransformerConfig(readJson(file, 'model config'), file);
+}
+
+/**
+ * Every weight the forward pass reads, with its shape, in Hugging Face's names and layouts:
+ * GPT-2's Conv1D weights are [in, out]; Llama's Linear weights are [out, in].
+ */
+export function weightShapes(c: TransformerConfig): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const d = c.dModel;
+  const head = d / c.nHeads;
+  if (c.family === 'gpt2') {
+    shapes.set('wte.weight', [c.vocabSize, d]);
+    shapes.set('wpe.weight', [c.contextLength, d]);
+    for (let i = 0; i < c.nLayers; i++) {
+      const p = `h.${i}.`;
+      shapes.set(`${p}ln_1.weight`, [d]).set(`${p}ln_1.bias`, [d]);
+      shapes.set(`${p}attn.c_attn.weight`, [d, 3 * d]).set(`${p}attn.c_attn.bias`, [3 * d]);
+      shapes.set(`${p}attn.c_proj.weight`, [d, d]).set(`${p}attn.c_proj.bias`, [d]);
+      shapes.set(`${p}ln_2.weight`, [d]).set(`${p}ln_2.bias`, [d]);
+      shapes.set(`${p}mlp.c_fc.weight`, [d, c.dFf]).set(`${p}mlp.c_fc.bias`, [c.dFf]);
+      shapes.set(`${p}mlp.c_proj.weight`, [c.dFf, d]).set(`${p}mlp.c_proj.bias`, [d]);
+    }
+    shapes.set('ln_f.weight', [d]).set('ln_f.bias', [d]);
+    return shapes;
+  }
+  shapes.set('model.embed_tokens.weight', [c.vocabSize, d]);
+  for (let i = 0; i < c.nLayers; i++) {
+    const p = `model.layers.${i}.`;
+    shapes.set(`${p}input_layernorm.weight`, [d]);
+    shapes.set(`${p}self_attn.q_proj.weight`, [c.nHeads * head, d]);
+    shapes.set(`${p}self_attn.k_proj.weight`, [c.nKvHeads * head, d]);
+    shapes.set(`${p}self_attn.v_proj.weight`, [c.nKvHeads * head, d]);
+    shapes.set(`${p}self_attn.o_proj.weight`, [d, c.nHeads * head]);
+    shapes.set(`${p}post_attention_layernorm.weight`, [d]);
+    shapes.set(`${p}mlp.gate_proj.weight`, [c.dFf, d]);
+    shapes.set(`${p}mlp.up_proj.weight`, [c.dFf, d]);
+    shapes.set(`${p}mlp.down_proj.weight`, [d, c.dFf]);
+  }
+  shapes.set('model.norm.weight', [d]);
+  if (!c.tieEmbeddings) shapes.set('lm_head.weight', [c.vocabSize, d]);
+  return shapes;
+}
