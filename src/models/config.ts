@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { readJson, validate } from '../config/load.js';
+import { readJson, validate } from '../validation.js';
 import { UserError } from '../errors.js';
 
 /** A decoder-only transformer's shape, normalised from a Hugging Face config.json. */
