@@ -2,6 +2,7 @@ import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT64 = onnx.TensorProto.DataType.INT64;
 
 /**
  * A small ONNX graph builder: models are written in TypeScript, encoded to bytes and handed to
@@ -15,9 +16,21 @@ export class GraphBuilder {
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private counter = 0;
 
-  /** A float32 input; string dimensions are symbolic (e.g. "batch"). */
-  input(name: string, dims: (number | string)[]): string {
-    this.inputs.push(valueInfo(name, dims));
+  /** A float32 (or int64) input; string dimensions are symbolic (e.g. "batch"). */
+  input(name: string, dims: (number | string)[], type: 'float32' | 'int64' = 'float32'): string {
+    this.inputs.push(valueInfo(name, dims, type === 'int64' ? INT64 : FLOAT));
+    return name;
+  }
+
+  /** A float32 scalar constant, for the arithmetic inside a graph. */
+  scalar(value: number): string {
+    return this.constant(`scalar_${this.counter++}`, [], Float32Array.of(value));
+  }
+
+  /** An int64 constant (shapes, split sizes, axes). */
+  ints(values: number[]): string {
+    const name = `ints_${this.counter++}`;
+    this.initializers.push(onnx.TensorProto.create({ name, dataType: INT64, dims: [values.length], int64Data: values }));
     return name;
   }
 
@@ -34,9 +47,10 @@ export class GraphBuilder {
     return asInput ? this.input(name, dims) : this.constant(name, dims, data);
   }
 
-  /** Adds one node and returns the name of its (first) output. */
-  op(opType: string, inputs: string[], attributes: Record<string, number | number[]> = {}): string {
+  /** Adds one node and returns the name of its output. Attributes: integers, integer lists, or `{ float: x }`. */
+  op(opType: string, inputs: string[], attributes: Record<string, number | number[] | { float: number }> = {}): string {
     const output = `${opType.toLowerCase()}_${this.counter++}`;
+    const { AttributeType } = onnx.AttributeProto;
     this.nodes.push(
       onnx.NodeProto.create({
         opType,
@@ -44,10 +58,10 @@ export class GraphBuilder {
         output: [output],
         attribute: Object.entries(attributes).map(([name, value]) =>
           Array.isArray(value)
-            ? onnx.AttributeProto.create({ name, ints: value, type: onnx.AttributeProto.AttributeType.INTS })
-            : Number.isInteger(value)
-              ? onnx.AttributeProto.create({ name, i: value, type: onnx.AttributeProto.AttributeType.INT })
-              : onnx.AttributeProto.create({ name, f: value, type: onnx.AttributeProto.AttributeType.FLOAT }),
+            ? onnx.AttributeProto.create({ name, ints: value, type: AttributeType.INTS })
+            : typeof value === 'number'
+              ? onnx.AttributeProto.create({ name, i: value, type: AttributeType.INT })
+              : onnx.AttributeProto.create({ name, f: value.float, type: AttributeType.FLOAT }),
         ),
       }),
     );
@@ -66,9 +80,9 @@ export class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto {
+function valueInfo(name: string, dims: (number | string)[], elemType: number = FLOAT): onnxProto.onnx.IValueInfoProto {
   return onnx.ValueInfoProto.create({
     name,
-    type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
   });
 }
