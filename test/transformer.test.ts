@@ -156,19 +156,17 @@ describe('rotary position embedding', () => {
 });
 
 describe('one model definition, two executions', () => {
-  it.each([true, false])('GPT-2 on onnxruntime gives the TypeScript forward pass logits (weights as inputs: %s)', async (asInputs) => {
-    const { gpt2Graph, causalMask } = await import('../src/models/gpt2-onnx.js');
-    const { createSession, ort } = await import('../src/runtime/onnx.js');
-    const m = model({ ...gpt2Json, n_layer: 3 }, 12);
-    const T = tokens.length;
-    const session = await createSession(gpt2Graph(m.config, T, m.weights, asInputs));
-    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
-      ids: new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [T]),
-      positions: new ort.Tensor('int64', BigInt64Array.from(tokens.map((_, t) => BigInt(t))), [T]),
-      mask: new ort.Tensor('float32', causalMask(T), [T, T]),
-    };
-    if (asInputs) for (const [name, shape] of weightShapes(m.config)) feeds[name] = new ort.Tensor('float32', m.weights.get(name)!, shape);
-    const onnx = (await session.run(feeds)).logits.data as Float32Array;
+  it.each([
+    ['gpt2', true, { ...gpt2Json, n_layer: 3 }],
+    ['gpt2', false, { ...gpt2Json, n_layer: 3 }],
+    ['llama (grouped-query)', true, llamaJson],
+    ['llama (tied head, full attention)', false, { ...llamaJson, tie_word_embeddings: true, num_key_value_heads: 4 }],
+  ] as const)('%s on onnxruntime gives the TypeScript forward pass logits (weights as inputs: %s)', async (_family, asInputs, json) => {
+    const { transformerGraph, graphFeeds } = await import('../src/models/transformer-onnx.js');
+    const { createSession } = await import('../src/runtime/onnx.js');
+    const m = model(json, 12);
+    const session = await createSession(transformerGraph(m.config, tokens.length, m.weights, asInputs));
+    const onnx = (await session.run(graphFeeds(m.config, tokens, m.weights, asInputs))).logits.data as Float32Array;
     const reference = forward(m, tokens);
     let worst = 0;
     for (let i = 0; i < reference.length; i++) worst = Math.max(worst, Math.abs(onnx[i] - reference[i]));
