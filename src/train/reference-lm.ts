@@ -58,7 +58,25 @@ console.log(`${parameterCount} parameters`);
 
 const mask = tf.tensor2d(Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -1e9 : 0)), [T, T]);
 
-function layerNorm(x: ReturnType<typeof tf.tensor>, prefix: string) {
+type Tensor = ReturnType<typeof tf.tensor>;
+
+/** Swaps the last two axes. */
+const transposeLast = (x: Tensor) => x.transpose(x.rank === 2 ? [1, 0] : [0, 1, 3, 2]);
+
+/**
+ * Matrix product with a hand-written gradient. tfjs's wasm backend runs matMul with its
+ * transpose flags about 12× slower than an explicit transpose and a plain matMul (measured:
+ * 126 ms against 11 ms for 2048×640 · (160×640)ᵀ), and the built-in gradient uses those flags.
+ */
+const matmul = tf.customGrad(((a: Tensor, b: Tensor, save: (tensors: Tensor[]) => void) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: Tensor, [x, y]: Tensor[]) => [tf.matMul(dy, transposeLast(y)), tf.matMul(transposeLast(x), dy)],
+  };
+}) as never) as (a: Tensor, b: Tensor) => Tensor;
+
+function layerNorm(x: Tensor, prefix: string) {
   const { mean, variance } = tf.moments(x, -1, true);
   return x.sub(mean).div(variance.add(1e-5).sqrt()).mul(p(`${prefix}.weight`)).add(p(`${prefix}.bias`));
 }
@@ -66,20 +84,20 @@ function layerNorm(x: ReturnType<typeof tf.tensor>, prefix: string) {
 /** The same GPT-2 block as src/models/transformer.ts, batched; the embedding is a one-hot matmul (wasm lacks gather's gradient). */
 function logits(ids: Int32Array, batch: number) {
   const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), V).toFloat();
-  let x = oneHot.matMul(p('wte.weight')).reshape([batch, T, D]).add(p('wpe.weight')).reshape([batch * T, D]);
+  let x = matmul(oneHot, p('wte.weight')).reshape([batch, T, D]).add(p('wpe.weight')).reshape([batch * T, D]);
   const hd = D / HEADS;
   for (let i = 0; i < LAYERS; i++) {
     const h = layerNorm(x, `h.${i}.ln_1`);
-    const qkv = h.matMul(p(`h.${i}.attn.c_attn.weight`)).add(p(`h.${i}.attn.c_attn.bias`));
+    const qkv = matmul(h, p(`h.${i}.attn.c_attn.weight`)).add(p(`h.${i}.attn.c_attn.bias`));
     const [q, k, v] = tf.split(qkv.reshape([batch, T, 3 * HEADS, hd]).transpose([0, 2, 1, 3]), 3, 1);
-    const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(hd)).add(mask);
-    const attended = tf.matMul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch * T, D]);
-    x = x.add(attended.matMul(p(`h.${i}.attn.c_proj.weight`)).add(p(`h.${i}.attn.c_proj.bias`)));
-    const f = layerNorm(x, `h.${i}.ln_2`).matMul(p(`h.${i}.mlp.c_fc.weight`)).add(p(`h.${i}.mlp.c_fc.bias`));
-    const gelu = f.mul(0.5).mul(f.add(f.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI)).tanh().add(1));
-    x = x.add(gelu.matMul(p(`h.${i}.mlp.c_proj.weight`)).add(p(`h.${i}.mlp.c_proj.bias`)));
+    const scores = matmul(q, transposeLast(k)).mul(1 / Math.sqrt(hd)).add(mask);
+    const attended = matmul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch * T, D]);
+    x = x.add(matmul(attended, p(`h.${i}.attn.c_proj.weight`)).add(p(`h.${i}.attn.c_proj.bias`)));
+    const f = matmul(layerNorm(x, `h.${i}.ln_2`), p(`h.${i}.mlp.c_fc.weight`)).add(p(`h.${i}.mlp.c_fc.bias`));
+    const gelu = f.mul(0.5).mul(f.add(f.mul(f).mul(f).mul(0.044715)).mul(Math.sqrt(2 / Math.PI)).tanh().add(1));
+    x = x.add(matmul(gelu, p(`h.${i}.mlp.c_proj.weight`)).add(p(`h.${i}.mlp.c_proj.bias`)));
   }
-  return layerNorm(x, 'ln_f').matMul(p('wte.weight'), false, true);
+  return matmul(layerNorm(x, 'ln_f'), transposeLast(p('wte.weight')));
 }
 
 /** Mean next-character cross-entropy (nats) of windows starting at `starts`. */
