@@ -27,16 +27,25 @@ export function graphFeeds(c: TransformerConfig, tokens: ArrayLike<number>, weig
   return feeds;
 }
 
-function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean): Uint8Array {
+/** What both families start from: the builder, their weights by name, and the three token inputs. */
+function start(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean) {
   const g = new GraphBuilder();
   const shapes = weightShapes(c);
-  const w = (name: string) => g.weight(name, shapes.get(name)!, weights.get(name)!, weightsAsInputs);
-  const d = c.dModel;
-  const H = c.nHeads;
-  const hd = d / H;
-  const ids = g.input('ids', [T], 'int64');
-  const positions = g.input('positions', [T], 'int64');
-  const mask = g.input('mask', [T, T]);
+  return {
+    g,
+    w: (name: string) => g.weight(name, shapes.get(name)!, weights.get(name)!, weightsAsInputs),
+    ids: g.input('ids', [T], 'int64'),
+    // Llama ignores positions (they enter through RoPE): both families take the same feeds.
+    positions: g.input('positions', [T], 'int64'),
+    mask: g.input('mask', [T, T]),
+    d: c.dModel,
+    H: c.nHeads,
+    hd: c.dModel / c.nHeads,
+  };
+}
+
+function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean): Uint8Array {
+  const { g, w, ids, positions, mask, d, H, hd } = start(c, T, weights, weightsAsInputs);
   const wte = w('wte.weight');
   const linear = (x: string, prefix: string) => g.op('Add', [g.op('MatMul', [x, w(`${prefix}.weight`)]), w(`${prefix}.bias`)]);
   const layerNorm = (x: string, prefix: string) =>
@@ -62,15 +71,7 @@ function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsI
 
 /** RMSNorm, RoPE (rotate-half, tables baked in for T), grouped-query attention, SwiGLU; Linear weights are [out, in]. */
 function llamaGraph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean): Uint8Array {
-  const g = new GraphBuilder();
-  const shapes = weightShapes(c);
-  const w = (name: string) => g.weight(name, shapes.get(name)!, weights.get(name)!, weightsAsInputs);
-  const d = c.dModel;
-  const H = c.nHeads;
-  const hd = d / H;
-  const ids = g.input('ids', [T], 'int64');
-  g.input('positions', [T], 'int64'); // unused: positions enter through RoPE; kept so both families take the same feeds
-  const mask = g.input('mask', [T, T]);
+  const { g, w, ids, mask, d, H, hd } = start(c, T, weights, weightsAsInputs);
   const embed = w('model.embed_tokens.weight');
   const linear = (x: string, name: string) => g.op('Gemm', [x, w(name)], { transB: 1 });
   const rmsNorm = (x: string, name: string) => {
