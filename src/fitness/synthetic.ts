@@ -1,5 +1,6 @@
 import { Rng, hash32 } from '../rng/rng.js';
 import { SpaceIndex, costRange, type Genome, type Space } from '../space/space.js';
+import { bestAllocation } from '../space/allocate.js';
 import type { Fidelity } from '../strategies/types.js';
 
 /** Generated search spaces with known structure, for tests and benchmarks. */
@@ -97,48 +98,12 @@ export class SyntheticProblem {
 }
 
 /**
- * The exact optimum of the additive part under the budget, by dynamic programming over integer
- * costs. Throws when costs are not integers (the DP would need a cost grid).
+ * The exact optimum of the additive part under the budget (a DP over integer costs). Throws when
+ * costs are not integers: the DP's exact grid needs them.
  */
 export function additiveOptimum(space: Space, loss: number[][]): { value: number; genome: Genome } {
-  const index = new SpaceIndex(space);
-  const mins = space.units.map((u) => Math.min(...u.cost));
-  const base = mins.reduce((a, b) => a + b, 0);
-  const extra = space.units.map((u, i) => u.cost.map((c) => c - mins[i]));
-  if (extra.some((row) => row.some((c) => !Number.isInteger(c)))) {
-    throw new Error('additiveOptimum needs integer costs');
-  }
-  const cap = Math.floor(index.hi - base + 1e-9);
-  if (cap < 0) throw new Error('no configuration meets the budget');
-  const floor = Math.max(0, Math.ceil(index.lo - base - 1e-9));
-  let dp = new Float64Array(cap + 1).fill(Infinity);
-  dp[0] = 0;
-  const choice: Int8Array[] = [];
-  for (let i = 0; i < space.units.length; i++) {
-    const next = new Float64Array(cap + 1).fill(Infinity);
-    const pick = new Int8Array(cap + 1).fill(-1);
-    for (let c = 0; c <= cap; c++) {
-      if (dp[c] === Infinity) continue;
-      for (let l = 0; l < extra[i].length; l++) {
-        const nc = c + extra[i][l];
-        if (nc > cap) continue;
-        const v = dp[c] + loss[i][l];
-        if (v < next[nc]) {
-          next[nc] = v;
-          pick[nc] = l;
-        }
-      }
-    }
-    choice.push(pick);
-    dp = next;
-  }
-  let bestC = -1;
-  for (let c = floor; c <= cap; c++) if (bestC < 0 || dp[c] < dp[bestC]) bestC = c;
-  if (bestC < 0 || dp[bestC] === Infinity) throw new Error('no configuration meets the budget');
-  const genome: Genome = new Array(space.units.length);
-  for (let i = space.units.length - 1, c = bestC; i >= 0; i--) {
-    genome[i] = choice[i][c];
-    c -= extra[i][genome[i]];
-  }
-  return { value: dp[bestC], genome };
+  if (space.units.some((u) => u.cost.some((c) => !Number.isInteger(c)))) throw new Error('additiveOptimum needs integer costs');
+  const optimum = bestAllocation(new SpaceIndex(space), loss, Number.MAX_SAFE_INTEGER);
+  if (!optimum) throw new Error('no configuration meets the budget');
+  return optimum;
 }

@@ -1,0 +1,64 @@
+import type { Genome, SpaceIndex } from './space.js';
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * The genome that minimises Σ value[u][level] within the budget, by dynamic programming over the
+ * total cost. `value[u][level] === null` keeps a level out. Costs above each unit's cheapest level
+ * go on a grid: integer costs divided by their common divisor give an exact grid when it has at
+ * most `maxCells` cells (then the answer is the exact optimum, lower bound included); otherwise
+ * costs round up to `maxCells` cells, which keeps the answer within the upper bound but may miss
+ * an `equal` budget's lower bound (callers check `fits`). Null when nothing allowed fits.
+ */
+export function bestAllocation(space: SpaceIndex, value: (number | null)[][], maxCells = 8192): { genome: Genome; value: number } | null {
+  const units = space.space.units;
+  const mins = units.map((u) => Math.min(...u.cost));
+  const base = mins.reduce((s, m) => s + m, 0);
+  const room = space.hi - base;
+  if (!(room >= 0) || !Number.isFinite(room)) return null;
+  const extras = units.map((u, i) => u.cost.map((c) => c - mins[i]));
+  let cell = room / maxCells;
+  let exact = false;
+  if (extras.every((row) => row.every(Number.isInteger))) {
+    const g = extras.reduce((acc, row) => row.reduce(gcd, acc), 0) || 1;
+    if (room / g <= maxCells) [cell, exact] = [g, true];
+  }
+  if (!(cell > 0)) [cell, exact] = [1, true]; // room 0: only the cheapest configuration fits
+  const cap = Math.floor(room / cell + 1e-9);
+  const floor = exact ? Math.max(0, Math.ceil((space.lo - base) / cell - 1e-9)) : 0;
+  const weights = extras.map((row) => row.map((c) => Math.ceil(c / cell - 1e-9)));
+
+  let best = new Float64Array(cap + 1).fill(Infinity);
+  best[0] = 0;
+  const choice: Int16Array[] = [];
+  for (let u = 0; u < units.length; u++) {
+    const next = new Float64Array(cap + 1).fill(Infinity);
+    const pick = new Int16Array(cap + 1).fill(-1);
+    const options = value[u].flatMap((v, level) => (v === null ? [] : [{ level, w: weights[u][level], v }]));
+    for (let c = 0; c <= cap; c++) {
+      const here = best[c];
+      if (here === Infinity) continue;
+      for (const o of options) {
+        const nc = c + o.w;
+        if (nc <= cap && here + o.v < next[nc]) {
+          next[nc] = here + o.v;
+          pick[nc] = o.level;
+        }
+      }
+    }
+    choice.push(pick);
+    best = next;
+  }
+  let end = -1;
+  for (let c = floor; c <= cap; c++) if (best[c] < Infinity && (end < 0 || best[c] < best[end])) end = c;
+  if (end < 0) return null;
+  const genome: Genome = new Array(units.length);
+  for (let u = units.length - 1, c = end; u >= 0; u--) {
+    genome[u] = choice[u][c];
+    c -= weights[u][genome[u]];
+  }
+  return { genome, value: best[end] };
+}
