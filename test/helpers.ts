@@ -1,6 +1,6 @@
 import { Rng } from '../src/rng/rng.js';
-import { SpaceIndex, checkBudget, type Space, type Genome } from '../src/space/space.js';
-import type { Strategy, StrategyContext } from '../src/strategies/types.js';
+import { SpaceIndex, checkBudget, type Space } from '../src/space/space.js';
+import type { StrategyContext } from '../src/strategies/types.js';
 
 /** A random space: unit and level counts, integer or fractional costs, any level order, either budget mode. */
 export function randomSpace(rng: Rng): Space {
@@ -35,37 +35,4 @@ export function context(space: Space, seed = 1, slices = 1): StrategyContext {
   return { space: new SpaceIndex(space), seed, slices };
 }
 
-/**
- * Drives a strategy in-process against a scoring function, as the engine does (minus the store),
- * counting distinct (genome, budget, slice) evaluations like the engine's cache.
- */
-export function drive<S>(
-  strategy: Strategy<S>,
-  ctx: StrategyContext,
-  seed: number,
-  score: (g: Genome, budget: number, slice: number) => number,
-  options: { maxEvaluations?: number; onAsk?: (candidates: Genome[]) => void; onStep?: (evaluations: number, state: S) => void } = {},
-): { state: S; evaluations: number } {
-  const rng = Rng.fromSeed(seed);
-  let state = strategy.init(ctx, rng);
-  const seen = new Set<string>();
-  let evaluations = 0;
-  for (;;) {
-    if (evaluations >= (options.maxEvaluations ?? Infinity)) break;
-    const next = strategy.ask(state, ctx, rng);
-    if (!next) break;
-    options.onAsk?.(next.ask.candidates);
-    const { budget, slice } = next.ask.fidelity;
-    const scores = next.ask.candidates.map((g) => {
-      const key = `${g.join(',')}|${budget}|${slice}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        evaluations++;
-      }
-      return score(g, budget, slice);
-    });
-    state = strategy.tell(next.state, scores, ctx, rng);
-    options.onStep?.(evaluations, state);
-  }
-  return { state, evaluations };
-}
+export { drive } from '../src/engine/drive.js';

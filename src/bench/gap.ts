@@ -1,7 +1,7 @@
-import { Rng } from '../rng/rng.js';
 import { SpaceIndex, type Space } from '../space/space.js';
 import { SyntheticProblem, additiveOptimum, syntheticSpace, type SyntheticSpaceSpec } from '../fitness/synthetic.js';
 import { createStrategy } from '../strategies/index.js';
+import { drive } from '../engine/drive.js';
 import type { StrategyConfig } from '../config/schema.js';
 
 export interface GapRun {
@@ -29,32 +29,19 @@ export function gapRun(
   const optimum = additiveOptimum(space, problem.loss).value;
   const strategy = createStrategy(strategyConfig);
   const ctx = { space: new SpaceIndex(space), seed: options.seed, slices: 1 };
-  const rng = Rng.fromSeed(options.seed);
   const started = Date.now();
-  let state = strategy.init(ctx, rng);
-  const seen = new Map<string, number>();
   const curve: GapRun['curve'] = [];
   const every = options.curveEvery ?? 5000;
   let gap = Infinity;
-  for (;;) {
-    const next = strategy.ask(state, ctx, rng);
-    if (!next) break;
-    const scores = next.ask.candidates.map((g) => {
-      const key = g.join(',');
-      let v = seen.get(key);
-      if (v === undefined) {
-        v = problem.exact(g);
-        seen.set(key, v);
-      }
-      return v;
-    });
-    state = strategy.tell(next.state, scores, ctx, rng);
-    const best = strategy.best(state);
-    if (best) gap = ((best.score - optimum) / Math.abs(optimum)) * 100;
-    if (curve.length === 0 || seen.size >= curve[curve.length - 1].evaluations + every) curve.push({ evaluations: seen.size, gap });
-    if (seen.size >= options.maxEvaluations || gap <= (options.stopAtGap ?? -Infinity)) break;
-  }
-  curve.push({ evaluations: seen.size, gap });
+  const { state, evaluations } = drive(strategy, ctx, options.seed, (g) => problem.exact(g), {
+    shouldStop: (evaluations, state) => {
+      const best = strategy.best(state);
+      if (best) gap = ((best.score - optimum) / Math.abs(optimum)) * 100;
+      if (curve.length === 0 || evaluations >= curve[curve.length - 1].evaluations + every) curve.push({ evaluations, gap });
+      return evaluations >= options.maxEvaluations || gap <= (options.stopAtGap ?? -Infinity);
+    },
+  });
+  curve.push({ evaluations, gap });
   const final = strategy.best(state)?.score ?? NaN;
-  return { optimum, final, gap, evaluations: seen.size, curve, seconds: (Date.now() - started) / 1000 };
+  return { optimum, final, gap, evaluations, curve, seconds: (Date.now() - started) / 1000 };
 }
