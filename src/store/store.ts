@@ -85,27 +85,36 @@ export class Store {
     this.db.close();
   }
 
+  /** Statements are prepared once: lookups, inserts and commits run for every step. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) this.statements.set(text, (statement = this.db.prepare(text)));
+    return statement;
+  }
+
   createRun(run: { id: string; name: string; strategy: string; experiment: string; seed: number; version: string }, checkpoint: Checkpoint): void {
     const t = now();
     this.db.transaction(() => {
-      if (this.db.prepare('SELECT 1 FROM runs WHERE id = ?').get(run.id)) {
+      if (this.sql('SELECT 1 FROM runs WHERE id = ?').get(run.id)) {
         throw new UserError(`${this.file}: run "${run.id}" already exists; resume it with \`evosearch resume ${run.id}\``);
       }
-      this.db
-        .prepare(
-          `INSERT INTO runs (id, name, strategy, experiment, seed, status, version, created_at, updated_at,
-                             lock_pid, lock_host, lock_token, lock_heartbeat)
-           VALUES (@id, @name, @strategy, @experiment, @seed, 'running', @version, @t, @t, @pid, @host, @token, @beat)`,
+      this
+        .sql(
+          `INSERT INTO runs (id, name, strategy, experiment, seed, status, version, created_at, updated_at)
+           VALUES (@id, @name, @strategy, @experiment, @seed, 'running', @version, @t, @t)`,
         )
-        // The creator holds the lock from the first moment: no other coordinator can slip in before it starts.
-        .run({ ...run, t, pid: process.pid, host: hostname(), token: this.lockToken, beat: Date.now() });
+        .run({ ...run, t });
+      // The creator holds the lock from the first moment: no other coordinator can slip in before it starts.
+      this.writeLock(run.id);
       this.writeCheckpoint(run.id, checkpoint);
     })();
   }
 
   getRun(id: string): RunRow | undefined {
-    const row = this.db
-      .prepare(
+    const row = this
+      .sql(
         `SELECT id, name, strategy, experiment, seed, status, message, version,
                 created_at AS createdAt, updated_at AS updatedAt, finished_at AS finishedAt FROM runs WHERE id = ?`,
       )
@@ -120,8 +129,8 @@ export class Store {
   }
 
   listRuns(): (RunRow & { evaluations: number; bestFitness: number | null; generation: number })[] {
-    return this.db
-      .prepare(
+    return this
+      .sql(
         `SELECT r.id, r.name, r.strategy, r.seed, r.status, r.message, r.version,
                 r.created_at AS createdAt, r.updated_at AS updatedAt, r.finished_at AS finishedAt,
                 c.evaluations, c.best_fitness AS bestFitness, c.generation
@@ -137,7 +146,7 @@ export class Store {
    */
   acquireLock(runId: string): void {
     this.db.transaction(() => {
-      const row = this.db.prepare('SELECT lock_pid AS pid, lock_host AS host, lock_token AS token, lock_heartbeat AS beat FROM runs WHERE id = ?').get(runId) as
+      const row = this.sql('SELECT lock_pid AS pid, lock_host AS host, lock_token AS token, lock_heartbeat AS beat FROM runs WHERE id = ?').get(runId) as
         | { pid: number | null; host: string | null; token: string | null; beat: number | null }
         | undefined;
       if (!row) throw new UserError(`${this.file}: no run "${runId}"`);
@@ -147,15 +156,23 @@ export class Store {
           throw new UserError(`run "${runId}" is already being run by process ${row.pid} on ${row.host}; only one coordinator may run it`);
         }
       }
-      this.db
-        .prepare(`UPDATE runs SET lock_pid = ?, lock_host = ?, lock_token = ?, lock_heartbeat = ?, status = 'running', message = NULL WHERE id = ?`)
-        .run(process.pid, hostname(), this.lockToken, Date.now(), runId);
+      this.writeLock(runId);
     }).immediate();
   }
 
+  private writeLock(runId: string): void {
+    this.sql(`UPDATE runs SET lock_pid = ?, lock_host = ?, lock_token = ?, lock_heartbeat = ?, status = 'running', message = NULL WHERE id = ?`).run(
+      process.pid,
+      hostname(),
+      this.lockToken,
+      Date.now(),
+      runId,
+    );
+  }
+
   releaseLock(runId: string, status: RunStatus, message: string | null = null): void {
-    this.db
-      .prepare(
+    this
+      .sql(
         `UPDATE runs SET lock_pid = NULL, lock_host = NULL, lock_token = NULL, status = ?, message = ?, updated_at = ?,
                 finished_at = CASE WHEN ? = 'finished' THEN ? ELSE finished_at END
          WHERE id = ? AND lock_token = ?`,
@@ -164,7 +181,7 @@ export class Store {
   }
 
   getCheckpoint(runId: string): Checkpoint {
-    const row = this.db.prepare('SELECT * FROM checkpoints WHERE run_id = ?').get(runId) as Record<string, unknown> | undefined;
+    const row = this.sql('SELECT * FROM checkpoints WHERE run_id = ?').get(runId) as Record<string, unknown> | undefined;
     if (!row) throw new UserError(`${this.file}: run "${runId}" has no checkpoint`);
     return {
       step: row.step as number,
@@ -179,8 +196,8 @@ export class Store {
   }
 
   private writeCheckpoint(runId: string, c: Checkpoint): void {
-    this.db
-      .prepare(
+    this
+      .sql(
         `INSERT INTO checkpoints (run_id, step, generation, strategy_state, rng_state, evaluations, best_genome, best_fitness, wall_ms, created_at)
          VALUES (@runId, @step, @generation, @strategyState, @rngState, @evaluations, @bestGenome, @bestFitness, @wallMs, @t)
          ON CONFLICT (run_id) DO UPDATE SET step = excluded.step, generation = excluded.generation,
@@ -195,23 +212,21 @@ export class Store {
   commitStep(runId: string, c: Checkpoint): void {
     this.db.transaction(() => {
       this.writeCheckpoint(runId, c);
-      this.db
-        .prepare('INSERT OR REPLACE INTO history (run_id, step, generation, evaluations, best_fitness, wall_ms) VALUES (?, ?, ?, ?, ?, ?)')
+      this
+        .sql('INSERT OR REPLACE INTO history (run_id, step, generation, evaluations, best_fitness, wall_ms) VALUES (?, ?, ?, ?, ?, ?)')
         .run(runId, c.step, c.generation, c.evaluations, c.bestFitness, c.wallMs);
-      this.db.prepare('UPDATE runs SET updated_at = ?, lock_heartbeat = ? WHERE id = ? AND lock_token = ?').run(now(), Date.now(), runId, this.lockToken);
+      this.sql('UPDATE runs SET updated_at = ?, lock_heartbeat = ? WHERE id = ? AND lock_token = ?').run(now(), Date.now(), runId, this.lockToken);
     })();
   }
 
-  /** Prepared once: the cache lookup runs for every candidate of every step. */
-  private lookup?: Database.Statement;
-
   cachedEvaluation(runId: string, hash: string, budget: number, slice: number): CachedEvaluation | undefined {
-    this.lookup ??= this.db.prepare('SELECT fitness, step FROM evaluations WHERE run_id = ? AND genome_hash = ? AND budget = ? AND slice = ?');
-    return this.lookup.get(runId, hash, budget, slice) as CachedEvaluation | undefined;
+    return this.sql('SELECT fitness, step FROM evaluations WHERE run_id = ? AND genome_hash = ? AND budget = ? AND slice = ?').get(runId, hash, budget, slice) as
+      | CachedEvaluation
+      | undefined;
   }
 
   insertEvaluations(runId: string, step: number, budget: number, slice: number, rows: EvaluationRow[]): void {
-    const insert = this.db.prepare(
+    const insert = this.sql(
       'INSERT OR IGNORE INTO evaluations (run_id, genome_hash, budget, slice, genome, fitness, step) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.db.transaction(() => {
