@@ -7,7 +7,8 @@ import { createRun } from '../src/engine/engine.js';
 import { loadExperiment } from '../src/config/load.js';
 import { ROOT, tempDir } from './cli-helpers.js';
 
-const experiment = () => loadExperiment(join(ROOT, 'experiments', 'toy', 'experiment.json'));
+const toy = await loadExperiment(join(ROOT, 'experiments', 'toy', 'experiment.json'));
+const experiment = () => toy;
 
 describe('store', () => {
   it('creates a run with its step-0 checkpoint, and refuses a duplicate id', () => {

@@ -13,6 +13,9 @@ import { formatResult, loadExperimentOfRun, runResult, type ExportFormat } from 
 import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
 import { VERSION } from '../version.js';
+import { buildDatabaseCommand, describeManifest } from './db.js';
+import { formatHeldOut, heldOutComparison, type HeldOutRow } from './heldout.js';
+import type { Experiment } from '../config/load.js';
 
 const DEFAULT_DB = 'results/evosearch.db';
 
@@ -51,17 +54,40 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   const experiment = loadExperimentOfRun(store, runId);
   const threads = workers ?? experiment.workers ?? defaultWorkers();
   store.acquireLock(runId);
-  if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers) in ${store.file}\n`);
+  if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers${describeBackend(experiment)}) in ${store.file}\n`);
   const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
   const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;
   if (opts.out && result) writeOut(opts.out, formatResult(result, formatFromPath(opts.out)));
+  const heldOut = outcome.status === 'finished' && result && isLanguageModel(experiment) ? await heldOutComparison(experiment, result) : null;
   if (opts.json) {
-    print(JSON.stringify({ runId, status: outcome.status, result }));
+    print(JSON.stringify({ runId, status: outcome.status, result, heldOut }));
   } else if (outcome.status === 'interrupted') {
     print(`interrupted at step ${outcome.checkpoint.step}; continue with: evosearch resume ${runId} --db ${store.file}`);
   } else {
     print(`finished ${runId}: best fitness ${result?.fitness} at cost ${result?.cost} after ${outcome.checkpoint.evaluations} evaluations`);
     if (opts.out) print(`wrote ${opts.out}`);
+    if (heldOut) print(formatHeldOut(heldOut));
+  }
+}
+
+const isLanguageModel = (e: Experiment) => e.fitness.type === 'kl' || e.fitness.type === 'kl-topk' || e.fitness.type === 'ppl';
+
+function describeBackend(e: Experiment): string {
+  return 'backend' in e.fitness ? `, ${e.fitness.type} on ${e.fitness.backend} (${e.fitness.device})` : '';
+}
+
+/** --backend / --device: checked here so that a typo is one line, not commander's usage text. */
+function applyBackend(experiment: Experiment, opts: { backend?: string; device?: string }): void {
+  if (opts.backend === undefined && opts.device === undefined) return;
+  if (!isLanguageModel(experiment)) throw new UserError(`--backend/--device: ${experiment.source} has ${experiment.fitness.type} fitness, which runs no model`);
+  const fitness = experiment.fitness as Extract<Experiment['fitness'], { backend: string }>;
+  if (opts.backend !== undefined) {
+    if (opts.backend !== 'onnx' && opts.backend !== 'tfjs') throw new UserError(`--backend: expected onnx or tfjs, got "${opts.backend}"`);
+    fitness.backend = opts.backend;
+  }
+  if (opts.device !== undefined) {
+    if (opts.device !== 'cpu' && opts.device !== 'cuda' && opts.device !== 'webgpu') throw new UserError(`--device: expected cpu, cuda or webgpu, got "${opts.device}"`);
+    fitness.device = opts.device;
   }
 }
 
@@ -90,9 +116,12 @@ export function buildProgram(): Command {
     .option('--run-id <id>', 'id of the new run (default: <name>-<time>-<random>)')
     .option('--workers <n>', 'worker threads (default: experiment.workers, else the number of cores)', positiveInt)
     .option('--out <file>', 'also export the best configuration here when done (.json, .csv or .txt)')
+    .option('--backend <name>', 'language-model evaluation: onnx (onnxruntime, default) or tfjs (TensorFlow.js)')
+    .option('--device <name>', 'onnx execution provider: cpu (default), cuda or webgpu')
     .option('--json', 'machine-readable output on stdout, no progress')
-    .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string }) => {
-      const experiment = loadExperiment(file);
+    .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string }) => {
+      const experiment = await loadExperiment(file, (config) => buildDatabaseCommand(config, Boolean(opts.json)));
+      applyBackend(experiment, opts);
       const runId = opts.runId ?? newRunId(experiment.name);
       await withStore(opts.db, false, async (store) => {
         createRun(store, runId, experiment);
@@ -174,6 +203,32 @@ export function buildProgram(): Command {
         if (opts.out) writeOut(opts.out, text);
         else process.stdout.write(text);
       });
+    });
+
+  program
+    .command('heldout')
+    .description('compare a language-model run\'s best configuration with uniform compression on held-out text')
+    .argument('<run-id>')
+    .addOption(dbOption())
+    .option('--json', 'machine-readable output')
+    .action(async (runId: string, opts: Common) => {
+      const rows: HeldOutRow[] = await withStore(opts.db, true, async (store) => {
+        const experiment = loadExperimentOfRun(store, runId);
+        if (!isLanguageModel(experiment)) throw new UserError(`run "${runId}" has ${experiment.fitness.type} fitness: held-out comparison needs a language-model run`);
+        return heldOutComparison(experiment, runResult(store, runId));
+      });
+      print(opts.json ? JSON.stringify(rows) : formatHeldOut(rows));
+    });
+
+  const db = program.command('db').description('level databases: every compressed variant of every layer');
+  db.command('build')
+    .description('build (or reuse, when up to date) the level database a config describes')
+    .argument('<config>', 'database config JSON file')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const { manifest, reused, dir } = await buildDatabaseCommand(file, Boolean(opts.json));
+      if (opts.json) return print(JSON.stringify({ dir, reused, units: manifest.units.length, budget: manifest.budget }));
+      print(`${reused ? 'reused' : `built in ${manifest.buildSeconds.toFixed(1)} s`} ${dir}: ${describeManifest(manifest)}`);
     });
 
   return program;

@@ -5,6 +5,8 @@ import { readJson, validate } from '../validation.js';
 import { checkBudget, type Space } from '../space/space.js';
 import { syntheticSpace } from '../fitness/synthetic.js';
 import type { FitnessSpec } from '../fitness/types.js';
+import { buildDatabase, loadDatabaseConfig, spaceFromManifest, type Manifest } from '../compress/database.js';
+import { readTransformerConfig } from '../models/config.js';
 import {
   experimentSchema,
   spaceSchema,
@@ -37,11 +39,21 @@ export function loadSpace(raw: unknown, file: string, prefix: (string | number)[
   return validate(spaceSchema, raw, file, prefix) as Space;
 }
 
-export function loadExperiment(path: string): Experiment {
+/** Builds (or reuses) the level database of a config file; the CLI passes one with a progress bar. */
+export type DatabaseBuilder = (configFile: string) => Promise<{ manifest: Manifest; dir: string }>;
+
+const quietBuild: DatabaseBuilder = async (configFile) => {
+  const config = loadDatabaseConfig(configFile);
+  return { manifest: (await buildDatabase(config)).manifest, dir: config.outDir };
+};
+
+export async function loadExperiment(path: string, build: DatabaseBuilder = quietBuild): Promise<Experiment> {
   const file = resolve(path);
   const raw = readJson(file, 'experiment');
   const input = validate(experimentSchema, raw, file);
-  const space = loadSpace(input.space, file, ['space']);
+  let database: { manifest: Manifest; dir: string } | null = null;
+  if (typeof input.space === 'object' && 'database' in input.space) database = await build(resolve(dirname(file), input.space.database));
+  const space = database ? spaceFromManifest(database.manifest) : loadSpace(input.space, file, ['space']);
   const infeasible = checkBudget(space);
   if (infeasible) throw new UserError(`${file}: space.budget: no configuration can meet the budget: ${infeasible}`);
   const base = dirname(file);
@@ -55,8 +67,13 @@ export function loadExperiment(path: string): Experiment {
     fitness = { ...f, path: modulePath };
   } else if (f.type === 'command') {
     fitness = { ...f, cwd: base };
-  } else {
+  } else if (f.type === 'synthetic') {
     fitness = f;
+  } else {
+    if (!database) throw new UserError(`${file}: space: ${f.type} fitness needs a level database: "space": {"database": "<database config>"}`);
+    const model = f.model ? resolve(base, f.model) : database.manifest.model.path;
+    const length = f.length ?? readTransformerConfig(resolve(model, 'config.json')).contextLength;
+    fitness = { ...f, model, length, database: database.dir };
   }
   return {
     name: input.name,

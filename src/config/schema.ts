@@ -91,6 +91,20 @@ export const fitnessSchema = z.discriminatedUnion('type', [
     ...fitnessCommon,
   }),
   z.strictObject({
+    type: z.enum(['kl', 'kl-topk', 'ppl']),
+    /** Calibration windows per unit of fidelity budget (a racing stage with budget 4 reads 4× as many). */
+    windows: positiveInt.default(4),
+    slices: positiveInt.default(16),
+    length: positiveInt.optional(),
+    topK: positiveInt.default(16),
+    cacheMiB: positiveInt.default(256),
+    backend: z.enum(['onnx', 'tfjs']).default('onnx'),
+    device: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
+    /** The model directory, relative to the experiment; default: the one the database was built from. */
+    model: z.string().min(1).optional(),
+    minimize: z.literal(true).default(true),
+  }),
+  z.strictObject({
     type: z.literal('synthetic'),
     seed: z.number().int().default(1),
     interactions: z.strictObject({ pairs: z.number().int().min(0), strength: z.number().min(0) }).optional(),
@@ -102,7 +116,13 @@ export const fitnessSchema = z.discriminatedUnion('type', [
 export const experimentSchema = z.strictObject({
   name: z.string().min(1),
   seed: z.number().int().default(1),
-  space: z.union([z.string().min(1), z.strictObject({ synthetic: syntheticSpaceSchema }), spaceSchema]),
+  space: z.union([
+    z.string().min(1),
+    z.strictObject({ synthetic: syntheticSpaceSchema }),
+    /** A level database config (relative to the experiment): built or reused at launch, its levels are the space. */
+    z.strictObject({ database: z.string().min(1) }),
+    spaceSchema,
+  ]),
   strategy: strategySchema,
   fitness: fitnessSchema,
   workers: positiveInt.optional(),
@@ -112,3 +132,51 @@ export const experimentSchema = z.strictObject({
 export type StrategyConfig = z.infer<typeof strategySchema>;
 export type FitnessConfig = z.infer<typeof fitnessSchema>;
 export type ExperimentInput = z.infer<typeof experimentSchema>;
+
+const fraction = (what: string) => z.number().refine((x) => x >= 0 && x < 1, `expected a ${what} in [0, 1)`);
+
+/** `evosearch db build <config>`: which model, which compression, which calibration text. */
+export const databaseConfigSchema = z.strictObject({
+  /** Model directory (config.json, model.safetensors, tokenizer.json), relative to the config file. */
+  model: z.string().min(1),
+  /** Where the database goes (manifest.json + one safetensors file per unit), relative to the config file. */
+  out: z.string().min(1),
+  compression: z.discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('sparsity'),
+      method: z.enum(['magnitude', 'wanda', 'sparsegpt']),
+      /** The average sparsity the levels are centred on: it fixes the search budget. */
+      target: fraction('sparsity'),
+      /** Weights pruned per level step, as a fraction of the smallest layer: the same count in every layer. */
+      step: z.number().positive().max(1).default(0.1),
+      /** Level steps on each side of the target. */
+      stepsEachSide: z.number().int().min(1).default(8),
+      blockSize: positiveInt.default(128),
+      damping: z.number().positive().default(0.01),
+    }),
+    z.strictObject({
+      type: z.literal('quantization'),
+      method: z.enum(['rtn', 'gptq']),
+      /** The average bit-width the search must not exceed. */
+      target: z.number().min(1).max(16),
+      bits: z.array(z.number().int().min(1).max(16)).min(2).default([2, 3, 4, 5, 6, 7, 8]),
+      group: positiveInt.default(128),
+      damping: z.number().positive().default(0.01),
+    }),
+    z.strictObject({
+      type: z.literal('drop'),
+      granularity: z.enum(['sublayer', 'block']).default('sublayer'),
+      /** The fraction of units dropped. */
+      target: fraction('fraction'),
+    }),
+  ]),
+  calibration: z
+    .strictObject({
+      windows: positiveInt.default(32),
+      /** Tokens per window (default: the model's context). */
+      length: positiveInt.optional(),
+    })
+    .default({ windows: 32 }),
+});
+
+export type DatabaseConfigInput = z.infer<typeof databaseConfigSchema>;

@@ -2,6 +2,7 @@ import type { Fitness, FitnessContext, FitnessSpec } from './types.js';
 import { loadModuleFitness } from './module.js';
 import { startCommandFitness } from './command.js';
 import { SyntheticProblem } from './synthetic.js';
+import { LmFitness } from './lm.js';
 
 /** Builds the fitness a spec names. Runs in a worker, once per run. */
 export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promise<Fitness> {
@@ -14,5 +15,7 @@ export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promi
       const problem = new SyntheticProblem(ctx.space, spec);
       return { evaluate: (genome, fidelity) => problem.evaluate(genome, fidelity) };
     }
+    default:
+      return LmFitness.load(spec);
   }
 }

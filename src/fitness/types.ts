@@ -1,5 +1,6 @@
 import type { Genome, Space } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
+import type { LmFitnessSpec } from './lm.js';
 
 /** What a worker needs to build a fitness: plain JSON, sent once per run to each worker. */
 export type FitnessSpec =
@@ -12,7 +13,8 @@ export type FitnessSpec =
       noise: number;
       minimize: boolean;
       slices: number;
-    };
+    }
+  | LmFitnessSpec;
 
 /** A loaded fitness in a worker. Values are raw: the engine applies `minimize`. */
 export interface Fitness {
@@ -34,5 +36,7 @@ export function describeFitness(spec: FitnessSpec): string {
       return `fitness command "${spec.command.join(' ')}"`;
     case 'synthetic':
       return 'synthetic fitness';
+    default:
+      return `${spec.type} fitness on ${spec.backend}`;
   }
 }

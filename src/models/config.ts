@@ -128,3 +128,53 @@ export function weightShapes(c: TransformerConfig): Map<string, number[]> {
   if (!c.tieEmbeddings) shapes.set('lm_head.weight', [c.vocabSize, d]);
   return shapes;
 }
+
+/** A compressible linear layer of the transformer blocks (embeddings and the LM head stay dense, as in EvoPress). */
+export interface LinearLayer {
+  /** Its weight's Hugging Face name. */
+  weight: string;
+  block: number;
+  part: 'attn' | 'mlp';
+  inFeatures: number;
+  outFeatures: number;
+  /** How the weight is stored: GPT-2's Conv1D is [in, out], torch Linear is [out, in]. */
+  layout: 'inOut' | 'outIn';
+}
+
+export function linearLayers(c: TransformerConfig): LinearLayer[] {
+  const shapes = weightShapes(c);
+  const names =
+    c.family === 'gpt2'
+      ? (i: number) => [`h.${i}.attn.c_attn`, `h.${i}.attn.c_proj`, `h.${i}.mlp.c_fc`, `h.${i}.mlp.c_proj`]
+      : (i: number) => ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'].map((n) => `model.layers.${i}.${n}`);
+  const layout = c.family === 'gpt2' ? 'inOut' : 'outIn';
+  const layers: LinearLayer[] = [];
+  for (let block = 0; block < c.nLayers; block++) {
+    for (const name of names(block)) {
+      const weight = `${name}.weight`;
+      const [a, b] = shapes.get(weight)!;
+      const [inFeatures, outFeatures] = layout === 'inOut' ? [a, b] : [b, a];
+      layers.push({ weight, block, part: name.includes('attn') ? 'attn' : 'mlp', inFeatures, outFeatures, layout });
+    }
+  }
+  return layers;
+}
+
+/**
+ * The residual sub-blocks that block dropping removes. Zeroing a sub-block's output projection
+ * (and its bias) makes its contribution to the residual stream exactly zero, so a dropped
+ * sub-block is just another set of tensors to stitch in.
+ */
+export function subBlocks(c: TransformerConfig): { name: string; block: number; part: 'attn' | 'mlp'; outputs: string[] }[] {
+  const out: { name: string; block: number; part: 'attn' | 'mlp'; outputs: string[] }[] = [];
+  for (let i = 0; i < c.nLayers; i++) {
+    if (c.family === 'gpt2') {
+      out.push({ name: `h.${i}.attn`, block: i, part: 'attn', outputs: [`h.${i}.attn.c_proj.weight`, `h.${i}.attn.c_proj.bias`] });
+      out.push({ name: `h.${i}.mlp`, block: i, part: 'mlp', outputs: [`h.${i}.mlp.c_proj.weight`, `h.${i}.mlp.c_proj.bias`] });
+    } else {
+      out.push({ name: `model.layers.${i}.self_attn`, block: i, part: 'attn', outputs: [`model.layers.${i}.self_attn.o_proj.weight`] });
+      out.push({ name: `model.layers.${i}.mlp`, block: i, part: 'mlp', outputs: [`model.layers.${i}.mlp.down_proj.weight`] });
+    }
+  }
+  return out;
+}

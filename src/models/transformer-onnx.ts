@@ -11,9 +11,21 @@ import { ort } from '../runtime/onnx.js';
  * weight under its Hugging Face name, so that a candidate swaps tensors rather than sessions
  * ({@link graphFeeds} builds them). Output: `logits` [T, vocab].
  */
-export function transformerGraph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean): Uint8Array {
-  return c.family === 'gpt2' ? gpt2Graph(c, T, weights, weightsAsInputs) : llamaGraph(c, T, weights, weightsAsInputs);
+export function transformerGraph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean, options: GraphOptions = {}): Uint8Array {
+  return c.family === 'gpt2' ? gpt2Graph(c, T, weights, weightsAsInputs, options) : llamaGraph(c, T, weights, weightsAsInputs, options);
 }
+
+export interface GraphOptions {
+  /**
+   * Also output `gram:<weight>` = XᵀX [in × in] for the input X [T × in] of every linear layer
+   * ({@link linearLayers}): the calibration statistics that Wanda, SparseGPT and GPTQ need,
+   * computed by onnxruntime at full speed instead of in JS.
+   */
+  grams?: boolean;
+}
+
+/** The output name of a linear layer's input Gram matrix. */
+export const gramOutput = (weight: string) => `gram:${weight}`;
 
 /** The inputs of {@link transformerGraph} for one token sequence. */
 export function graphFeeds(c: TransformerConfig, tokens: ArrayLike<number>, weights: Weights, weightsAsInputs: boolean): Record<string, ort.Tensor> {
@@ -28,11 +40,20 @@ export function graphFeeds(c: TransformerConfig, tokens: ArrayLike<number>, weig
 }
 
 /** What both families start from: the builder, their weights by name, and the three token inputs. */
-function start(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean) {
+function start(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean, options: GraphOptions) {
   const g = new GraphBuilder();
   const shapes = weightShapes(c);
+  const grams = new Map<string, string>();
   return {
     g,
+    shapes,
+    /** Records the input of the linear layer `weight` (one Gram per distinct input) and passes it on. */
+    tap: (x: string, weight: string, inFeatures: number) => {
+      if (!options.grams) return x;
+      if (!grams.has(x)) grams.set(x, g.op('MatMul', [g.op('Transpose', [x], { perm: [1, 0] }), x]));
+      g.output(grams.get(x)!, gramOutput(weight), [inFeatures, inFeatures]);
+      return x;
+    },
     w: (name: string) => g.weight(name, shapes.get(name)!, weights.get(name)!, weightsAsInputs),
     ids: g.input('ids', [T], 'int64'),
     // Llama ignores positions (they enter through RoPE): both families take the same feeds.
@@ -44,10 +65,11 @@ function start(c: TransformerConfig, T: number, weights: Weights, weightsAsInput
   };
 }
 
-function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean): Uint8Array {
-  const { g, w, ids, positions, mask, d, H, hd } = start(c, T, weights, weightsAsInputs);
+function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean, options: GraphOptions): Uint8Array {
+  const { g, w, tap, shapes, ids, positions, mask, d, H, hd } = start(c, T, weights, weightsAsInputs, options);
   const wte = w('wte.weight');
-  const linear = (x: string, prefix: string) => g.op('Add', [g.op('MatMul', [x, w(`${prefix}.weight`)]), w(`${prefix}.bias`)]);
+  const linear = (x: string, prefix: string) =>
+    g.op('Add', [g.op('MatMul', [tap(x, `${prefix}.weight`, shapes.get(`${prefix}.weight`)![0]), w(`${prefix}.weight`)]), w(`${prefix}.bias`)]);
   const layerNorm = (x: string, prefix: string) =>
     g.op('LayerNormalization', [x, w(`${prefix}.weight`), w(`${prefix}.bias`)], { axis: -1, epsilon: { float: c.normEps } });
   const heads = (x: string, perm: number[]) => g.op('Transpose', [g.op('Reshape', [x, g.ints([T, H, hd])])], { perm });
@@ -70,10 +92,10 @@ function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsI
 }
 
 /** RMSNorm, RoPE (rotate-half, tables baked in for T), grouped-query attention, SwiGLU; Linear weights are [out, in]. */
-function llamaGraph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean): Uint8Array {
-  const { g, w, ids, mask, d, H, hd } = start(c, T, weights, weightsAsInputs);
+function llamaGraph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean, options: GraphOptions): Uint8Array {
+  const { g, w, tap, shapes, ids, mask, d, H, hd } = start(c, T, weights, weightsAsInputs, options);
   const embed = w('model.embed_tokens.weight');
-  const linear = (x: string, name: string) => g.op('Gemm', [x, w(name)], { transB: 1 });
+  const linear = (x: string, name: string) => g.op('Gemm', [tap(x, name, shapes.get(name)![1]), w(name)], { transB: 1 });
   const rmsNorm = (x: string, name: string) => {
     const meanSquare = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     return g.op('Mul', [g.op('Div', [x, g.op('Sqrt', [g.op('Add', [meanSquare, g.scalar(c.normEps)])])]), w(name)]);

@@ -16,6 +16,11 @@ export type Budget =
 export interface Space {
   units: Unit[];
   budget: Budget;
+  /**
+   * The uniform configuration when the space defines one (a level database: every layer at the
+   * target sparsity or bit-width); otherwise {@link SpaceIndex.uniform} derives it from the costs.
+   */
+  uniform?: Genome;
 }
 
 /** genome[i] is the level index of unit i. */
@@ -111,6 +116,7 @@ export class SpaceIndex {
    * their range. Deterministic. Returns null when no genome of this shape fits (see {@link checkBudget}).
    */
   uniform(): Genome | null {
+    if (this.space.uniform) return this.isFeasible(this.space.uniform) ? [...this.space.uniform] : null;
     const genomeAt = (f: number): Genome =>
       this.space.units.map((u, i) => {
         const order = this.byRank[i];

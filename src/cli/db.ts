@@ -1,0 +1,34 @@
+import cliProgress from 'cli-progress';
+import { buildDatabase, loadDatabaseConfig, type BuildProgress, type Manifest } from '../compress/database.js';
+
+/** `evosearch db build`: builds (or reuses) a level database, with a progress bar on a TTY. */
+export async function buildDatabaseCommand(configFile: string, quiet: boolean): Promise<{ manifest: Manifest; reused: boolean; dir: string }> {
+  const config = loadDatabaseConfig(configFile);
+  const bar = !quiet && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'db {stage} {bar} {value}/{total} {unit}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+  let stage = '';
+  const onProgress = (p: BuildProgress) => {
+    if (!bar) {
+      if (!quiet && p.stage !== stage) process.stderr.write(`db: ${p.stage} (${p.total})\n`);
+      stage = p.stage;
+      return;
+    }
+    if (p.stage !== stage) {
+      if (stage) bar.stop();
+      bar.start(p.total, p.done, { stage: p.stage, unit: p.unit ?? '' });
+      stage = p.stage;
+    } else bar.update(p.done, { stage: p.stage, unit: p.unit ?? '' });
+  };
+  try {
+    const { manifest, reused } = await buildDatabase(config, onProgress);
+    return { manifest, reused, dir: config.outDir };
+  } finally {
+    bar?.stop();
+  }
+}
+
+export function describeManifest(m: Manifest): string {
+  const c = m.compression;
+  const what = c.type === 'sparsity' ? `${c.method} sparsity around ${c.target}` : c.type === 'quantization' ? `${c.method} ${c.bits.join('/')} bits, average ≤ ${c.target}` : `${c.granularity} drops, ${c.target} dropped`;
+  const levels = m.units.reduce((s, u) => s + u.levels.length, 0);
+  return `${what}: ${m.units.length} units, ${levels} levels, budget ${m.budget.mode} ${m.budget.total}`;
+}

@@ -1,0 +1,28 @@
+import type { Transformer } from '../models/transformer.js';
+import { linearLayers } from '../models/config.js';
+import { transformerGraph, graphFeeds, gramOutput } from '../models/transformer-onnx.js';
+import { createSession } from '../runtime/onnx.js';
+import { matrix, type Matrix } from './linalg.js';
+
+/**
+ * H = Σ XᵀX over the calibration windows for the input X of every linear layer of the dense
+ * model, keyed by weight name. onnxruntime computes each window's Gram matrix; the sum is float64.
+ */
+export async function collectGrams(model: Transformer, windows: Uint16Array[], onWindow?: (done: number) => void): Promise<Map<string, Matrix>> {
+  const T = windows[0].length - 1;
+  const session = await createSession(transformerGraph(model.config, T, model.weights, false, { grams: true }));
+  const grams = new Map<string, Matrix>(linearLayers(model.config).map((l) => [l.weight, matrix(l.inFeatures, l.inFeatures)]));
+  try {
+    for (let i = 0; i < windows.length; i++) {
+      const outputs = await session.run(graphFeeds(model.config, windows[i].subarray(0, T), model.weights, false));
+      for (const [weight, sum] of grams) {
+        const window = outputs[gramOutput(weight)].data as Float32Array;
+        for (let k = 0; k < window.length; k++) sum.data[k] += window[k];
+      }
+      onWindow?.(i + 1);
+    }
+  } finally {
+    await session.release();
+  }
+  return grams;
+}

@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+import { loadAddresses, splitByYear } from './corpus.js';
+import { evaluationWindows } from './windows.js';
+
+/** Token ids of the training-era addresses (calibration) and of the held-out recent ones (evaluation). */
+export interface TextStreams {
+  calibration: Uint16Array;
+  heldOut: Uint16Array;
+}
+
+/** The State of the Union text under a tokenizer, addresses joined by blank lines as in training. */
+export function sotuStreams(encode: (text: string) => Uint16Array): TextStreams {
+  const { train, heldOut } = splitByYear(loadAddresses());
+  const join = (texts: { text: string }[]) => encode(texts.map((a) => a.text).join('\n\n'));
+  return { calibration: join(train), heldOut: join(heldOut) };
+}
+
+/**
+ * `count` evenly spaced windows of `length` + 1 tokens (inputs plus next-token labels): the same
+ * spread that training used for its held-out measurement.
+ */
+export function windowsOf(ids: Uint16Array, length: number, count: number): Uint16Array[] {
+  const starts = evaluationWindows(ids.length, length, count);
+  if (starts.length < count) throw new Error(`the text has room for only ${starts.length} windows of ${length + 1} tokens, ${count} asked`);
+  return starts.map((s) => ids.subarray(s, s + length + 1));
+}
+
+export function windowsHash(windows: Uint16Array[]): string {
+  const h = createHash('sha256');
+  for (const w of windows) h.update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
+  return h.digest('hex');
+}
