@@ -14,6 +14,7 @@ import { syntheticSpace } from '../fitness/synthetic.js';
 import type { Experiment } from '../config/load.js';
 import type { FitnessSpec } from '../fitness/types.js';
 import { gapRun } from './gap.js';
+import { lmBench } from './lm.js';
 import { GraphBuilder } from '../runtime/onnx-graph.js';
 import { createSession, floatTensor } from '../runtime/onnx.js';
 
@@ -153,4 +154,5 @@ if (!args.has('--skip-throughput')) {
   await coordinatorOverhead();
   await workerScaling();
 }
+if (!args.has('--skip-lm')) await lmBench();
 if (!args.has('--skip-gap')) gapTable();

@@ -16,6 +16,9 @@ import { VERSION } from '../version.js';
 import { buildDatabaseCommand, describeManifest } from './db.js';
 import { formatHeldOut, heldOutComparison, type HeldOutRow } from './heldout.js';
 import type { Experiment } from '../config/load.js';
+import type { LmFitnessSpec } from '../fitness/lm.js';
+import type { Backend } from '../fitness/lm-backends.js';
+import type { Device } from '../runtime/onnx.js';
 
 const DEFAULT_DB = 'results/evosearch.db';
 
@@ -76,19 +79,21 @@ function describeBackend(e: Experiment): string {
   return 'backend' in e.fitness ? `, ${e.fitness.type} on ${e.fitness.backend} (${e.fitness.device})` : '';
 }
 
-/** --backend / --device: checked here so that a typo is one line, not commander's usage text. */
-function applyBackend(experiment: Experiment, opts: { backend?: string; device?: string }): void {
-  if (opts.backend === undefined && opts.device === undefined) return;
+/** --backend / --device, checked before anything is built, so that a typo is one line and costs nothing. */
+function backendFlags(opts: { backend?: string; device?: string }): { backend?: Backend; device?: Device } {
+  if (opts.backend !== undefined && opts.backend !== 'onnx' && opts.backend !== 'tfjs') throw new UserError(`--backend: expected onnx or tfjs, got "${opts.backend}"`);
+  if (opts.device !== undefined && opts.device !== 'cpu' && opts.device !== 'cuda' && opts.device !== 'webgpu') {
+    throw new UserError(`--device: expected cpu, cuda or webgpu, got "${opts.device}"`);
+  }
+  return { backend: opts.backend as Backend | undefined, device: opts.device as Device | undefined };
+}
+
+function applyBackend(experiment: Experiment, flags: { backend?: Backend; device?: Device }): void {
+  if (flags.backend === undefined && flags.device === undefined) return;
   if (!isLanguageModel(experiment)) throw new UserError(`--backend/--device: ${experiment.source} has ${experiment.fitness.type} fitness, which runs no model`);
-  const fitness = experiment.fitness as Extract<Experiment['fitness'], { backend: string }>;
-  if (opts.backend !== undefined) {
-    if (opts.backend !== 'onnx' && opts.backend !== 'tfjs') throw new UserError(`--backend: expected onnx or tfjs, got "${opts.backend}"`);
-    fitness.backend = opts.backend;
-  }
-  if (opts.device !== undefined) {
-    if (opts.device !== 'cpu' && opts.device !== 'cuda' && opts.device !== 'webgpu') throw new UserError(`--device: expected cpu, cuda or webgpu, got "${opts.device}"`);
-    fitness.device = opts.device;
-  }
+  const fitness = experiment.fitness as LmFitnessSpec;
+  fitness.backend = flags.backend ?? fitness.backend;
+  fitness.device = flags.device ?? fitness.device;
 }
 
 async function withStore<T>(file: string, mustExist: boolean, fn: (store: Store) => T | Promise<T>): Promise<T> {
@@ -120,8 +125,9 @@ export function buildProgram(): Command {
     .option('--device <name>', 'onnx execution provider: cpu (default), cuda or webgpu')
     .option('--json', 'machine-readable output on stdout, no progress')
     .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string }) => {
+      const flags = backendFlags(opts);
       const experiment = await loadExperiment(file, (config) => buildDatabaseCommand(config, Boolean(opts.json)));
-      applyBackend(experiment, opts);
+      applyBackend(experiment, flags);
       const runId = opts.runId ?? newRunId(experiment.name);
       await withStore(opts.db, false, async (store) => {
         createRun(store, runId, experiment);

@@ -5,7 +5,7 @@ import { readJson, validate } from '../validation.js';
 import { checkBudget, type Space } from '../space/space.js';
 import { syntheticSpace } from '../fitness/synthetic.js';
 import type { FitnessSpec } from '../fitness/types.js';
-import { buildDatabase, loadDatabaseConfig, spaceFromManifest, type Manifest } from '../compress/database.js';
+import { buildDatabase, checkDatabaseModel, loadDatabaseConfig, spaceFromManifest, type Manifest } from '../compress/database.js';
 import { readTransformerConfig } from '../models/config.js';
 import {
   experimentSchema,
@@ -72,6 +72,7 @@ export async function loadExperiment(path: string, build: DatabaseBuilder = quie
   } else {
     if (!database) throw new UserError(`${file}: space: ${f.type} fitness needs a level database: "space": {"database": "<database config>"}`);
     const model = f.model ? resolve(base, f.model) : database.manifest.model.path;
+    await checkDatabaseModel(database.dir, database.manifest, model);
     const length = f.length ?? readTransformerConfig(resolve(model, 'config.json')).contextLength;
     fitness = { ...f, model, length, database: database.dir };
   }

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rng } from '../src/rng/rng.js';
+import { readSafetensors, writeSafetensors } from '../src/models/safetensors.js';
+import { ROOT, cli, cliKilledAfter, tempDir, withoutTimestamps } from './cli-helpers.js';
+
+/**
+ * The language-model path through the CLI: a small magnitude database of the reference model
+ * (no calibration, so it builds in about a second) and short evopress searches on KL.
+ */
+const MODEL = join(ROOT, 'models', 'reference-lm');
+
+function setup(overrides: { fitness?: object; model?: string } = {}) {
+  const dir = tempDir();
+  const dbConfig = join(dir, 'db.json');
+  writeFileSync(
+    dbConfig,
+    JSON.stringify({ model: overrides.model ?? MODEL, out: 'db', compression: { type: 'sparsity', method: 'magnitude', target: 0.5, stepsEachSide: 3 } }),
+  );
+  const experiment = join(dir, 'experiment.json');
+  writeFileSync(
+    experiment,
+    JSON.stringify({
+      name: 'lm-small',
+      seed: 3,
+      space: { database: 'db.json' },
+      strategy: { type: 'evopress', generations: 12, offspring: 8, selection: [{ survivors: 2, budget: 1 }, { survivors: 1, budget: 2 }] },
+      fitness: { type: 'kl', windows: 1, slices: 4, ...overrides.fitness },
+      workers: 2,
+    }),
+  );
+  return { dir, dbConfig, experiment, db: join(dir, 'runs.db') };
+}
+
+function oneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  expect(r.code).toBe(1);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^evosearch: error: /);
+  expect(lines[0]).toMatch(pattern);
+}
+
+/** A copy of the reference model whose files can be spoiled. */
+function modelCopy(): string {
+  const dir = join(tempDir(), 'model');
+  mkdirSync(dir);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) copyFileSync(join(MODEL, f), join(dir, f));
+  return dir;
+}
+
+function floatTensors(file: string): Record<string, { shape: number[]; data: Float32Array }> {
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [name, t] of readSafetensors(file).tensors) out[name] = { shape: [...t.shape], data: new Float32Array(new Uint8Array(t.bytes).buffer) };
+  return out;
+}
+
+describe('language-model runs through the CLI', () => {
+  it('runs, prints the backend, and compares with uniform on held-out text', { timeout: 120_000 }, () => {
+    const { experiment, db } = setup();
+    const r = cli(['run', experiment, '--db', db, '--run-id', 'a']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/kl on onnx \(cpu\)/);
+    expect(r.stdout).toMatch(/^uniform\s+\d/m);
+    expect(r.stdout).toMatch(/^search\s+\d/m);
+    const heldOut = JSON.parse(cli(['heldout', 'a', '--db', db, '--json']).stdout) as { configuration: string; kl: number; ppl: number }[];
+    expect(heldOut.map((row) => row.configuration)).toEqual(['dense', 'uniform', 'search']);
+    expect(heldOut[0].kl).toBeCloseTo(0, 9);
+    expect(heldOut[1].kl).toBeGreaterThan(0);
+    const stored = JSON.parse(cli(['status', 'a', '--db', db, '--json']).stdout);
+    expect(stored.status).toBe('finished');
+  });
+
+  it('gives the uninterrupted export after kill -9 at random moments of a neural run', { timeout: 300_000 }, async () => {
+    const { experiment, dbConfig, dir } = setup();
+    expect(cli(['db', 'build', dbConfig]).code).toBe(0); // kills below land in the search, not the build
+    const reference = join(dir, 'reference.db');
+    expect(cli(['run', experiment, '--db', reference, '--run-id', 'r', '--json']).code).toBe(0);
+    const expected = withoutTimestamps(cli(['export', 'r', '--db', reference]).stdout);
+
+    const db = join(dir, 'killed.db');
+    const rng = Rng.fromSeed('neural-kills');
+    let kills = 0;
+    let finished = false;
+    for (let attempt = 0; !finished && attempt < 40; attempt++) {
+      const started = cli(['status', 'r', '--db', db, '--json']).code === 0;
+      const args = started ? ['resume', 'r', '--db', db, '--json'] : ['run', experiment, '--db', db, '--run-id', 'r', '--json'];
+      // Start-up (model, session, levels) takes about a second; kills spread over it and the search.
+      const outcome = await cliKilledAfter(args, kills < 6 ? 800 + rng.next() * 2500 : 120_000);
+      if (outcome.killed) kills++;
+      else {
+        expect(outcome.code).toBe(0);
+        finished = true;
+      }
+    }
+    expect(finished).toBe(true);
+    expect(kills).toBeGreaterThanOrEqual(6);
+    expect(withoutTimestamps(cli(['export', 'r', '--db', db]).stdout)).toBe(expected);
+  });
+
+  it('refuses an unknown backend, on the command line and in the experiment', { timeout: 60_000 }, () => {
+    const { experiment, db } = setup();
+    oneLineError(cli(['run', experiment, '--db', db, '--backend', 'torch']), /--backend: expected onnx or tfjs, got "torch"/);
+    const bad = setup({ fitness: { backend: 'torch' } });
+    oneLineError(cli(['run', bad.experiment, '--db', bad.db]), /experiment\.json: fitness\.backend: .*onnx.*tfjs/);
+  });
+
+  it('refuses a database built for another model', { timeout: 60_000 }, () => {
+    const original = setup();
+    expect(cli(['db', 'build', original.dbConfig]).code).toBe(0);
+    const other = modelCopy();
+    const file = join(other, 'model.safetensors');
+    const tensors = floatTensors(file);
+    tensors['ln_f.bias'].data[0] += 0.01;
+    writeSafetensors(file, tensors);
+    // The experiment evaluates `other` with the database built from the reference model.
+    const exp = JSON.parse(readFileSync(original.experiment, 'utf8'));
+    exp.fitness.model = other;
+    writeFileSync(original.experiment, JSON.stringify(exp));
+    oneLineError(cli(['run', original.experiment, '--db', original.db]), /manifest\.json: model\.sha256: the database was built for a model with hash .* but .*model has /);
+  });
+
+  it('refuses a safetensors file with a wrong dtype or shape, and a config.json that does not match the weights', { timeout: 60_000 }, () => {
+    const wrongShape = modelCopy();
+    const tensors = floatTensors(join(wrongShape, 'model.safetensors'));
+    tensors['h.0.mlp.c_fc.weight'].shape = [640, 160];
+    writeSafetensors(join(wrongShape, 'model.safetensors'), tensors);
+    oneLineError(cli(['db', 'build', setup({ model: wrongShape }).dbConfig]), /model\.safetensors: tensor "h\.0\.mlp\.c_fc\.weight" has shape \[640, 160\], expected \[160, 640\]/);
+
+    const mismatched = modelCopy();
+    const config = JSON.parse(readFileSync(join(mismatched, 'config.json'), 'utf8'));
+    writeFileSync(join(mismatched, 'config.json'), JSON.stringify({ ...config, n_inner: 512 }));
+    oneLineError(cli(['db', 'build', setup({ model: mismatched }).dbConfig]), /model\.safetensors: tensor "h\.0\.mlp\.c_fc\.weight" has shape \[160, 640\], expected \[160, 512\]/);
+
+    const int32 = modelCopy();
+    const bytes = readFileSync(join(int32, 'model.safetensors'));
+    const length = Number(bytes.readBigUInt64LE(0));
+    const text = bytes.subarray(8, 8 + length).toString('utf8').replace('"F32"', '"I32"');
+    writeFileSync(join(int32, 'model.safetensors'), Buffer.concat([bytes.subarray(0, 8 + length - text.length), Buffer.from(text), bytes.subarray(8 + length)]));
+    oneLineError(cli(['db', 'build', setup({ model: int32 }).dbConfig]), /model\.safetensors: tensor "wte\.weight" has dtype I32, expected F32, F16 or BF16/);
+  });
+});
