@@ -128,7 +128,7 @@ describe('linalg', () => {
     const L = cholesky(a);
     for (let i = 0; i < 40; i++) for (let j = i + 1; j < 40; j++) expect(L.data[i * 40 + j]).toBe(0);
     const llt = multiply(L, transposeOf(L));
-    for (let k = 0; k < a.data.length; k++) expect(Math.abs(llt.data[k] - a.data[k])).toBeLessThan(1e-10 * 80);
+    expect(Math.max(...llt.data.map((x, k) => Math.abs(x - a.data[k])))).toBeLessThan(1e-10 * 80);
     expect(distanceFromIdentity(multiply(inverseFromCholesky(L), a))).toBeLessThan(1e-10);
     expect(() => cholesky(matrix(2, 2, Float64Array.from([1, 2, 2, 1])))).toThrow(/not positive definite/);
   });
@@ -139,10 +139,12 @@ describe('linalg', () => {
       const h = randomSpd(n, samples);
       for (const damping of [0.01, 0.1]) {
         const u = inverseHessianFactor(h, damping);
+        let bad = 0;
         for (let i = 0; i < n; i++) {
-          expect(u.data[i * n + i]).toBeGreaterThan(0);
-          for (let j = 0; j < i; j++) expect(u.data[i * n + j]).toBe(0);
+          if (!(u.data[i * n + i] > 0)) bad++;
+          for (let j = 0; j < i; j++) if (u.data[i * n + j] !== 0) bad++;
         }
+        expect(bad).toBe(0);
         expect(distanceFromIdentity(multiply(multiply(transposeOf(u), u), damped(h, damping)))).toBeLessThan(1e-8);
       }
     }
@@ -193,14 +195,18 @@ describe('compression on real activations of the reference model', () => {
       const h = grams.get(layer.weight)!;
       const n = layer.inFeatures;
       expect([h.rows, h.cols]).toEqual([n, n]);
+      let inactive = 0;
+      let asymmetric = 0;
+      let beyondCauchySchwarz = 0;
       for (let i = 0; i < n; i++) {
-        expect(h.data[i * n + i]).toBeGreaterThan(0);
+        if (!(h.data[i * n + i] > 0)) inactive++;
         for (let j = 0; j < i; j++) {
-          expect(Math.abs(h.data[i * n + j] - h.data[j * n + i])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(h.data[i * n + j])));
-          // Cauchy–Schwarz: |H_ij| ≤ √(H_ii·H_jj).
-          expect(h.data[i * n + j] ** 2).toBeLessThanOrEqual(h.data[i * n + i] * h.data[j * n + j] * (1 + 1e-5));
+          if (Math.abs(h.data[i * n + j] - h.data[j * n + i]) > 1e-6 * Math.max(1, Math.abs(h.data[i * n + j]))) asymmetric++;
+          // |H_ij| ≤ √(H_ii·H_jj).
+          if (h.data[i * n + j] ** 2 > h.data[i * n + i] * h.data[j * n + j] * (1 + 1e-5)) beyondCauchySchwarz++;
         }
       }
+      expect({ inactive, asymmetric, beyondCauchySchwarz }).toEqual({ inactive: 0, asymmetric: 0, beyondCauchySchwarz: 0 });
     }
   });
 
@@ -267,7 +273,7 @@ describe('compression on real activations of the reference model', () => {
             expect(pruned.data.every(Number.isFinite)).toBe(true);
           }
           // Magnitude and Wanda only remove weights; SparseGPT also updates the kept ones.
-          for (const pruned of [mag, wanda]) for (let i = 0; i < numel; i++) if (pruned.data[i] !== 0) expect(pruned.data[i]).toBe(w.data[i]);
+          for (const pruned of [mag, wanda]) expect(pruned.data.every((x, i) => x === 0 || x === w.data[i])).toBe(true);
           let moved = 0;
           for (let i = 0; i < numel; i++) if (sgpt.data[i] !== 0 && sgpt.data[i] !== w.data[i]) moved++;
           expect(moved).toBeGreaterThan(0);
@@ -284,7 +290,8 @@ describe('compression on real activations of the reference model', () => {
           // Wanda: per output row, ⌊count/rows⌋ or one more zeros, and the row's smallest |w|·‖X_j‖.
           const perRow = rowZeros(wanda);
           expect(Math.max(...perRow) - Math.min(...perRow)).toBeLessThanOrEqual(1);
-          perRow.forEach((z, r) => expect(z).toBe(Math.floor(count / w.rows) + (r < count % w.rows ? 1 : 0)));
+          expect(perRow).toEqual(perRow.map((_, r) => Math.floor(count / w.rows) + (r < count % w.rows ? 1 : 0)));
+          let misordered = 0;
           for (let r = 0; r < w.rows; r++) {
             let rowPrunedMax = 0;
             let rowKeptMin = Infinity;
@@ -293,8 +300,9 @@ describe('compression on real activations of the reference model', () => {
               if (wanda.data[r * w.cols + j] === 0) rowPrunedMax = Math.max(rowPrunedMax, score);
               else rowKeptMin = Math.min(rowKeptMin, score);
             }
-            expect(rowPrunedMax).toBeLessThanOrEqual(rowKeptMin);
+            if (rowPrunedMax > rowKeptMin) misordered++;
           }
+          expect(misordered).toBe(0);
         }
         expect(zeros(magnitudePrune(w, 0).data)).toBe(0);
         expect(zeros(sparseGptPrune(w, factor(layer), numel).data)).toBe(numel);
@@ -366,15 +374,17 @@ describe('compression on real activations of the reference model', () => {
       const bits = 3;
       const group = 128;
       const q = rtnQuantize(w, bits, group);
+      let worst = 0;
       for (let r = 0; r < w.rows; r++) {
         for (let start = 0; start < w.cols; start += group) {
           const values = w.data.subarray(r * w.cols + start, r * w.cols + Math.min(w.cols, start + group));
           const lo = Math.min(0, ...values);
           const hi = Math.max(0, ...values);
           const step = (hi - lo) / (2 ** bits - 1);
-          for (let j = 0; j < values.length; j++) expect(Math.abs(q.data[r * w.cols + start + j] - values[j])).toBeLessThanOrEqual(step / 2 + 1e-12);
+          for (let j = 0; j < values.length; j++) worst = Math.max(worst, Math.abs(q.data[r * w.cols + start + j] - values[j]) / step);
         }
       }
+      expect(worst).toBeLessThanOrEqual(0.5 + 1e-9);
     });
   });
 });
@@ -405,7 +415,7 @@ describe('level databases of the reference model', () => {
    * the manifest's value and cost, steps of exactly `step` pruned weights in every unit, and a
    * uniform genome whose cost is the budget.
    */
-  function checkSparsityDatabase(out: string, manifest: Manifest, target: number, stepsEachSide: number, method: string) {
+  function checkSparsityDatabase(out: string, manifest: Manifest, target: number, stepsEachSide: number, compareToMagnitude = false) {
     expect(manifest.units.map((u) => u.weights[0])).toEqual(layers.map((l) => l.weight));
     expect(manifest.budget).toEqual({ mode: 'equal', total: expect.any(Number), tolerance: 0 });
     let uniformCost = 0;
@@ -433,10 +443,10 @@ describe('level databases of the reference model', () => {
         expect(z).toBe(nominal);
         // Same pruned-count step in every unit.
         expect(unit.levels[centre].cost - level.cost).toBe((l - centre) * step);
-        if (method === 'magnitude') {
-          for (let k = 0; k < numel; k++) if (data[k] !== 0) expect(data[k]).toBe(original[k]);
-          expect(zeros(magnitudePruneStored(layer, nominal))).toBe(z);
-          expect(data).toEqual(magnitudePruneStored(layer, nominal));
+        if (compareToMagnitude) {
+          expect(data.every((x, k) => x === 0 || x === original[k])).toBe(true);
+          const expected = magnitudePruneStored(layer, nominal);
+          expect(data.every((x, k) => x === expected[k])).toBe(true);
         }
       });
       uniformCost += unit.levels[centre].cost;
@@ -470,19 +480,24 @@ describe('level databases of the reference model', () => {
     expect(manifest.calibration).toBeNull();
     expect(manifest.model).toEqual({ path: MODEL_DIR, sha256: await modelHash(MODEL_DIR), family: 'gpt2' });
     expect(manifest.budget.total).toBe(layers.reduce((s, l) => s + l.inFeatures * l.outFeatures - Math.round(0.5 * l.inFeatures * l.outFeatures), 0));
-    checkSparsityDatabase(out, manifest, 0.5, 2, 'magnitude');
+    checkSparsityDatabase(out, manifest, 0.5, 2, true);
     const hashes = manifest.units.map((u) => u.sha256);
 
     const again = await timedBuild(config);
     expect(again.reused).toBe(true);
     expect(again.manifest).toEqual(manifest);
     expect(again.ms).toBeLessThan(first.ms);
+    // The same config written differently (keys reordered, defaults spelled out) is the same database.
+    const respelled = await timedBuild(
+      writeConfig('magnitude', { stepsEachSide: 2, blockSize: 128, damping: 0.01, step: 0.1, target: 0.5, method: 'magnitude', type: 'sparsity' }, { length: model.config.contextLength, windows: 32 }),
+    );
+    expect(respelled.reused).toBe(true);
 
     // A different target: rebuilt, centred on the new target.
     const other = await timedBuild(writeConfig('magnitude', { type: 'sparsity', method: 'magnitude', target: 0.4, stepsEachSide: 2 }));
     expect(other.reused).toBe(false);
     expect(other.manifest.configSha256).not.toBe(manifest.configSha256);
-    checkSparsityDatabase(out, other.manifest, 0.4, 2, 'magnitude');
+    checkSparsityDatabase(out, other.manifest, 0.4, 2, true);
 
     // Back to the first config: rebuilt (the manifest is the 0.4 one), bit for bit the same files.
     const back = await timedBuild(config);
@@ -499,7 +514,7 @@ describe('level databases of the reference model', () => {
     const repaired = await timedBuild(config);
     expect(repaired.reused).toBe(false);
     expect(fileSha(victim)).toBe(hashes[5]);
-    checkSparsityDatabase(out, repaired.manifest, 0.5, 2, 'magnitude');
+    checkSparsityDatabase(out, repaired.manifest, 0.5, 2);
 
     // So is a missing one.
     rmSync(join(out, manifest.units[0].file!));
@@ -518,7 +533,7 @@ describe('level databases of the reference model', () => {
     const { manifest, reused, ms } = await timedBuild(config);
     expect(reused).toBe(false);
     expect(manifest.calibration).toMatchObject({ corpus: 'sotu-before-2011', windows: 8, length: model.config.contextLength });
-    checkSparsityDatabase(config.outDir, manifest, 0.6, 1, 'sparsegpt');
+    checkSparsityDatabase(config.outDir, manifest, 0.6, 1);
     report.push(`sparsegpt db (16 units × 3 levels, 8 windows): build ${ms.toFixed(0)} ms`);
   }, LONG);
 

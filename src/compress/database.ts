@@ -63,10 +63,12 @@ export function loadDatabaseConfig(path: string): DatabaseConfig {
   return { ...input, source, modelDir: resolve(dirname(source), input.model), outDir: resolve(dirname(source), input.out) };
 }
 
-/** sha256 of a model directory's config and weights: what a database and a run are tied to. */
+/** sha256 of a model directory's config, weights and tokenizer: what a database and a run are tied to. */
 export async function modelHash(dir: string): Promise<string> {
   const h = createHash('sha256');
-  for (const name of ['config.json', 'model.safetensors']) {
+  for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+    if (name === 'tokenizer.json' && !existsSync(join(dir, name))) continue;
+    h.update(`${name}\0`);
     for await (const chunk of createReadStream(join(dir, name))) h.update(chunk as Buffer);
   }
   return h.digest('hex');
