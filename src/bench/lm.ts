@@ -84,7 +84,7 @@ interface Memory {
 type Result =
   | { kind: 'peak'; gflops: number }
   | { kind: 'forward'; tokens: number; seconds: number; executor: string; memory: Memory; thread: number }
-  | { kind: 'evaluate'; values: number[]; memory: Memory; thread: number };
+  | { kind: 'evaluate'; values: number[]; memory: { peak: Memory; now: Memory }; thread: number };
 
 /** The largest value of each field seen by this worker since the last reset. */
 let peakMemory: Memory = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
@@ -191,7 +191,8 @@ export default async function lmBenchTask(task: Task): Promise<Result> {
     values.push(await loaded.evaluate(genome, task.fidelity));
     sampleMemory();
   }
-  return { kind: 'evaluate', values, memory: peakMemory, thread: threadId };
+  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { kind: 'evaluate', values, memory: { peak: peakMemory, now: { rss, heapUsed, external, arrayBuffers } }, thread: threadId };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ async function forwardRun(pool: Piscina<Task, Result>, threads: number, backend:
 
 /** A WorkerPool look-alike (same chunking) whose workers report their peak memory. */
 class WatchedPool implements Evaluator {
-  readonly memory = new Map<number, Memory>();
+  readonly memory = new Map<number, { peak: Memory; now: Memory }>();
   forwardPasses = 0;
   private readonly pool: Piscina<Task, Result>;
 
@@ -261,7 +262,7 @@ class WatchedPool implements Evaluator {
 }
 
 /** Runs `generations` evopress generations of the sparsegpt-60 experiment; seconds per generation. */
-async function searchRun(generations: number, workers: number, watched: boolean): Promise<{ perGeneration: number[]; seconds: number; evaluations: number; forwardPasses: number; memory: Memory[] }> {
+async function searchRun(generations: number, workers: number, watched: boolean): Promise<{ perGeneration: number[]; seconds: number; evaluations: number; forwardPasses: number; memory: { peak: Memory; now: Memory }[]; rss: { before: number; loaded: number; highWater: number } }> {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -273,12 +274,14 @@ async function searchRun(generations: number, workers: number, watched: boolean)
   const experiment = { ...loaded, strategy: { ...loaded.strategy, generations } as typeof loaded.strategy };
   const dir = mkdtempSync(join(tmpdir(), 'evosearch-bench-lm-'));
   const store = Store.open(join(dir, 'bench.db'));
+  const before = process.memoryUsage().rss;
   const setup = { fitness: experiment.fitness, space: experiment.space, seed: experiment.seed };
   const pool: Evaluator & { close(): Promise<void> } = watched ? new WatchedPool(setup, workers) : new WorkerPool(setup, workers);
   try {
     // Load the fitness in every worker first (model, database, corpus), as a run's first step would.
     await pool.evaluate(Array.from({ length: workers * 4 }, () => experiment.space.units.map(() => 0)), { budget: 1, slice: 0 });
     if (pool instanceof WatchedPool) pool.forwardPasses = 0;
+    const loadedRss = process.memoryUsage().rss;
     createRun(store, 'bench', experiment);
     store.acquireLock('bench');
     const marks: number[] = [];
@@ -295,7 +298,8 @@ async function searchRun(generations: number, workers: number, watched: boolean)
     const seconds = (performance.now() - started) / 1000;
     const perGeneration = marks.map((t, i) => (t - (i ? marks[i - 1] : started)) / 1000);
     const memory = pool instanceof WatchedPool ? [...pool.memory.values()] : [];
-    return { perGeneration, seconds, evaluations: outcome.checkpoint.evaluations, forwardPasses: pool instanceof WatchedPool ? pool.forwardPasses : 0, memory };
+    const rss = { before, loaded: loadedRss, highWater: process.resourceUsage().maxRSS * 1024 };
+    return { perGeneration, seconds, evaluations: outcome.checkpoint.evaluations, forwardPasses: pool instanceof WatchedPool ? pool.forwardPasses : 0, memory, rss };
   } finally {
     await pool.close();
     store.close();
@@ -351,11 +355,9 @@ export async function lmBench(): Promise<void> {
     { label: 'random GPT-2 (d=256, 4 layers, 4 heads, ff 1024)', spec: { config: wideRaw, seed: 1 }, config: parseTransformerConfig(wideRaw, 'bench model') },
   ];
   const T = models[0].config.contextLength;
-  const windows = await benchWindows(T, 8);
 
   // (b) + (c) first, so that the memory figures are not inflated by the throughput pools.
   console.log('\n## LM search: evopress on reference-lm, SparseGPT-60% database (experiments/lm/sparsegpt-60.json), 2 workers, 20 generations');
-  const rssBefore = process.memoryUsage().rss;
   let load = cpuWatch();
   const watched = await searchRun(20, 2, true);
   const real = await searchRun(20, 2, false);
@@ -363,11 +365,16 @@ export async function lmBench(): Promise<void> {
   console.log(`WorkerPool (the CLI's pool): ${(real.seconds / real.perGeneration.length).toFixed(3)} s/generation (median ${later(real).toFixed(3)} s after the first, first ${real.perGeneration[0].toFixed(3)} s); ${(real.evaluations / real.seconds).toFixed(1)} evaluations/s (${real.evaluations} in ${real.seconds.toFixed(1)} s)`);
   console.log(`watched pool (same chunking): ${(watched.seconds / watched.perGeneration.length).toFixed(3)} s/generation (median ${later(watched).toFixed(3)} s after the first); ${(watched.evaluations / watched.seconds).toFixed(1)} evaluations/s; ${watched.forwardPasses} candidate forward passes of ${T} tokens = ${((watched.forwardPasses * T) / watched.seconds).toFixed(0)} tokens/s (teacher passes not counted)`);
   console.log(`worker peak memory (after loading the model, database and corpus, and during the run; worker threads share one process RSS):`);
-  watched.memory.forEach((m, i) => console.log(`  worker ${i + 1}: ${memoryLine(m)}`));
-  console.log(`  process RSS: ${MiB(rssBefore)} MiB before the pools, high-water mark ${MiB(process.resourceUsage().maxRSS * 1024)} MiB`);
+  watched.memory.forEach((m, i) => console.log(`  worker ${i + 1}: peak ${memoryLine(m.peak)}; at the end heap ${MiB(m.now.heapUsed)} + external ${MiB(m.now.external)} MiB`));
+  const { rss } = watched;
+  console.log(
+    `  process RSS: ${MiB(rss.before)} MiB before the pool, ${MiB(rss.loaded)} MiB with both workers loaded (≈ ${MiB((rss.loaded - rss.before) / 2)} MiB per worker), high-water mark ${MiB(rss.highWater)} MiB (≈ ${MiB((rss.highWater - rss.before) / 2)} MiB per worker)`,
+  );
+  console.log('  (the heap peak is mostly transient: parsing the State of the Union corpus; external is the dense weights, the level cache and the teacher cache)');
   console.log(`  ${load()}`);
 
   // (a) peak and throughput.
+  const windows = await benchWindows(T, 8);
   const one = benchPool(1);
   const two = benchPool(2);
   const tfjs = benchPool(1);
