@@ -4,14 +4,16 @@
  * compression in results/lm-comparison.md and .json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HeldOutRow } from '../cli/heldout.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-const EXPERIMENTS = ['sparsegpt-50', 'sparsegpt-60', 'sparsegpt-70', 'gptq-3bit', 'drop-25'];
+const EXPERIMENTS = ['sparsegpt-50', 'sparsegpt-60', 'sparsegpt-70', 'magnitude-60', 'wanda-60', 'gptq-3bit', 'rtn-3bit', 'drop-25'];
+/** Names given on the command line: run only those and update their rows of the recorded table. */
 const only = process.argv.slice(2);
+const JSON_FILE = join(ROOT, 'results', 'lm-comparison.json');
 
 interface Row {
   experiment: string;
@@ -21,7 +23,7 @@ interface Row {
   heldOut: HeldOutRow[];
 }
 
-const rows: Row[] = [];
+const rows: Row[] = only.length > 0 && existsSync(JSON_FILE) ? (JSON.parse(readFileSync(JSON_FILE, 'utf8')) as Row[]) : [];
 mkdirSync(join(ROOT, 'results', 'lm'), { recursive: true });
 for (const name of EXPERIMENTS.filter((e) => only.length === 0 || only.includes(e))) {
   const file = join(ROOT, 'experiments', 'lm', `${name}.json`);
@@ -31,17 +33,18 @@ for (const name of EXPERIMENTS.filter((e) => only.length === 0 || only.includes(
   if (r.status !== 0) throw new Error(`${name}: ${r.stderr.trim()}`);
   const out = JSON.parse(r.stdout) as { result: { provenance: { evaluations: number } }; heldOut: HeldOutRow[] };
   const experiment = JSON.parse(readFileSync(file, 'utf8')) as { space: { database: string } };
-  rows.push({ experiment: name, database: experiment.space.database.replace(/^.*\//, '').replace(/\.json$/, ''), seconds: (Date.now() - started) / 1000, evaluations: out.result.provenance.evaluations, heldOut: out.heldOut });
+  const at = rows.findIndex((r) => r.experiment === name);
+  rows.splice(at < 0 ? rows.length : at, at < 0 ? 0 : 1, { experiment: name, database: experiment.space.database.replace(/^.*\//, '').replace(/\.json$/, ''), seconds: (Date.now() - started) / 1000, evaluations: out.result.provenance.evaluations, heldOut: out.heldOut });
   const [dense, uniform, search] = out.heldOut;
   console.log(`${name}: KL uniform ${uniform.kl.toFixed(5)} → search ${search.kl.toFixed(5)}; perplexity ${uniform.ppl.toFixed(3)} → ${search.ppl.toFixed(3)} (dense ${dense.ppl.toFixed(3)}); ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
 const table = [
-  '| experiment | uniform KL | evopress KL | uniform ppl | evopress ppl | dense ppl | evaluations | wall time |',
-  '|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => {
+  '| experiment | database | uniform KL | evopress KL | uniform ppl | evopress ppl | dense ppl | evaluations | wall time |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...[...rows].sort((a, b) => EXPERIMENTS.indexOf(a.experiment) - EXPERIMENTS.indexOf(b.experiment)).map((r) => {
     const [dense, uniform, search] = r.heldOut;
-    return `| ${r.experiment} | ${uniform.kl.toFixed(5)} | ${search.kl.toFixed(5)} | ${uniform.ppl.toFixed(3)} | ${search.ppl.toFixed(3)} | ${dense.ppl.toFixed(3)} | ${r.evaluations} | ${r.seconds.toFixed(0)} s |`;
+    return `| ${r.experiment} | ${r.database} | ${uniform.kl.toFixed(5)} | ${search.kl.toFixed(5)} | ${uniform.ppl.toFixed(3)} | ${search.ppl.toFixed(3)} | ${dense.ppl.toFixed(3)} | ${r.evaluations} | ${r.seconds.toFixed(0)} s |`;
   }),
 ];
 const text = [
@@ -56,8 +59,6 @@ const text = [
   ...table,
   '',
 ].join('\n');
-if (only.length === 0) {
-  writeFileSync(join(ROOT, 'results', 'lm-comparison.md'), text);
-  writeFileSync(join(ROOT, 'results', 'lm-comparison.json'), JSON.stringify(rows, null, 2) + '\n');
-}
+writeFileSync(join(ROOT, 'results', 'lm-comparison.md'), text);
+writeFileSync(JSON_FILE, JSON.stringify(rows, null, 2) + '\n');
 console.log(text);

@@ -23,11 +23,6 @@ import { onnxExecutor, type LmExecutor } from '../fitness/lm-backends.js';
 import { GraphBuilder } from '../runtime/onnx-graph.js';
 import { createSession, floatTensor } from '../runtime/onnx.js';
 import { Rng } from '../rng/rng.js';
-import type { Genome, Space } from '../space/space.js';
-import type { Fidelity } from '../strategies/types.js';
-import type { FitnessSpec } from '../fitness/types.js';
-import type { Fitness } from '../fitness/types.js';
-import type { Evaluator } from '../pool/evaluator.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const REFERENCE = resolve(ROOT, 'models', 'reference-lm');
@@ -71,8 +66,7 @@ interface Barrier {
 
 type Task =
   | { kind: 'peak'; n: number; seconds: number; barrier: Barrier }
-  | { kind: 'forward'; backend: 'onnx' | 'tfjs'; model: ModelSpec; windows: Uint16Array[]; seconds: number; barrier: Barrier }
-  | { kind: 'evaluate'; fitness: FitnessSpec; space: Space; seed: number; genomes: Genome[]; fidelity: Fidelity };
+  | { kind: 'forward'; backend: 'onnx' | 'tfjs'; model: ModelSpec; windows: Uint16Array[]; seconds: number; barrier: Barrier };
 
 interface Memory {
   rss: number;
@@ -83,8 +77,7 @@ interface Memory {
 
 type Result =
   | { kind: 'peak'; gflops: number }
-  | { kind: 'forward'; tokens: number; seconds: number; executor: string; memory: Memory; thread: number }
-  | { kind: 'evaluate'; values: number[]; memory: { peak: Memory; now: Memory }; thread: number };
+  | { kind: 'forward'; tokens: number; seconds: number; executor: string; memory: Memory; thread: number };
 
 /** The largest value of each field seen by this worker since the last reset. */
 let peakMemory: Memory = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
@@ -99,7 +92,6 @@ function sampleMemory(): void {
 }
 
 let executor: { key: string; run: LmExecutor; weights: Weights } | null = null;
-let fitness: { key: string; loaded: Promise<Fitness> } | null = null;
 
 /** Waits until every party of the run has arrived, so that all workers time the same seconds. */
 function arrive({ sab, parties }: Barrier): void {
@@ -162,37 +154,20 @@ function matmulPeak(n: number, seconds: number, barrier: Barrier): Promise<numbe
 /** Piscina task of this section. */
 export default async function lmBenchTask(task: Task): Promise<Result> {
   if (task.kind === 'peak') return { kind: 'peak', gflops: await matmulPeak(task.n, task.seconds, task.barrier) };
-  if (task.kind === 'forward') {
-    const { run, weights } = await executorFor(task.backend, task.model, task.windows[0].length);
-    for (let i = 0; i < 3; i++) await run.logits(task.windows[i % task.windows.length], weights); // warm-up
-    peakMemory = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
-    arrive(task.barrier);
-    let passes = 0;
-    const start = performance.now();
-    let elapsed = 0;
-    do {
-      await run.logits(task.windows[passes % task.windows.length], weights);
-      passes++;
-      sampleMemory();
-      elapsed = performance.now() - start;
-    } while (elapsed < task.seconds * 1000);
-    return { kind: 'forward', tokens: passes * task.windows[0].length, seconds: elapsed / 1000, executor: run.name, memory: peakMemory, thread: threadId };
-  }
-  // The search's own evaluation path (loadFitness → LmFitness.evaluate), with the memory watched.
-  const key = JSON.stringify(task.fitness);
-  if (fitness?.key !== key) {
-    const { loadFitness } = await import('../fitness/load.js');
-    fitness = { key, loaded: loadFitness(task.fitness, { space: task.space, seed: task.seed }) };
-  }
-  const loaded = await fitness.loaded;
-  sampleMemory();
-  const values: number[] = [];
-  for (const genome of task.genomes) {
-    values.push(await loaded.evaluate(genome, task.fidelity));
+  const { run, weights } = await executorFor(task.backend, task.model, task.windows[0].length);
+  for (let i = 0; i < 3; i++) await run.logits(task.windows[i % task.windows.length], weights); // warm-up
+  peakMemory = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+  arrive(task.barrier);
+  let passes = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  do {
+    await run.logits(task.windows[passes % task.windows.length], weights);
+    passes++;
     sampleMemory();
-  }
-  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-  return { kind: 'evaluate', values, memory: { peak: peakMemory, now: { rss, heapUsed, external, arrayBuffers } }, thread: threadId };
+    elapsed = performance.now() - start;
+  } while (elapsed < task.seconds * 1000);
+  return { kind: 'forward', tokens: passes * task.windows[0].length, seconds: elapsed / 1000, executor: run.name, memory: peakMemory, thread: threadId };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,44 +200,8 @@ async function forwardRun(pool: Piscina<Task, Result>, threads: number, backend:
   return { tokensPerSecond: runs.reduce((s, r) => s + r.tokens / r.seconds, 0), executor: runs[0].executor, memory: runs.map((r) => r.memory) };
 }
 
-/** A WorkerPool look-alike (same chunking) whose workers report their peak memory. */
-class WatchedPool implements Evaluator {
-  readonly memory = new Map<number, { peak: Memory; now: Memory }>();
-  forwardPasses = 0;
-  private readonly pool: Piscina<Task, Result>;
-
-  constructor(private readonly setup: { fitness: FitnessSpec; space: Space; seed: number }, readonly threads: number) {
-    this.pool = benchPool(threads);
-  }
-
-  async evaluate(genomes: Genome[], fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
-    const size = Math.max(1, Math.ceil(genomes.length / (this.threads * 4)));
-    const values = new Array<number>(genomes.length);
-    const chunks: Promise<void>[] = [];
-    for (let offset = 0; offset < genomes.length; offset += size) {
-      const slice = genomes.slice(offset, offset + size);
-      chunks.push(
-        this.pool.run({ kind: 'evaluate', ...this.setup, genomes: slice, fidelity }).then((r) => {
-          if (r.kind !== 'evaluate') throw new Error('bench: unexpected result');
-          r.values.forEach((v, i) => (values[offset + i] = v));
-          this.memory.set(r.thread, r.memory);
-          onChunk?.(offset, r.values);
-        }),
-      );
-    }
-    await Promise.all(chunks);
-    const spec = this.setup.fitness;
-    if ('windows' in spec) this.forwardPasses += genomes.length * Math.max(1, Math.round(fidelity.budget * spec.windows));
-    return values;
-  }
-
-  close(): Promise<void> {
-    return this.pool.destroy();
-  }
-}
-
-/** Runs `generations` evopress generations of the sparsegpt-60 experiment; seconds per generation. */
-async function searchRun(generations: number, workers: number, watched: boolean): Promise<{ perGeneration: number[]; seconds: number; evaluations: number; forwardPasses: number; memory: { peak: Memory; now: Memory }[]; rss: { before: number; loaded: number; highWater: number } }> {
+/** Runs `generations` evopress generations of the sparsegpt-60 experiment with the CLI's pool: seconds per generation, worker memory. */
+async function searchRun(generations: number, workers: number) {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -275,12 +214,10 @@ async function searchRun(generations: number, workers: number, watched: boolean)
   const dir = mkdtempSync(join(tmpdir(), 'evosearch-bench-lm-'));
   const store = Store.open(join(dir, 'bench.db'));
   const before = process.memoryUsage().rss;
-  const setup = { fitness: experiment.fitness, space: experiment.space, seed: experiment.seed };
-  const pool: Evaluator & { close(): Promise<void> } = watched ? new WatchedPool(setup, workers) : new WorkerPool(setup, workers);
+  const pool = new WorkerPool({ fitness: experiment.fitness, space: experiment.space, seed: experiment.seed }, workers);
   try {
     // Load the fitness in every worker first (model, database, corpus), as a run's first step would.
     await pool.evaluate(Array.from({ length: workers * 4 }, () => experiment.space.units.map(() => 0)), { budget: 1, slice: 0 });
-    if (pool instanceof WatchedPool) pool.forwardPasses = 0;
     const loadedRss = process.memoryUsage().rss;
     createRun(store, 'bench', experiment);
     store.acquireLock('bench');
@@ -297,9 +234,8 @@ async function searchRun(generations: number, workers: number, watched: boolean)
     });
     const seconds = (performance.now() - started) / 1000;
     const perGeneration = marks.map((t, i) => (t - (i ? marks[i - 1] : started)) / 1000);
-    const memory = pool instanceof WatchedPool ? [...pool.memory.values()] : [];
     const rss = { before, loaded: loadedRss, highWater: process.resourceUsage().maxRSS * 1024 };
-    return { perGeneration, seconds, evaluations: outcome.checkpoint.evaluations, forwardPasses: pool instanceof WatchedPool ? pool.forwardPasses : 0, memory, rss };
+    return { perGeneration, seconds, evaluations: outcome.checkpoint.evaluations, memory: [...pool.peakMemory.values()], rss };
   } finally {
     await pool.close();
     store.close();
@@ -343,7 +279,6 @@ function cpuWatch(): () => string {
   };
 }
 
-const memoryLine = (m: Memory) => `heap ${MiB(m.heapUsed)} + external ${MiB(m.external)} MiB (arrayBuffers ${MiB(m.arrayBuffers)}), process RSS ${MiB(m.rss)} MiB`;
 
 export async function lmBench(): Promise<void> {
   const sectionStart = performance.now();
@@ -359,18 +294,16 @@ export async function lmBench(): Promise<void> {
   // (b) + (c) first, so that the memory figures are not inflated by the throughput pools.
   console.log('\n## LM search: evopress on reference-lm, SparseGPT-60% database (experiments/lm/sparsegpt-60.json), 2 workers, 20 generations');
   let load = cpuWatch();
-  const watched = await searchRun(20, 2, true);
-  const real = await searchRun(20, 2, false);
-  const later = (r: typeof real) => median(r.perGeneration.slice(1));
-  console.log(`WorkerPool (the CLI's pool): ${(real.seconds / real.perGeneration.length).toFixed(3)} s/generation (median ${later(real).toFixed(3)} s after the first, first ${real.perGeneration[0].toFixed(3)} s); ${(real.evaluations / real.seconds).toFixed(1)} evaluations/s (${real.evaluations} in ${real.seconds.toFixed(1)} s)`);
-  console.log(`watched pool (same chunking): ${(watched.seconds / watched.perGeneration.length).toFixed(3)} s/generation (median ${later(watched).toFixed(3)} s after the first); ${(watched.evaluations / watched.seconds).toFixed(1)} evaluations/s; ${watched.forwardPasses} candidate forward passes of ${T} tokens = ${((watched.forwardPasses * T) / watched.seconds).toFixed(0)} tokens/s (teacher passes not counted)`);
-  console.log(`worker peak memory (after loading the model, database and corpus, and during the run; worker threads share one process RSS):`);
-  watched.memory.forEach((m, i) => console.log(`  worker ${i + 1}: peak ${memoryLine(m.peak)}; at the end heap ${MiB(m.now.heapUsed)} + external ${MiB(m.now.external)} MiB`));
-  const { rss } = watched;
+  const search = await searchRun(20, 2);
+  const later = median(search.perGeneration.slice(1));
+  console.log(`${(search.seconds / search.perGeneration.length).toFixed(3)} s/generation (median ${later.toFixed(3)} s after the first, first ${search.perGeneration[0].toFixed(3)} s); ${(search.evaluations / search.seconds).toFixed(1)} evaluations/s (${search.evaluations} in ${search.seconds.toFixed(1)} s)`);
+  console.log('worker peak memory, as the pool saw it after each chunk (worker threads share one process RSS):');
+  search.memory.forEach((m, i) => console.log(`  worker ${i + 1}: heap ${MiB(m.heapUsed)} + external ${MiB(m.external)} MiB (arrayBuffers ${MiB(m.arrayBuffers)})`));
+  const { rss } = search;
   console.log(
     `  process RSS: ${MiB(rss.before)} MiB before the pool, ${MiB(rss.loaded)} MiB with both workers loaded (≈ ${MiB((rss.loaded - rss.before) / 2)} MiB per worker), high-water mark ${MiB(rss.highWater)} MiB (≈ ${MiB((rss.highWater - rss.before) / 2)} MiB per worker)`,
   );
-  console.log('  (the heap peak is mostly transient: parsing the State of the Union corpus; external is the dense weights, the level cache and the teacher cache)');
+  console.log('  (external: the dense weights, the level tensors read so far and the cached dense-model outputs; the heap peak is mostly the parsed corpus, transient)');
   console.log(`  ${load()}`);
 
   // (a) peak and throughput.

@@ -9,7 +9,7 @@ import { databaseConfigSchema, type DatabaseConfigInput } from '../config/schema
 import { linearLayers, subBlocks, weightShapes, type LinearLayer } from '../models/config.js';
 import { loadTransformer, type Transformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
-import { float32, readSafetensors, writeSafetensors } from '../models/safetensors.js';
+import { readTensor, writeSafetensors } from '../models/safetensors.js';
 import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { collectGrams } from './calibrate.js';
 import { inverseHessianFactor, matrix, type Matrix } from './linalg.js';
@@ -293,16 +293,19 @@ export async function checkDatabaseModel(dir: string, manifest: Manifest, modelD
   }
 }
 
-/** Reads every stored level of one unit: level index → tensor per weight name. */
-export function readUnitLevels(dir: string, manifest: Manifest, unit: number, shapes: Map<string, number[]>): Map<number, Float32Array> {
+/** The stored tensor of one level (a level whose `tensors` is "file"), read alone from its unit's file. */
+export function readLevel(dir: string, manifest: Manifest, unit: number, level: number, shape: number[]): Float32Array {
   const entry = manifest.units[unit];
+  if (!entry.file || entry.levels[level]?.tensors !== 'file') throw new Error(`bug: level ${level} of ${entry.name} has no stored tensor`);
+  return readTensor(join(dir, entry.file), `level.${level}`, shape);
+}
+
+/** Every stored level of one unit: level index → tensor. */
+export function readUnitLevels(dir: string, manifest: Manifest, unit: number, shapes: Map<string, number[]>): Map<number, Float32Array> {
+  const shape = shapes.get(manifest.units[unit].weights[0])!;
   const out = new Map<number, Float32Array>();
-  if (!entry.file) return out;
-  const file = join(dir, entry.file);
-  const st = readSafetensors(file);
-  const shape = shapes.get(entry.weights[0])!;
-  entry.levels.forEach((l, i) => {
-    if (l.tensors === 'file') out.set(i, float32(st, `level.${i}`, shape, file));
+  manifest.units[unit].levels.forEach((l, i) => {
+    if (l.tensors === 'file') out.set(i, readLevel(dir, manifest, unit, i, shape));
   });
   return out;
 }

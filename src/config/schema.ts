@@ -98,6 +98,7 @@ export const fitnessSchema = z.discriminatedUnion('type', [
     length: positiveInt.optional(),
     topK: positiveInt.default(16),
     cacheMiB: positiveInt.default(256),
+    levelCacheMiB: positiveInt.default(1024),
     backend: z.enum(['onnx', 'tfjs']).default('onnx'),
     device: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
     /** The model directory, relative to the experiment; default: the one the database was built from. */

@@ -5,7 +5,8 @@ import { loadTransformer, type Transformer, type Weights } from '../models/trans
 import { weightShapes } from '../models/config.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../data/text.js';
-import { checkDatabaseModel, readManifest, readUnitLevels, type Manifest } from '../compress/database.js';
+import { checkDatabaseModel, readLevel, readManifest, type Manifest } from '../compress/database.js';
+import { ByteLru } from './lru.js';
 import { onnxExecutor, type Backend, type LmExecutor } from './lm-backends.js';
 import type { Fitness } from './types.js';
 
@@ -27,6 +28,8 @@ export interface LmFitnessSpec {
   topK: number;
   /** Memory for cached dense outputs, in MiB (least recently used windows are dropped). */
   cacheMiB: number;
+  /** Memory for level tensors read from the database, in MiB (least recently used are dropped). */
+  levelCacheMiB: number;
   backend: Backend;
   device: Device;
   minimize: true;
@@ -43,9 +46,11 @@ type Teacher = { full: Float32Array } | { top: { ids: Uint16Array; logp: Float32
 export class LmFitness implements Fitness {
   private readonly current: number[];
   private readonly weights: Weights;
-  private readonly levelCache = new Map<number, Map<number, Float32Array>>();
-  private readonly teachers = new Map<number, Teacher>();
-  private teacherBytes = 0;
+  private readonly shapes: Map<string, number[]>;
+  private readonly levels: ByteLru<string, Float32Array>;
+  private readonly teachers: ByteLru<number, Teacher>;
+  /** All-zero tensors of dropped sub-blocks, one per weight. */
+  private readonly zeroed = new Map<string, Float32Array>();
 
   private constructor(
     readonly spec: LmFitnessSpec,
@@ -58,6 +63,9 @@ export class LmFitness implements Fitness {
   ) {
     this.weights = new Map(model.weights);
     this.current = manifest.units.map(() => -1); // -1: the dense weights
+    this.shapes = weightShapes(model.config);
+    this.levels = new ByteLru(spec.levelCacheMiB * 2 ** 20);
+    this.teachers = new ByteLru(spec.cacheMiB * 2 ** 20);
   }
 
   static async load(spec: LmFitnessSpec): Promise<LmFitness> {
@@ -73,7 +81,7 @@ export class LmFitness implements Fitness {
 
   /** Windows of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool windows, wrapping around. */
   windowsFor({ budget, slice }: Fidelity): number[] {
-    const n = Math.max(1, Math.round(budget * this.spec.windows));
+    const n = Math.max(1, Math.ceil(budget * this.spec.windows - 1e-9));
     return Array.from({ length: n }, (_, i) => (slice * this.spec.windows + i) % this.pool.length);
   }
 
@@ -125,7 +133,6 @@ export class LmFitness implements Fitness {
 
   /** Puts each unit at its genome level (null: all dense), touching only units whose level changed. */
   private stitch(genome: Genome | null): void {
-    const shapes = weightShapes(this.model.config);
     this.manifest.units.forEach((unit, i) => {
       const level = genome ? genome[i] : -1;
       if (this.current[i] === level) return;
@@ -133,37 +140,40 @@ export class LmFitness implements Fitness {
       for (const name of unit.weights) {
         const dense = this.model.weights.get(name)!;
         if (kind === 'dense') this.weights.set(name, dense);
-        else if (kind === 'zero') this.weights.set(name, new Float32Array(dense.length));
-        else {
-          if (!this.levelCache.has(i)) this.levelCache.set(i, readUnitLevels(this.spec.database, this.manifest, i, shapes));
-          this.weights.set(name, this.levelCache.get(i)!.get(level)!);
-        }
+        else if (kind === 'zero') this.weights.set(name, this.zeros(name, dense.length));
+        else this.weights.set(name, this.level(i, level, name));
       }
       this.current[i] = level;
     });
   }
 
+  private zeros(name: string, length: number): Float32Array {
+    let z = this.zeroed.get(name);
+    if (!z) this.zeroed.set(name, (z = new Float32Array(length)));
+    return z;
+  }
+
+  private level(unit: number, level: number, weight: string): Float32Array {
+    const key = `${unit}:${level}`;
+    let data = this.levels.get(key);
+    if (!data) {
+      data = readLevel(this.spec.database, this.manifest, unit, level, this.shapes.get(weight)!);
+      this.levels.set(key, data, data.byteLength);
+    }
+    return data;
+  }
+
   /** The dense model's output on a pool window: computed once, kept while the cache has room. */
   private async teacher(index: number): Promise<Teacher> {
     const hit = this.teachers.get(index);
-    if (hit) {
-      this.teachers.delete(index); // re-insert: Map order is the recency order
-      this.teachers.set(index, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const saved = [...this.current];
     this.stitch(null);
     const logp = logSoftmax(await this.executor.logits(this.pool[index].subarray(0, this.spec.length), this.weights), this.vocab);
-    this.stitch(saved.some((l) => l >= 0) ? saved : null);
+    this.stitch(saved); // -1 entries: units still dense
     const teacher: Teacher = this.spec.type === 'kl-topk' ? { top: topK(logp, this.vocab, this.spec.topK) } : { full: logp };
     const bytes = 'full' in teacher ? teacher.full.byteLength : teacher.top.ids.byteLength + teacher.top.logp.byteLength + teacher.top.tail.byteLength;
-    this.teachers.set(index, teacher);
-    this.teacherBytes += bytes;
-    while (this.teacherBytes > this.spec.cacheMiB * 2 ** 20 && this.teachers.size > 1) {
-      const [oldest, dropped] = this.teachers.entries().next().value!;
-      this.teachers.delete(oldest);
-      this.teacherBytes -= 'full' in dropped ? dropped.full.byteLength : dropped.top.ids.byteLength + dropped.top.logp.byteLength + dropped.top.tail.byteLength;
-    }
+    this.teachers.set(index, teacher, bytes);
     return teacher;
   }
 }

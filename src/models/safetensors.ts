@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
 
 /**
@@ -34,21 +34,60 @@ export function readSafetensors(file: string): SafeTensors {
 }
 
 export function parseSafetensors(buffer: Uint8Array, file: string): SafeTensors {
-  const fail = (what: string): never => {
-    throw new UserError(`${file}: not a valid safetensors file: ${what}`);
-  };
-  if (buffer.byteLength < 8) fail('shorter than its 8-byte header length');
-  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > buffer.byteLength - 8) fail(`header length ${headerLength} exceeds the file`);
+  if (buffer.byteLength < 8) invalid(file, 'shorter than its 8-byte header length');
+  const headerLength = Number(new DataView(buffer.buffer, buffer.byteOffset, 8).getBigUint64(0, true));
+  if (headerLength > buffer.byteLength - 8) invalid(file, `header length ${headerLength} exceeds the file`);
+  const { entries, metadata } = parseHeader(buffer.subarray(8, 8 + headerLength), buffer.byteLength, file);
+  const tensors = new Map<string, TensorEntry>();
+  for (const [name, { dtype, shape, start, end }] of entries) tensors.set(name, { dtype, shape, bytes: buffer.subarray(start, end) });
+  return { tensors, metadata };
+}
+
+/**
+ * One tensor of a file, reading only its header and that tensor's bytes: a level database holds
+ * every level of a layer in one file, and a worker needs only the levels its candidates use.
+ */
+export function readTensor(file: string, name: string, shape: number[]): Float32Array {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new UserError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code})`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const read = (length: number, position: number) => {
+      const out = Buffer.alloc(length);
+      if (readSync(fd, out, 0, length, position) !== length) invalid(file, 'shorter than its header says');
+      return out;
+    };
+    if (size < 8) invalid(file, 'shorter than its 8-byte header length');
+    const headerLength = Number(read(8, 0).readBigUInt64LE(0));
+    if (headerLength > size - 8) invalid(file, `header length ${headerLength} exceeds the file`);
+    const { entries } = parseHeader(read(headerLength, 8), size, file);
+    const entry = entries.get(name);
+    if (!entry) throw new UserError(`${file}: tensor "${name}" is missing`);
+    const bytes = new Uint8Array(read(entry.end - entry.start, entry.start));
+    return float32({ tensors: new Map([[name, { dtype: entry.dtype, shape: entry.shape, bytes }]]), metadata: {} }, name, shape, file);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function invalid(file: string, what: string): never {
+  throw new UserError(`${file}: not a valid safetensors file: ${what}`);
+}
+
+/** The JSON header, checked: every tensor's dtype, shape and byte range (absolute, in a file of `size` bytes). */
+function parseHeader(headerBytes: Uint8Array, size: number, file: string) {
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(Buffer.from(buffer.subarray(8, 8 + headerLength)).toString('utf8'));
+    header = JSON.parse(Buffer.from(headerBytes).toString('utf8'));
   } catch {
-    return fail('the header is not JSON');
+    return invalid(file, 'the header is not JSON');
   }
-  const dataStart = 8 + headerLength;
-  const tensors = new Map<string, TensorEntry>();
+  const dataStart = 8 + headerBytes.byteLength;
+  const entries = new Map<string, { dtype: DType; shape: number[]; start: number; end: number }>();
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -56,16 +95,16 @@ export function parseSafetensors(buffer: Uint8Array, file: string): SafeTensors 
       continue;
     }
     const { dtype, shape, data_offsets: offsets } = raw as { dtype: DType; shape: number[]; data_offsets: [number, number] };
-    if (!(dtype in BYTES)) fail(`tensor "${name}" has dtype ${JSON.stringify(dtype)}, expected one of ${Object.keys(BYTES).join(', ')}`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor "${name}" has shape ${JSON.stringify(shape)}`);
+    if (!(dtype in BYTES)) invalid(file, `tensor "${name}" has dtype ${JSON.stringify(dtype)}, expected one of ${Object.keys(BYTES).join(', ')}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) invalid(file, `tensor "${name}" has shape ${JSON.stringify(shape)}`);
     const [begin, end] = offsets ?? [];
     const expected = shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
-    if (!(Number.isInteger(begin) && Number.isInteger(end) && end - begin === expected && dataStart + end <= buffer.byteLength)) {
-      fail(`tensor "${name}" (${dtype} ${JSON.stringify(shape)}) needs ${expected} bytes, its offsets ${JSON.stringify(offsets)} do not fit`);
+    if (!(Number.isInteger(begin) && Number.isInteger(end) && end - begin === expected && dataStart + end <= size)) {
+      invalid(file, `tensor "${name}" (${dtype} ${JSON.stringify(shape)}) needs ${expected} bytes, its offsets ${JSON.stringify(offsets)} do not fit`);
     }
-    tensors.set(name, { dtype, shape, bytes: buffer.subarray(dataStart + begin, dataStart + end) });
+    entries.set(name, { dtype, shape, start: dataStart + begin, end: dataStart + end });
   }
-  return { tensors, metadata };
+  return { entries, metadata };
 }
 
 /** A float32 copy of a tensor (F32, F16 and BF16 are converted), checked against the expected shape. */

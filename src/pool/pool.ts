@@ -4,13 +4,15 @@ import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import { describeFitness } from '../fitness/types.js';
 import { CandidateError, type Evaluator } from './evaluator.js';
-import type { WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
+import type { WorkerMemory, WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
 
 export const defaultWorkers = () => availableParallelism();
 
 /** The local evaluator: piscina worker threads, each holding one loaded fitness for the run. */
 export class WorkerPool implements Evaluator {
   private readonly pool: Piscina<WorkerTask, WorkerResult>;
+  /** The largest memory figures each worker thread reported after a chunk. */
+  readonly peakMemory = new Map<number, WorkerMemory>();
 
   constructor(private readonly setup: WorkerSetup, readonly threads: number) {
     this.pool = new Piscina({
@@ -43,6 +45,7 @@ export class WorkerPool implements Evaluator {
             return;
           }
           result.values.forEach((v, i) => (values[offset + i] = v));
+          this.notePeak(result.thread, result.memory);
           onChunk?.(offset, result.values);
         }),
       );
@@ -50,6 +53,11 @@ export class WorkerPool implements Evaluator {
     await Promise.all(chunks);
     if (failure) throw failure;
     return values;
+  }
+
+  private notePeak(thread: number, m: WorkerMemory): void {
+    const seen = this.peakMemory.get(thread);
+    this.peakMemory.set(thread, seen ? { heapUsed: Math.max(seen.heapUsed, m.heapUsed), external: Math.max(seen.external, m.external), arrayBuffers: Math.max(seen.arrayBuffers, m.arrayBuffers) } : m);
   }
 
   private candidateError(index: number, genome: Genome, message: string): CandidateError {

@@ -14,5 +14,12 @@ export interface WorkerTask {
   fidelity: Fidelity;
 }
 
+/** A worker's memory (bytes) when it finished a chunk: its own heap, and what it holds outside (tensors, buffers). */
+export interface WorkerMemory {
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
 /** `index` -1 means the fitness itself failed to load. */
-export type WorkerResult = { values: number[] } | { failed: { index: number; message: string } };
+export type WorkerResult = { values: number[]; thread: number; memory: WorkerMemory } | { failed: { index: number; message: string } };

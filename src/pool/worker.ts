@@ -1,4 +1,4 @@
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { loadFitness } from '../fitness/load.js';
 import type { Fitness } from '../fitness/types.js';
 import type { WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
@@ -29,5 +29,6 @@ export default async function evaluateChunk(task: WorkerTask): Promise<WorkerRes
     }
     values.push(value);
   }
-  return { values };
+  const { heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { values, thread: threadId, memory: { heapUsed, external, arrayBuffers } };
 }

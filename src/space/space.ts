@@ -111,7 +111,8 @@ export class SpaceIndex {
   }
 
   /**
-   * The most uniform feasible genome: every unit at the same fraction of its own cost range, as
+   * The space's own uniform configuration when it defines one (and it fits); otherwise the most
+   * uniform feasible genome: every unit at the same fraction of its own cost range, as
    * high as the budget allows, then the remaining slack handed out to the units that sit lowest in
    * their range. Deterministic. Returns null when no genome of this shape fits (see {@link checkBudget}).
    */

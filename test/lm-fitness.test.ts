@@ -1,0 +1,108 @@
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildDatabase, loadDatabaseConfig, readUnitLevels, type Manifest } from '../src/compress/database.js';
+import { weightShapes } from '../src/models/config.js';
+import { LmFitness, type LmFitnessSpec } from '../src/fitness/lm.js';
+import { loadTransformer } from '../src/models/transformer.js';
+import { readTokenizer } from '../src/models/tokenizer.js';
+import { sotuStreams, windowsOf } from '../src/data/text.js';
+import { meanNll } from '../src/data/windows.js';
+import { transformerGraph, graphFeeds } from '../src/models/transformer-onnx.js';
+import { createSession } from '../src/runtime/onnx.js';
+import { ROOT, tempDir } from './cli-helpers.js';
+
+const MODEL = join(ROOT, 'models', 'reference-lm');
+
+/** LmFitness on a small magnitude database of the reference model (no calibration: builds in about a second). */
+describe('language-model fitness', () => {
+  let manifest: Manifest;
+  let database: string;
+  const open: LmFitness[] = [];
+  const fitness = async (overrides: Partial<LmFitnessSpec> = {}) => {
+    const spec: LmFitnessSpec = { type: 'kl', database, model: MODEL, windows: 2, slices: 3, length: 128, topK: 16, cacheMiB: 256, levelCacheMiB: 1024, backend: 'onnx', device: 'cpu', minimize: true, ...overrides };
+    const f = await LmFitness.load(spec);
+    open.push(f);
+    return f;
+  };
+  const uniform = () => [...manifest.uniform];
+  /** The uniform genome with two units moved to their sparsest and densest levels. */
+  const skewed = () => {
+    const g = uniform();
+    g[0] = manifest.units[0].levels.length - 1;
+    g[5] = 0;
+    return g;
+  };
+
+  beforeAll(async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'db.json'), JSON.stringify({ model: MODEL, out: 'db', compression: { type: 'sparsity', method: 'magnitude', target: 0.6, stepsEachSide: 2 } }));
+    const config = loadDatabaseConfig(join(dir, 'db.json'));
+    manifest = (await buildDatabase(config)).manifest;
+    database = config.outDir;
+  }, 60_000);
+  afterAll(async () => {
+    for (const f of open) await f.close();
+  });
+
+  it('scores a compressed configuration above 0, and the dense model at exactly 0 on held-out text', async () => {
+    const f = await fitness();
+    expect(await f.evaluate(uniform(), { budget: 1, slice: 0 })).toBeGreaterThan(1e-5);
+    const [dense, compressed] = await f.measureHeldOut([null, uniform()]);
+    expect(dense.kl).toBeCloseTo(0, 9);
+    expect(compressed.kl).toBeGreaterThan(1e-5);
+    expect(compressed.ppl).toBeGreaterThan(dense.ppl);
+  });
+
+  it('stitches: a value does not depend on what was evaluated before, nor on the cache size', async () => {
+    const a = await fitness();
+    const first = await a.evaluate(skewed(), { budget: 1, slice: 1 });
+    await a.evaluate(uniform(), { budget: 2, slice: 2 });
+    expect(await a.evaluate(skewed(), { budget: 1, slice: 1 })).toBe(first);
+    const fresh = await fitness({ cacheMiB: 0.05, levelCacheMiB: 0.2 }); // room for one teacher window and one level tensor
+    await fresh.evaluate(uniform(), { budget: 2, slice: 0 });
+    expect(await fresh.evaluate(skewed(), { budget: 1, slice: 1 })).toBe(first);
+  });
+
+  it('reads ⌈budget · windows⌉ windows of the slice: racing budgets see more text', async () => {
+    const f = await fitness();
+    expect(f.windowsFor({ budget: 1, slice: 0 })).toEqual([0, 1]);
+    expect(f.windowsFor({ budget: 2, slice: 2 })).toEqual([4, 5, 0, 1]);
+    expect(f.windowsFor({ budget: 0.1, slice: 1 })).toEqual([2]);
+  });
+
+  it('kl-topk lumps the tail: equal to kl with K = vocabulary, and never above it (coarser distributions)', async () => {
+    const full = await (await fitness()).evaluate(skewed(), { budget: 1, slice: 0 });
+    const everything = await (await fitness({ type: 'kl-topk', topK: 85 })).evaluate(skewed(), { budget: 1, slice: 0 });
+    expect(Math.abs(everything - full)).toBeLessThan(1e-6 * full + 1e-9);
+    const top4 = await (await fitness({ type: 'kl-topk', topK: 4 })).evaluate(skewed(), { budget: 1, slice: 0 });
+    expect(top4).toBeLessThanOrEqual(full + 1e-9);
+    expect(top4).toBeGreaterThan(0.3 * full);
+  });
+
+  it('ppl is exp(mean next-token NLL) of the configuration, stitched and computed independently here', async () => {
+    const f = await fitness({ type: 'ppl' });
+    const model = loadTransformer(MODEL);
+    const genome = skewed();
+    const shapes = weightShapes(model.config);
+    manifest.units.forEach((unit, i) => {
+      const level = unit.levels[genome[i]];
+      if (level.tensors === 'file') model.weights.set(unit.weights[0], readUnitLevels(database, manifest, i, shapes).get(genome[i])!);
+    });
+    const tokenizer = readTokenizer(MODEL);
+    const pool = windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, 128, 6);
+    const session = await createSession(transformerGraph(model.config, 128, model.weights, false));
+    let nll = 0;
+    for (const w of pool.slice(2, 4)) {
+      const logits = (await session.run(graphFeeds(model.config, w.subarray(0, 128), model.weights, false))).logits.data as Float32Array;
+      nll += meanNll(logits, w.subarray(1), model.config.vocabSize);
+    }
+    expect(await f.evaluate(genome, { budget: 1, slice: 1 })).toBeCloseTo(Math.exp(nll / 2), 4);
+  });
+
+  it('tfjs and onnx give the same fitness for the same configuration', { timeout: 60_000 }, async () => {
+    const onnx = await (await fitness()).evaluate(skewed(), { budget: 1, slice: 2 });
+    const tfjs = await (await fitness({ backend: 'tfjs' })).evaluate(skewed(), { budget: 1, slice: 2 });
+    expect(Math.abs(tfjs - onnx)).toBeLessThan(1e-3 * onnx);
+  });
+});
