@@ -11,7 +11,7 @@ import { ROOT, cli, cliKilledAfter, tempDir, withoutTimestamps } from './cli-hel
  */
 const MODEL = join(ROOT, 'models', 'reference-lm');
 
-function setup(overrides: { fitness?: object; model?: string } = {}) {
+function setup(overrides: { fitness?: object; model?: string; generations?: number } = {}) {
   const dir = tempDir();
   const dbConfig = join(dir, 'db.json');
   writeFileSync(
@@ -25,7 +25,7 @@ function setup(overrides: { fitness?: object; model?: string } = {}) {
       name: 'lm-small',
       seed: 3,
       space: { database: 'db.json' },
-      strategy: { type: 'evopress', generations: 12, offspring: 8, selection: [{ survivors: 2, budget: 1 }, { survivors: 1, budget: 2 }] },
+      strategy: { type: 'evopress', generations: overrides.generations ?? 12, offspring: 8, selection: [{ survivors: 2, budget: 1 }, { survivors: 1, budget: 2 }] },
       fitness: { type: 'kl', windows: 1, slices: 4, ...overrides.fitness },
       workers: 2,
     }),
@@ -72,7 +72,8 @@ describe('language-model runs through the CLI', () => {
   });
 
   it('gives the uninterrupted export after kill -9 at random moments of a neural run', { timeout: 300_000 }, async () => {
-    const { experiment, dbConfig, dir } = setup();
+    // About 1 s of start-up (model, corpus, sessions) and 7 s of search on a quiet 2-core machine.
+    const { experiment, dbConfig, dir } = setup({ generations: 150 });
     expect(cli(['db', 'build', dbConfig]).code).toBe(0); // kills below land in the search, not the build
     const reference = join(dir, 'reference.db');
     expect(cli(['run', experiment, '--db', reference, '--run-id', 'r', '--json']).code).toBe(0);
@@ -82,11 +83,14 @@ describe('language-model runs through the CLI', () => {
     const rng = Rng.fromSeed('neural-kills');
     let kills = 0;
     let finished = false;
+    const stepsAtKill: number[] = [];
     for (let attempt = 0; !finished && attempt < 40; attempt++) {
-      const started = cli(['status', 'r', '--db', db, '--json']).code === 0;
+      const status = cli(['status', 'r', '--db', db, '--json']);
+      const started = status.code === 0;
+      if (started && kills > 0) stepsAtKill.push(JSON.parse(status.stdout).step);
       const args = started ? ['resume', 'r', '--db', db, '--json'] : ['run', experiment, '--db', db, '--run-id', 'r', '--json'];
-      // Start-up (model, session, levels) takes about a second; kills spread over it and the search.
-      const outcome = await cliKilledAfter(args, kills < 6 ? 800 + rng.next() * 2500 : 120_000);
+      // Kills spread over start-up and search; six of them cover less search than the run needs.
+      const outcome = await cliKilledAfter(args, kills < 6 ? 500 + rng.next() * 2000 : 120_000);
       if (outcome.killed) kills++;
       else {
         expect(outcome.code).toBe(0);
@@ -95,6 +99,8 @@ describe('language-model runs through the CLI', () => {
     }
     expect(finished).toBe(true);
     expect(kills).toBeGreaterThanOrEqual(6);
+    // Some kills interrupted the search itself, between committed steps.
+    expect(new Set(stepsAtKill.filter((step) => step > 0)).size).toBeGreaterThanOrEqual(2);
     expect(withoutTimestamps(cli(['export', 'r', '--db', db]).stdout)).toBe(expected);
   });
 
