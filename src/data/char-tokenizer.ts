@@ -25,9 +25,11 @@ export class CharTokenizer {
   }
 
   encode(text: string): Uint16Array {
-    const out: number[] = [];
-    for (const ch of text) out.push(this.ids.get(ch) ?? CharTokenizer.UNKNOWN);
-    return Uint16Array.from(out);
+    // A character is one or two UTF-16 units, so text.length bounds the count: no growing JS array (the corpus is 10M characters).
+    const out = new Uint16Array(text.length);
+    let n = 0;
+    for (const ch of text) out[n++] = this.ids.get(ch) ?? CharTokenizer.UNKNOWN;
+    return out.slice(0, n);
   }
 
   decode(ids: ArrayLike<number>): string {
