@@ -556,7 +556,7 @@ describe('level databases of the reference model', () => {
     manifest.units.forEach((unit, i) => {
       const layer = layerOf(unit.weights[0]);
       const numel = layer.inFeatures * layer.outFeatures;
-      expect(unit.levels).toEqual([2, 3, 4].map((b) => ({ value: b, cost: b * numel, tensors: 'file' })));
+      expect(unit.levels).toEqual([2, 3, 4].map((b) => ({ value: b, cost: b * numel, method: 'gptq', tensors: 'file' })));
       const stored = readUnitLevels(config.outDir, manifest, i, shapes);
       const w = weightOf(layer);
       const h = grams.get(layer.weight)!;
@@ -584,7 +584,7 @@ describe('level databases of the reference model', () => {
       expect(space.units.reduce((s, u, i) => s + u.cost[manifest.uniform[i]], 0)).toBe(kept);
       expect(checkBudget(space)).toBeNull();
       for (const [i, unit] of manifest.units.entries()) {
-        expect(unit.levels).toEqual([{ value: 0, cost: 1, tensors: 'dense' }, { value: 1, cost: 0, tensors: 'zero' }]);
+        expect(unit.levels).toEqual([{ value: 0, cost: 1, method: 'dense', tensors: 'dense' }, { value: 1, cost: 0, method: 'drop', tensors: 'zero' }]);
         expect(unit.file).toBeNull();
         expect(readUnitLevels(config.outDir, manifest, i, shapes).size).toBe(0);
         // The weights dropping the unit zeroes are its sub-blocks' output projections; its parameters, its linear weights.

@@ -31,6 +31,8 @@ export interface Level {
   value: number;
   /** Weights kept (sparsity), bits stored (quantization) or 1 per kept sub-block (drop). */
   cost: number;
+  /** How its tensors were made: the database's method, `dense` (untouched) or `drop`. */
+  method: string;
   tensors: 'file' | 'dense' | 'zero';
 }
 
@@ -89,8 +91,8 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   const configSha256 = sha256(JSON.stringify({ compression: config.compression, calibration: { ...config.calibration, length }, model: mHash }));
   const manifestFile = join(config.outDir, 'manifest.json');
   if (existsSync(manifestFile)) {
-    const old = readManifest(config.outDir);
-    if (old.configSha256 === configSha256 && (await filesIntact(config.outDir, old))) return { manifest: old, reused: true };
+    const old = readManifestOrNull(config.outDir); // one this version cannot read is rebuilt like a stale one
+    if (old && old.configSha256 === configSha256 && (await filesIntact(config.outDir, old))) return { manifest: old, reused: true };
     rmSync(manifestFile);
   }
   mkdirSync(config.outDir, { recursive: true });
@@ -127,7 +129,7 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
       entries.push(entry);
       uniform.push(uniformLevel);
     } else {
-      entries.push({ name: unit.name, weights: unit.weights, parameters: unit.parameters, file: null, sha256: null, levels: [{ value: 0, cost: 1, tensors: 'dense' }, { value: 1, cost: 0, tensors: 'zero' }] });
+      entries.push({ name: unit.name, weights: unit.weights, parameters: unit.parameters, file: null, sha256: null, levels: [{ value: 0, cost: 1, method: 'dense', tensors: 'dense' }, { value: 1, cost: 0, method: 'drop', tensors: 'zero' }] });
       uniform.push(0);
     }
   }
@@ -218,13 +220,13 @@ function compressLayer(model: Transformer, layer: LinearLayer, c: DatabaseConfig
       if (k === 0) uniformLevel = entry.levels.length;
       const level = entry.levels.length;
       if (pruned === 0) {
-        entry.levels.push({ value: 0, cost: numel, tensors: 'dense' });
+        entry.levels.push({ value: 0, cost: numel, method: 'dense', tensors: 'dense' });
         continue;
       }
       const result = c.method === 'magnitude' ? magnitudePrune(w, pruned) : c.method === 'wanda' ? wandaPrune(w, norms!, pruned) : sparseGptPrune(w, u!, pruned, c.blockSize);
       const data = fromRowsOut(result, layer);
       const zeros = data.reduce((s, x) => s + (x === 0 ? 1 : 0), 0);
-      entry.levels.push({ value: zeros / numel, cost: numel - zeros, tensors: 'file' });
+      entry.levels.push({ value: zeros / numel, cost: numel - zeros, method: c.method, tensors: 'file' });
       tensors.push({ level, data });
     }
   } else if (c.type === 'quantization') {
@@ -233,7 +235,7 @@ function compressLayer(model: Transformer, layer: LinearLayer, c: DatabaseConfig
     for (const b of bits) {
       const result = c.method === 'rtn' ? rtnQuantize(w, b, c.group) : gptqQuantize(w, u!, b, c.group);
       tensors.push({ level: entry.levels.length, data: fromRowsOut(result, layer) });
-      entry.levels.push({ value: b, cost: b * numel, tensors: 'file' });
+      entry.levels.push({ value: b, cost: b * numel, method: c.method, tensors: 'file' });
     }
     const atTarget = bits.filter((b) => b <= c.target);
     uniformLevel = Math.max(0, bits.indexOf(atTarget[atTarget.length - 1] ?? bits[0]));
@@ -259,7 +261,7 @@ const manifestSchema = z.looseObject({
         parameters: z.number(),
         file: z.string().nullable(),
         sha256: z.string().nullable(),
-        levels: z.array(z.strictObject({ value: z.number(), cost: z.number(), tensors: z.enum(['file', 'dense', 'zero']) })).min(1),
+        levels: z.array(z.strictObject({ value: z.number(), cost: z.number(), method: z.string(), tensors: z.enum(['file', 'dense', 'zero']) })).min(1),
       }),
     )
     .min(1),
@@ -269,6 +271,15 @@ export function readManifest(dir: string): Manifest {
   const file = join(dir, 'manifest.json');
   if (!existsSync(file)) throw new UserError(`${file}: no level database here (build one with: evosearch db build <config>)`);
   return validate(manifestSchema, readJson(file, 'level database manifest'), file) as unknown as Manifest;
+}
+
+function readManifestOrNull(dir: string): Manifest | null {
+  try {
+    return readManifest(dir);
+  } catch (err) {
+    if (err instanceof UserError) return null;
+    throw err;
+  }
 }
 
 /** The search space a database defines: one unit per entry, its levels and costs, the budget its target fixes. */
