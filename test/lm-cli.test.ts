@@ -60,7 +60,7 @@ describe('language-model runs through the CLI', () => {
     const { experiment, db } = setup();
     const r = cli(['run', experiment, '--db', db, '--run-id', 'a']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/kl on onnx \(cpu\)/);
+    expect(r.stderr).toMatch(/kl fitness on onnx \(cpu\)/);
     expect(r.stdout).toMatch(/^uniform\s+\d/m);
     expect(r.stdout).toMatch(/^search\s+\d/m);
     const heldOut = JSON.parse(cli(['heldout', 'a', '--db', db, '--json']).stdout) as { configuration: string; kl: number; ppl: number }[];
@@ -69,6 +69,7 @@ describe('language-model runs through the CLI', () => {
     expect(heldOut[1].kl).toBeGreaterThan(0);
     const stored = JSON.parse(cli(['status', 'a', '--db', db, '--json']).stdout);
     expect(stored.status).toBe('finished');
+    expect(stored.fitness).toBe('kl on onnx (cpu)'); // stored with the run
   });
 
   it('gives the uninterrupted export after kill -9 at random moments of a neural run', { timeout: 300_000 }, async () => {

@@ -57,7 +57,7 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   const experiment = loadExperimentOfRun(store, runId);
   const threads = workers ?? experiment.workers ?? defaultWorkers();
   store.acquireLock(runId);
-  if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers${describeBackend(experiment)}) in ${store.file}\n`);
+  if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers, ${experiment.fitness.type} fitness${describeBackend(experiment)}) in ${store.file}\n`);
   const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
   const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;
   if (opts.out && result) writeOut(opts.out, formatResult(result, formatFromPath(opts.out)));
@@ -75,8 +75,9 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
 
 const isLanguageModel = (e: Experiment) => e.fitness.type === 'kl' || e.fitness.type === 'kl-topk' || e.fitness.type === 'ppl';
 
+/** " on onnx (cpu)" for a language-model run, "" otherwise. */
 function describeBackend(e: Experiment): string {
-  return 'backend' in e.fitness ? `, ${e.fitness.type} on ${e.fitness.backend} (${e.fitness.device})` : '';
+  return 'backend' in e.fitness ? ` on ${e.fitness.backend} (${e.fitness.device})` : '';
 }
 
 /** --backend / --device, checked before anything is built, so that a typo is one line and costs nothing. */
@@ -190,6 +191,7 @@ export function buildProgram(): Command {
           createdAt: run.createdAt,
           updatedAt: run.updatedAt,
           source: experiment.source,
+          fitness: `${experiment.fitness.type}${describeBackend(experiment)}`,
         };
         if (opts.json) return print(JSON.stringify(status));
         print(Object.entries(status).map(([k, v]) => `${k}: ${v ?? '-'}`).join('\n'));
