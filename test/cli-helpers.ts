@@ -42,3 +42,23 @@ export function cliKilledAfter(args: string[], ms: number, env: Record<string, s
 export function withoutTimestamps(exported: string): string {
   return exported.replace(/"createdAt": "[^"]*"/g, '"createdAt": "<time>"');
 }
+
+/**
+ * Runs `experiment` as run `runId` in `db`, SIGKILLing it `kills` times after `delay()` ms each
+ * (resuming after each kill), then lets it finish. Returns the checkpoint step found after each
+ * kill (0 when the kill came before the first committed step) and whether it finished cleanly.
+ */
+export async function runWithKills(experiment: string, db: string, runId: string, kills: number, delay: () => number): Promise<{ kills: number; stepsAtKill: number[]; finished: boolean }> {
+  let killed = 0;
+  const stepsAtKill: number[] = [];
+  for (let attempt = 0; attempt < 5 * kills + 20; attempt++) {
+    const status = cli(['status', runId, '--db', db, '--json']);
+    const started = status.code === 0;
+    if (killed > 0) stepsAtKill.push(started ? JSON.parse(status.stdout).step : 0);
+    const args = started ? ['resume', runId, '--db', db, '--json'] : ['run', experiment, '--db', db, '--run-id', runId, '--json'];
+    const outcome = await cliKilledAfter(args, killed < kills ? delay() : 120_000);
+    if (outcome.killed) killed++;
+    else return { kills: killed, stepsAtKill, finished: outcome.code === 0 };
+  }
+  return { kills: killed, stepsAtKill, finished: false };
+}

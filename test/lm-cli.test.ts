@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
 import { readSafetensors, writeSafetensors } from '../src/models/safetensors.js';
-import { ROOT, cli, cliKilledAfter, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { ROOT, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
 
 /**
  * The language-model path through the CLI: a small magnitude database of the reference model
@@ -82,24 +82,10 @@ describe('language-model runs through the CLI', () => {
 
     const db = join(dir, 'killed.db');
     const rng = Rng.fromSeed('neural-kills');
-    let kills = 0;
-    let finished = false;
-    const stepsAtKill: number[] = [];
-    for (let attempt = 0; !finished && attempt < 40; attempt++) {
-      const status = cli(['status', 'r', '--db', db, '--json']);
-      const started = status.code === 0;
-      if (started && kills > 0) stepsAtKill.push(JSON.parse(status.stdout).step);
-      const args = started ? ['resume', 'r', '--db', db, '--json'] : ['run', experiment, '--db', db, '--run-id', 'r', '--json'];
-      // Kills spread over start-up and search; six of them cover less search than the run needs.
-      const outcome = await cliKilledAfter(args, kills < 6 ? 500 + rng.next() * 2000 : 120_000);
-      if (outcome.killed) kills++;
-      else {
-        expect(outcome.code).toBe(0);
-        finished = true;
-      }
-    }
+    // Kills spread over start-up and search; six of them cover less search than the run needs.
+    const { kills, stepsAtKill, finished } = await runWithKills(experiment, db, 'r', 6, () => 500 + rng.next() * 2000);
     expect(finished).toBe(true);
-    expect(kills).toBeGreaterThanOrEqual(6);
+    expect(kills).toBe(6);
     // Some kills interrupted the search itself, between committed steps.
     expect(new Set(stepsAtKill.filter((step) => step > 0)).size).toBeGreaterThanOrEqual(2);
     expect(withoutTimestamps(cli(['export', 'r', '--db', db]).stdout)).toBe(expected);

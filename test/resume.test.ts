@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
-import { CLI, FIXTURES, cli, cliKilledAfter, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { CLI, FIXTURES, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
 
 const experiment = join(FIXTURES, 'slow-experiment.json');
 
@@ -32,21 +32,10 @@ describe('kill -9 and resume', () => {
 
     const db = join(dir, 'killed.db');
     const rng = Rng.fromSeed('kill-moments');
-    let kills = 0;
-    let finished = false;
-    for (let attempt = 0; !finished && attempt < 200; attempt++) {
-      const started = cli(['status', 'r', '--db', db, '--json']).code === 0;
-      const args = started ? ['resume', 'r', '--db', db, '--json'] : ['run', experiment, '--db', db, '--run-id', 'r', '--json'];
-      // Early kills land in start-up and run creation; later ones mid-step, mid-commit.
-      const outcome = await cliKilledAfter(args, kills < 20 ? 100 + rng.next() * 500 : 120_000);
-      if (outcome.killed) kills++;
-      else {
-        expect(outcome.code).toBe(0);
-        finished = true;
-      }
-    }
-    expect(finished).toBe(true);
-    expect(kills).toBeGreaterThanOrEqual(20);
+    // Early kills land in start-up and run creation; later ones mid-step, mid-commit.
+    const outcome = await runWithKills(experiment, db, 'r', 20, () => 100 + rng.next() * 500);
+    expect(outcome.finished).toBe(true);
+    expect(outcome.kills).toBeGreaterThanOrEqual(20);
     expect(exportOf(db, 'r')).toBe(expected);
     // No evaluation lost or counted twice: the cache holds exactly what the export counts.
     const evaluations = JSON.parse(expected).provenance.evaluations;
