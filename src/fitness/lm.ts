@@ -5,6 +5,7 @@ import { loadTransformer, type Transformer, type Weights } from '../models/trans
 import { weightShapes } from '../models/config.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../data/text.js';
+import { meanNll } from '../data/windows.js';
 import { checkDatabaseModel, readLevel, readManifest, type Manifest } from '../compress/database.js';
 import { ByteLru } from './lru.js';
 import { onnxExecutor, type Backend, type LmExecutor } from './lm-backends.js';
@@ -92,7 +93,7 @@ export class LmFitness implements Fitness {
     for (const index of indices) {
       const window = this.pool[index];
       const logits = await this.executor.logits(window.subarray(0, this.spec.length), this.weights);
-      total += this.spec.type === 'ppl' ? nll(logits, window, this.vocab) : kl(await this.teacher(index), logits, this.vocab);
+      total += this.spec.type === 'ppl' ? meanNll(logits, window.subarray(1), this.vocab) : kl(await this.teacher(index), logits, this.vocab);
     }
     const mean = total / indices.length;
     return this.spec.type === 'ppl' ? Math.exp(mean) : mean;
@@ -116,7 +117,7 @@ export class LmFitness implements Fitness {
       for (const [i, w] of windows.entries()) {
         const logits = await run(w);
         klSum += kl({ full: dense[i] }, logits, this.vocab);
-        nllSum += nll(logits, w, this.vocab);
+        nllSum += meanNll(logits, w.subarray(1), this.vocab);
       }
       results.push({ kl: klSum / windows.length, ppl: Math.exp(nllSum / windows.length) });
     }
@@ -189,7 +190,7 @@ async function createExecutor(spec: LmFitnessSpec, model: Transformer): Promise<
   return onnxExecutor(model.config, spec.length, model.weights, spec.device);
 }
 
-export function logSoftmax(logits: Float32Array, vocab: number): Float32Array {
+function logSoftmax(logits: Float32Array, vocab: number): Float32Array {
   const out = new Float32Array(logits.length);
   for (let t = 0; t < logits.length / vocab; t++) {
     const row = logits.subarray(t * vocab, (t + 1) * vocab);
@@ -248,14 +249,5 @@ function kl(teacher: Teacher, logits: Float32Array, vocab: number): number {
     }
     total += Math.exp(tail[t]) * (tail[t] - Math.log(Math.max(1e-12, 1 - qTop)));
   }
-  return total / T;
-}
-
-/** Mean negative log-likelihood of the window's next tokens. */
-function nll(logits: Float32Array, window: Uint16Array, vocab: number): number {
-  const T = logits.length / vocab;
-  const logq = logSoftmax(logits, vocab);
-  let total = 0;
-  for (let t = 0; t < T; t++) total -= logq[t * vocab + window[t + 1]];
   return total / T;
 }
