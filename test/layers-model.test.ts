@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { upscalerPackageDir } from '../src/models/upscaler.js';
 import { initTensorflow } from '../src/runtime/tfjs.js';
 import { kernelUnits, loadLayersModel, readLayersModel, weightValues } from '../src/models/layers-model.js';
-import { psnr, readPng, to8Bit } from '../src/data/images.js';
+import { psnr, readImage, to8Bit } from '../src/data/images.js';
 import { tempDir } from './cli-helpers.js';
 
 /** @upscalerjs/default-model: a pretrained RDN ×2 super-resolution net (MIT) that no one on this project wrote. */
@@ -22,8 +22,8 @@ describe('TensorFlow.js LayersModel from a local directory', () => {
   it('runs the pretrained RDN and reproduces the package\'s own ×2 sample (≥ 60 dB)', { timeout: 60_000 }, async () => {
     const { tf } = await initTensorflow();
     const model = await loadLayersModel(tf, readLayersModel(MODEL));
-    const input = readPng(join(PACKAGE, 'assets', 'fixture.png'));
-    const expected = readPng(join(PACKAGE, 'assets', 'samples', '2x', 'result.png'));
+    const input = readImage(join(PACKAGE, 'assets', 'fixture.png'));
+    const expected = readImage(join(PACKAGE, 'assets', 'samples', '2x', 'result.png'));
     const output = tf.tidy(() => (model.predict(tf.tensor4d(input.data, [1, input.height, input.width, 3])) as ReturnType<typeof tf.tensor>).dataSync() as Float32Array);
     expect([expected.width, expected.height]).toEqual([2 * input.width, 2 * input.height]);
     // The sample is an 8-bit PNG: compare what saving the output as one gives (measured: 101 dB, one channel value in 200k off by one).
@@ -69,6 +69,6 @@ describe('TensorFlow.js LayersModel from a local directory', () => {
   it('names the file of an image that does not decode', () => {
     const bad = join(tempDir(), 'broken.png');
     writeFileSync(bad, readFileSync(join(PACKAGE, 'assets', 'fixture.png')).subarray(0, 200));
-    expect(() => readPng(bad)).toThrow(/broken\.png: not a decodable PNG image/);
+    expect(() => readImage(bad)).toThrow(/broken\.png: not a decodable PNG image/);
   });
 });

@@ -6,13 +6,9 @@ import type { Budget, Genome, Space } from '../space/space.js';
 import { UserError } from '../errors.js';
 import { readJson, validate } from '../validation.js';
 import { databaseConfigSchema, type DatabaseConfigInput } from '../config/schema.js';
-import { linearLayers, subBlocks, weightShapes, type LinearLayer } from '../models/config.js';
-import { loadTransformer, type Transformer } from '../models/transformer.js';
-import { readTokenizer } from '../models/tokenizer.js';
 import { readTensor, writeSafetensors } from '../models/safetensors.js';
-import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
-import { collectGrams } from './calibrate.js';
 import { inverseHessianFactor, matrix, type Matrix } from './linalg.js';
+import { modelHash, openTarget, type CompressibleLayer, type CompressionTarget } from './targets.js';
 import { magnitudePrune, sparseGptPrune, wandaPrune } from './sparsify.js';
 import { gptqQuantize, rtnQuantize } from './quantize.js';
 
@@ -65,16 +61,7 @@ export function loadDatabaseConfig(path: string): DatabaseConfig {
   return { ...input, source, modelDir: resolve(dirname(source), input.model), outDir: resolve(dirname(source), input.out) };
 }
 
-/** sha256 of a model directory's config, weights and tokenizer: what a database and a run are tied to. */
-export async function modelHash(dir: string): Promise<string> {
-  const h = createHash('sha256');
-  for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) {
-    if (name === 'tokenizer.json' && !existsSync(join(dir, name))) continue;
-    h.update(`${name}\0`);
-    for await (const chunk of createReadStream(join(dir, name))) h.update(chunk as Buffer);
-  }
-  return h.digest('hex');
-}
+export { modelHash };
 
 export type BuildProgress = { stage: 'calibration' | 'units'; done: number; total: number; unit?: string };
 
@@ -85,9 +72,9 @@ export type BuildProgress = { stage: 'calibration' | 'units'; done: number; tota
  */
 export async function buildDatabase(config: DatabaseConfig, onProgress: (p: BuildProgress) => void = () => {}): Promise<{ manifest: Manifest; reused: boolean }> {
   const started = Date.now();
-  const model = loadTransformer(config.modelDir);
+  const target = await openTarget(config.modelDir);
   const mHash = await modelHash(config.modelDir);
-  const length = config.calibration.length ?? model.config.contextLength;
+  const length = config.calibration.length ?? target.defaultLength;
   const configSha256 = sha256(JSON.stringify({ compression: config.compression, calibration: { ...config.calibration, length }, model: mHash }));
   const manifestFile = join(config.outDir, 'manifest.json');
   if (existsSync(manifestFile)) {
@@ -102,26 +89,22 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   let grams: Map<string, Matrix> | null = null;
   let calibration: Manifest['calibration'] = null;
   if (needsCalibration) {
-    const tokenizer = readTokenizer(config.modelDir);
-    const windows = windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, length, config.calibration.windows);
-    grams = await collectGrams(model, windows, (done) => onProgress({ stage: 'calibration', done, total: windows.length }));
-    calibration = { corpus: 'sotu-before-2011', windows: windows.length, length, sha256: windowsHash(windows) };
+    const total = config.calibration.windows;
+    ({ grams, info: calibration } = await target.calibrate(total, length, (done) => onProgress({ stage: 'calibration', done, total })));
   }
 
-  const units = c.type === 'drop' ? dropUnits(model, c.granularity) : linearLayers(model.config).map((layer) => ({ layer }));
+  const units = c.type === 'drop' ? target.dropUnits(c.granularity) : selectLayers(target.layers, config).map((layer) => ({ layer }));
   const entries: UnitEntry[] = [];
   const uniform: number[] = [];
-  const layers = linearLayers(model.config);
-  const step = c.type === 'sparsity' ? Math.max(1, Math.round(c.step * Math.min(...layers.map((l) => l.inFeatures * l.outFeatures)))) : 0;
+  const step = c.type === 'sparsity' ? Math.max(1, Math.round(c.step * Math.min(...units.map((u) => ('layer' in u ? u.layer.inFeatures * u.layer.outFeatures : Infinity))))) : 0;
   for (const [i, unit] of units.entries()) {
     onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unit.layer.weight : unit.name });
     if ('layer' in unit) {
-      const { entry, tensors, uniformLevel } = compressLayer(model, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step);
+      const { entry, tensors, uniformLevel } = compressLayer(target, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step);
       if (tensors.length > 0) {
-        const file = `${unit.layer.weight}.safetensors`;
-        const shape = weightShapes(model.config).get(unit.layer.weight)!;
+        const file = `${unit.layer.weight.replace(/\//g, '.')}.safetensors`;
         const tmp = join(config.outDir, `${file}.tmp`);
-        writeSafetensors(tmp, Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape, data }])), { unit: entry.name });
+        writeSafetensors(tmp, Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape: unit.layer.shape, data }])), { unit: entry.name });
         renameSync(tmp, join(config.outDir, file));
         entry.file = file;
         entry.sha256 = await fileHash(join(config.outDir, file));
@@ -142,7 +125,7 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
     version: 1,
     configSha256,
     compression: c,
-    model: { path: config.modelDir, sha256: mHash, family: model.config.family },
+    model: { path: config.modelDir, sha256: mHash, family: target.family },
     calibration,
     budget,
     uniform,
@@ -152,23 +135,6 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   writeFileSync(`${manifestFile}.tmp`, JSON.stringify(manifest, null, 1) + '\n');
   renameSync(`${manifestFile}.tmp`, manifestFile);
   return { manifest, reused: false };
-}
-
-/** Drop units: sub-blocks, or whole blocks (both sub-blocks); their parameters are the linear weights dropping them saves. */
-function dropUnits(model: Transformer, granularity: 'sublayer' | 'block') {
-  const subs = subBlocks(model.config);
-  const layers = linearLayers(model.config);
-  const groups =
-    granularity === 'sublayer'
-      ? subs.map((s) => ({ name: s.name, members: [s] }))
-      : Array.from({ length: model.config.nLayers }, (_, b) => ({ name: `block.${b}`, members: subs.filter((s) => s.block === b) }));
-  return groups.map(({ name, members }) => ({
-    name,
-    weights: members.flatMap((m) => m.outputs),
-    parameters: layers
-      .filter((l) => members.some((m) => m.block === l.block && m.part === l.part))
-      .reduce((sum, l) => sum + l.inFeatures * l.outFeatures, 0),
-  }));
 }
 
 /** Keeps the first units (ties in a fixed order) and drops the rest: drop databases have no "uniform", this is only the search's start. */
@@ -186,8 +152,18 @@ function databaseBudget(c: DatabaseConfigInput['compression'], entries: UnitEntr
   return { mode: 'equal', total: entries.length - Math.round(c.target * entries.length), tolerance: 0 };
 }
 
+/** A layer's unit name: its weight's name without ".weight" or "/kernel". */
+const unitName = (layer: CompressibleLayer) => layer.weight.replace(/[./](weight|kernel)$/, '');
+
+function selectLayers(layers: CompressibleLayer[], config: DatabaseConfig): CompressibleLayer[] {
+  if (!config.units) return layers;
+  const unknown = config.units.filter((name) => !layers.some((l) => unitName(l) === name));
+  if (unknown.length) throw new UserError(`${config.source}: units: no compressible layer named ${unknown.map((u) => `"${u}"`).join(', ')} (layers: ${layers.map(unitName).join(', ')})`);
+  return layers.filter((l) => config.units!.includes(unitName(l)));
+}
+
 /** A weight in HF layout → float64 [out × in], the orientation every compression method works in. */
-function asRowsOut(data: Float32Array, layer: LinearLayer): Matrix {
+function asRowsOut(data: Float32Array, layer: CompressibleLayer): Matrix {
   const { inFeatures: n, outFeatures: m } = layer;
   const out = matrix(m, n);
   if (layer.layout === 'outIn') out.data.set(data);
@@ -195,7 +171,7 @@ function asRowsOut(data: Float32Array, layer: LinearLayer): Matrix {
   return out;
 }
 
-function fromRowsOut(w: Matrix, layer: LinearLayer): Float32Array {
+function fromRowsOut(w: Matrix, layer: CompressibleLayer): Float32Array {
   const { inFeatures: n, outFeatures: m } = layer;
   if (layer.layout === 'outIn') return Float32Array.from(w.data);
   const out = new Float32Array(n * m);
@@ -203,10 +179,10 @@ function fromRowsOut(w: Matrix, layer: LinearLayer): Float32Array {
   return out;
 }
 
-function compressLayer(model: Transformer, layer: LinearLayer, c: DatabaseConfigInput['compression'], gram: Matrix | null, step: number) {
+function compressLayer(target: CompressionTarget, layer: CompressibleLayer, c: DatabaseConfigInput['compression'], gram: Matrix | null, step: number) {
   const numel = layer.inFeatures * layer.outFeatures;
-  const w = asRowsOut(model.weights.get(layer.weight)!, layer);
-  const entry: UnitEntry = { name: layer.weight.replace(/\.weight$/, ''), weights: [layer.weight], parameters: numel, file: null, sha256: null, levels: [] };
+  const w = asRowsOut(target.weight(layer.weight), layer);
+  const entry: UnitEntry = { name: unitName(layer), weights: [layer.weight], parameters: numel, file: null, sha256: null, levels: [] };
   const tensors: { level: number; data: Float32Array }[] = [];
   let uniformLevel = 0;
   const factor = () => inverseHessianFactor(gram!, c.type === 'drop' ? 0 : c.damping);

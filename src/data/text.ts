@@ -25,7 +25,8 @@ export function windowsOf(ids: Uint16Array, length: number, count: number): Uint
   return starts.map((s) => ids.subarray(s, s + length + 1));
 }
 
-export function windowsHash(windows: Uint16Array[]): string {
+/** sha256 of calibration samples (token windows, image patches): what a database records it was calibrated on. */
+export function windowsHash(windows: ArrayBufferView[]): string {
   const h = createHash('sha256');
   for (const w of windows) h.update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
   return h.digest('hex');

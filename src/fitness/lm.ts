@@ -6,8 +6,9 @@ import { weightShapes } from '../models/config.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../data/text.js';
 import { meanNll } from '../data/windows.js';
-import { checkDatabaseModel, readLevel, readManifest, type Manifest } from '../compress/database.js';
+import { checkDatabaseModel, readManifest, type Manifest } from '../compress/database.js';
 import { ByteLru } from './lru.js';
+import { Stitcher } from './stitcher.js';
 import { onnxExecutor, type Backend, type LmExecutor } from './lm-backends.js';
 import type { Fitness } from './types.js';
 
@@ -45,13 +46,9 @@ type Teacher = { full: Float32Array } | { top: { ids: Uint16Array; logp: Float32
  * is stitched by swapping in only the layers whose level changed since the last candidate.
  */
 export class LmFitness implements Fitness {
-  private readonly current: number[];
   private readonly weights: Weights;
-  private readonly shapes: Map<string, number[]>;
-  private readonly levels: ByteLru<string, Float32Array>;
+  private readonly stitcher: Stitcher;
   private readonly teachers: ByteLru<number, Teacher>;
-  /** All-zero tensors of dropped sub-blocks, one per weight. */
-  private readonly zeroed = new Map<string, Float32Array>();
 
   private constructor(
     readonly spec: LmFitnessSpec,
@@ -63,9 +60,8 @@ export class LmFitness implements Fitness {
     readonly heldOut: () => Uint16Array[],
   ) {
     this.weights = new Map(model.weights);
-    this.current = manifest.units.map(() => -1); // -1: the dense weights
-    this.shapes = weightShapes(model.config);
-    this.levels = new ByteLru(spec.levelCacheMiB * 2 ** 20);
+    const shapes = weightShapes(model.config);
+    this.stitcher = new Stitcher(spec.database, manifest, (name) => model.weights.get(name)!, (name) => shapes.get(name)!, spec.levelCacheMiB);
     this.teachers = new ByteLru(spec.cacheMiB * 2 ** 20);
   }
 
@@ -134,41 +130,14 @@ export class LmFitness implements Fitness {
 
   /** Puts each unit at its genome level (null: all dense), touching only units whose level changed. */
   private stitch(genome: Genome | null): void {
-    this.manifest.units.forEach((unit, i) => {
-      const level = genome ? genome[i] : -1;
-      if (this.current[i] === level) return;
-      const kind = level < 0 ? 'dense' : unit.levels[level].tensors;
-      for (const name of unit.weights) {
-        const dense = this.model.weights.get(name)!;
-        if (kind === 'dense') this.weights.set(name, dense);
-        else if (kind === 'zero') this.weights.set(name, this.zeros(name, dense.length));
-        else this.weights.set(name, this.level(i, level, name));
-      }
-      this.current[i] = level;
-    });
-  }
-
-  private zeros(name: string, length: number): Float32Array {
-    let z = this.zeroed.get(name);
-    if (!z) this.zeroed.set(name, (z = new Float32Array(length)));
-    return z;
-  }
-
-  private level(unit: number, level: number, weight: string): Float32Array {
-    const key = `${unit}:${level}`;
-    let data = this.levels.get(key);
-    if (!data) {
-      data = readLevel(this.spec.database, this.manifest, unit, level, this.shapes.get(weight)!);
-      this.levels.set(key, data, data.byteLength);
-    }
-    return data;
+    for (const [name, data] of this.stitcher.stitch(genome)) this.weights.set(name, data);
   }
 
   /** The dense model's output on a pool window: computed once, kept while the cache has room. */
   private async teacher(index: number): Promise<Teacher> {
     const hit = this.teachers.get(index);
     if (hit) return hit;
-    const saved = [...this.current];
+    const saved = this.stitcher.configuration;
     this.stitch(null);
     const logp = logSoftmax(await this.executor.logits(this.pool[index].subarray(0, this.spec.length), this.weights), this.vocab);
     this.stitch(saved); // -1 entries: units still dense

@@ -55,6 +55,8 @@ export interface LayersModelFiles {
   weightSpecs: z.infer<typeof weightSpec>[];
   /** Every shard, concatenated in manifest order, as tfjs expects them. */
   weightData: ArrayBuffer;
+  /** Shard file names, relative to `dir`, in manifest order. */
+  shards: string[];
   layers: { name: string; type: string }[];
 }
 
@@ -107,7 +109,14 @@ export function readLayersModel(dir: string): LayersModelFiles {
     weightData.set(s, offset);
     offset += s.byteLength;
   }
-  return { dir, modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: weightData.buffer, layers };
+  return {
+    dir,
+    modelTopology: json.modelTopology,
+    weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+    weightData: weightData.buffer,
+    shards: json.weightsManifest.flatMap((g) => g.paths),
+    layers,
+  };
 }
 
 /** Builds the model on TensorFlow.js from the checked files (tf.io.fromMemory: nothing is fetched). */

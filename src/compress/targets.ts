@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { linearLayers, subBlocks, weightShapes } from '../models/config.js';
+import { loadTransformer } from '../models/transformer.js';
+import { readTokenizer } from '../models/tokenizer.js';
+import { kernelUnits, loadLayersModel, readLayersModel, weightValues } from '../models/layers-model.js';
+import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
+import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
+import { initTensorflow } from '../runtime/tfjs.js';
+import { UserError } from '../errors.js';
+import { collectGrams } from './calibrate.js';
+import { collectLayerGrams } from './calibrate-layers.js';
+import type { Matrix } from './linalg.js';
+
+/**
+ * What a level database needs from a model, whatever its format: its compressible weight
+ * matrices, their values, the calibration statistics of their inputs and, where the architecture
+ * has them, the sub-blocks that can be dropped. Two formats: a Hugging Face–style transformer
+ * directory (config.json) and a TensorFlow.js LayersModel directory (model.json).
+ */
+export interface CompressibleLayer {
+  /** The weight's name in the model's own files. */
+  weight: string;
+  inFeatures: number;
+  outFeatures: number;
+  /** [in, out] (GPT-2 Conv1D, Keras Dense and Conv2D kernels) or [out, in] (torch Linear). */
+  layout: 'inOut' | 'outIn';
+  shape: number[];
+}
+
+export interface DropUnit {
+  name: string;
+  weights: string[];
+  parameters: number;
+}
+
+export interface Calibration {
+  grams: Map<string, Matrix>;
+  info: { corpus: string; windows: number; length: number; sha256: string };
+}
+
+export interface CompressionTarget {
+  readonly family: string;
+  readonly layers: CompressibleLayer[];
+  /** Calibration sample size when the config gives none: a transformer's context, an image patch side. */
+  readonly defaultLength: number;
+  weight(name: string): Float32Array;
+  dropUnits(granularity: 'sublayer' | 'block'): DropUnit[];
+  calibrate(count: number, length: number, onSample: (done: number) => void): Promise<Calibration>;
+}
+
+const isLayersModel = (dir: string) => existsSync(join(dir, 'model.json'));
+
+/** The files that define a model: what a database and a run are tied to by hash. */
+export function modelFiles(dir: string): string[] {
+  if (isLayersModel(dir)) return ['model.json', ...readLayersModel(dir).shards];
+  return ['config.json', 'model.safetensors', 'tokenizer.json'].filter((f) => f !== 'tokenizer.json' || existsSync(join(dir, f)));
+}
+
+export async function modelHash(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  for (const name of modelFiles(dir)) {
+    h.update(`${name}\0`);
+    for await (const chunk of createReadStream(join(dir, name))) h.update(chunk as Buffer);
+  }
+  return h.digest('hex');
+}
+
+export async function openTarget(dir: string): Promise<CompressionTarget> {
+  return isLayersModel(dir) ? layersTarget(dir) : transformerTarget(dir);
+}
+
+function transformerTarget(dir: string): CompressionTarget {
+  const model = loadTransformer(dir);
+  const shapes = weightShapes(model.config);
+  const layers = linearLayers(model.config);
+  return {
+    family: model.config.family,
+    layers: layers.map(({ weight, inFeatures, outFeatures, layout }) => ({ weight, inFeatures, outFeatures, layout, shape: shapes.get(weight)! })),
+    defaultLength: model.config.contextLength,
+    weight: (name) => model.weights.get(name)!,
+    dropUnits(granularity) {
+      const subs = subBlocks(model.config);
+      const groups =
+        granularity === 'sublayer'
+          ? subs.map((s) => ({ name: s.name, members: [s] }))
+          : Array.from({ length: model.config.nLayers }, (_, b) => ({ name: `block.${b}`, members: subs.filter((s) => s.block === b) }));
+      // A unit's parameters: every linear weight of its sub-blocks (what dropping it saves).
+      return groups.map(({ name, members }) => ({
+        name,
+        weights: members.flatMap((m) => m.outputs),
+        parameters: layers.filter((l) => members.some((m) => m.block === l.block && m.part === l.part)).reduce((sum, l) => sum + l.inFeatures * l.outFeatures, 0),
+      }));
+    },
+    async calibrate(count, length, onSample) {
+      const tokenizer = readTokenizer(dir);
+      const windows = windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, length, count);
+      const grams = await collectGrams(model, windows, onSample);
+      return { grams, info: { corpus: 'sotu-before-2011', windows: windows.length, length, sha256: windowsHash(windows) } };
+    },
+  };
+}
+
+async function layersTarget(dir: string): Promise<CompressionTarget> {
+  const files = readLayersModel(dir);
+  const units = kernelUnits(files);
+  return {
+    family: 'layers-model',
+    layers: units.map((u) => ({ weight: u.weight, inFeatures: u.inFeatures, outFeatures: u.outFeatures, layout: 'inOut', shape: u.shape })),
+    defaultLength: 32,
+    weight: (name) => weightValues(files, name),
+    dropUnits() {
+      throw new UserError(`${join(dir, 'model.json')}: drop databases need a transformer (attention and MLP sub-blocks); a LayersModel supports sparsity and quantization`);
+    },
+    async calibrate(count, length, onSample) {
+      const { tf } = await initTensorflow();
+      const model = await loadLayersModel(tf, files);
+      const crops = patches(CALIBRATION_PHOTOS.map(photo), count, length);
+      const inputs = crops.map((p) => tf.tensor4d(p, [1, length, length, 3]));
+      try {
+        const grams = await collectLayerGrams(tf, model, units, inputs, onSample);
+        return { grams, info: { corpus: 'stdlib-photos-calibration', windows: crops.length, length, sha256: windowsHash(crops) } };
+      } finally {
+        tf.dispose(inputs);
+        model.dispose();
+      }
+    },
+  };
+}
