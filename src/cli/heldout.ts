@@ -1,22 +1,27 @@
 import type { Experiment } from '../config/load.js';
 import type { RunResult } from '../export/result.js';
-import { LmFitness, type LmFitnessSpec } from '../fitness/lm.js';
-import { SpaceIndex } from '../space/space.js';
+import { LmFitness } from '../fitness/lm.js';
+import { ImageFitness } from '../fitness/image.js';
+import { SpaceIndex, type Genome } from '../space/space.js';
 
-export interface HeldOutRow {
-  configuration: 'dense' | 'uniform' | 'search';
-  kl: number;
-  ppl: number;
-  cost: number | null;
+/** One configuration on held-out data: its metrics (kl and ppl for language models; psnrToDense and psnrToPhoto for images). */
+export type HeldOutRow = { configuration: 'dense' | 'uniform' | 'search'; cost: number | null } & Record<string, number | string | null>;
+
+/** Runs whose fitness runs a model, and so can be judged on held-out data. */
+export const hasHeldOut = (e: Experiment) => ['kl', 'kl-topk', 'ppl', 'psnr'].includes(e.fitness.type);
+
+interface HeldOutMeasure {
+  measureHeldOut(genomes: (Genome | null)[]): Promise<Record<string, number>[]>;
+  close(): Promise<void>;
 }
 
-/** The search's best configuration against uniform compression at the same budget (and the dense model), on held-out text. */
+/** The search's best configuration against uniform compression at the same budget (and the dense model), on held-out data. */
 export async function heldOutComparison(experiment: Experiment, result: RunResult): Promise<HeldOutRow[]> {
-  const spec = experiment.fitness as LmFitnessSpec;
   const space = new SpaceIndex(experiment.space);
   const uniform = space.uniform();
   const best = result.units.map((u) => u.level);
-  const fitness = await LmFitness.load(spec);
+  const f = experiment.fitness;
+  const fitness: HeldOutMeasure = f.type === 'psnr' ? await ImageFitness.load(f) : await LmFitness.load(f as Parameters<typeof LmFitness.load>[0]);
   try {
     const [dense, uni, search] = await fitness.measureHeldOut([null, uniform, best]);
     return [
@@ -29,8 +34,18 @@ export async function heldOutComparison(experiment: Experiment, result: RunResul
   }
 }
 
-export function formatHeldOut(rows: HeldOutRow[]): string {
-  const lines = ['held-out (State of the Union 2011–2021, 64 windows):', 'configuration  KL (nats/token)  perplexity  cost'];
-  for (const r of rows) lines.push(`${r.configuration.padEnd(13)}  ${r.kl.toFixed(5).padStart(15)}  ${r.ppl.toFixed(3).padStart(10)}  ${r.cost ?? '-'}`);
+export function formatHeldOut(experiment: Experiment, rows: HeldOutRow[]): string {
+  const image = experiment.fitness.type === 'psnr';
+  const columns = image
+    ? [{ key: 'psnrToDense', label: 'PSNR to dense (dB)', digits: 2 }, { key: 'psnrToPhoto', label: 'PSNR to photo (dB)', digits: 2 }]
+    : [{ key: 'kl', label: 'KL (nats/token)', digits: 5 }, { key: 'ppl', label: 'perplexity', digits: 3 }];
+  const lines = [
+    image ? 'held-out (3 photographs never used in calibration, 24 patches ×2):' : 'held-out (State of the Union 2011–2021, 64 windows):',
+    ['configuration', ...columns.map((c) => c.label), 'cost'].join('  '),
+  ];
+  for (const r of rows) {
+    const cells = columns.map((c) => (r[c.key] as number).toFixed(c.digits).padStart(c.label.length));
+    lines.push([r.configuration.padEnd(13), ...cells, String(r.cost ?? '-')].join('  '));
+  }
   return lines.join('\n');
 }

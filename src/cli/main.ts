@@ -10,11 +10,12 @@ import { Store } from '../store/store.js';
 import { createRun } from '../engine/engine.js';
 import { defaultWorkers } from '../pool/pool.js';
 import { formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
+import { exportWeights, type WeightsFormat } from '../export/weights.js';
 import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
 import { VERSION } from '../version.js';
 import { buildDatabaseCommand, describeManifest } from './db.js';
-import { formatHeldOut, heldOutComparison, type HeldOutRow } from './heldout.js';
+import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from './heldout.js';
 import type { Experiment } from '../config/load.js';
 import type { LmFitnessSpec } from '../fitness/lm.js';
 import type { Backend } from '../fitness/lm-backends.js';
@@ -61,7 +62,7 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
   const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;
   if (opts.out && result) writeOut(opts.out, formatResult(result, formatFromPath(opts.out)));
-  const heldOut = outcome.status === 'finished' && result && isLanguageModel(experiment) ? await heldOutComparison(experiment, result) : null;
+  const heldOut = outcome.status === 'finished' && result && hasHeldOut(experiment) ? await heldOutComparison(experiment, result) : null;
   if (opts.json) {
     print(JSON.stringify({ runId, status: outcome.status, result, heldOut }));
   } else if (outcome.status === 'interrupted') {
@@ -69,7 +70,7 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   } else {
     print(`finished ${runId}: best fitness ${result?.fitness} at cost ${result?.cost} after ${outcome.checkpoint.evaluations} evaluations`);
     if (opts.out) print(`wrote ${opts.out}`);
-    if (heldOut) print(formatHeldOut(heldOut));
+    if (heldOut) print(formatHeldOut(experiment, heldOut));
   }
 }
 
@@ -77,7 +78,8 @@ const isLanguageModel = (e: Experiment) => e.fitness.type === 'kl' || e.fitness.
 
 /** " on onnx (cpu)" for a language-model run, "" otherwise. */
 function describeBackend(e: Experiment): string {
-  return 'backend' in e.fitness ? ` on ${e.fitness.backend} (${e.fitness.device})` : '';
+  if (!('backend' in e.fitness)) return '';
+  return ` on ${e.fitness.backend}${'device' in e.fitness ? ` (${e.fitness.device})` : ''}`;
 }
 
 /** --backend / --device, checked before anything is built, so that a typo is one line and costs nothing. */
@@ -200,14 +202,20 @@ export function buildProgram(): Command {
 
   program
     .command('export')
-    .description('export the best per-layer configuration of a run')
+    .description('export the best per-layer configuration of a run, or the model with it stitched in')
     .argument('<run-id>')
     .addOption(dbOption())
-    .addOption(new Option('--format <format>', 'output format').choices(['json', 'csv', 'evopress']).default('json'))
-    .option('--out <file>', 'write here instead of stdout')
-    .action(async (runId: string, opts: Common & { format: ExportFormat; out?: string }) => {
+    .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), or the compressed model: tfjs (LayersModel) or safetensors (Hugging Face)').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors']).default('json'))
+    .option('--out <path>', 'write here instead of stdout (a directory for tfjs and safetensors)')
+    .action(async (runId: string, opts: Common & { format: ExportFormat | WeightsFormat; out?: string }) => {
       await withStore(opts.db, true, (store) => {
-        const text = formatResult(runResult(store, runId), opts.format);
+        const result = runResult(store, runId);
+        if (opts.format === 'tfjs' || opts.format === 'safetensors') {
+          if (!opts.out) throw new UserError(`--format ${opts.format}: give the directory to write with --out DIR`);
+          const files = exportWeights(runId, loadExperimentOfRun(store, runId), result.units.map((u) => u.level), opts.format, opts.out);
+          return print(`wrote ${files.join(', ')}`);
+        }
+        const text = formatResult(result, opts.format);
         if (opts.out) writeOut(opts.out, text);
         else process.stdout.write(text);
       });
@@ -215,17 +223,17 @@ export function buildProgram(): Command {
 
   program
     .command('heldout')
-    .description('compare a language-model run\'s best configuration with uniform compression on held-out text')
+    .description('compare a run\'s best configuration with uniform compression on held-out data (language models, images)')
     .argument('<run-id>')
     .addOption(dbOption())
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common) => {
-      const rows: HeldOutRow[] = await withStore(opts.db, true, async (store) => {
+      const [experiment, rows]: [Experiment, HeldOutRow[]] = await withStore(opts.db, true, async (store) => {
         const experiment = loadExperimentOfRun(store, runId);
-        if (!isLanguageModel(experiment)) throw new UserError(`run "${runId}" has ${experiment.fitness.type} fitness: held-out comparison needs a language-model run`);
-        return heldOutComparison(experiment, runResult(store, runId));
+        if (!hasHeldOut(experiment)) throw new UserError(`run "${runId}" has ${experiment.fitness.type} fitness, which runs no model: nothing to compare on held-out data`);
+        return [experiment, await heldOutComparison(experiment, runResult(store, runId))];
       });
-      print(opts.json ? JSON.stringify(rows) : formatHeldOut(rows));
+      print(opts.json ? JSON.stringify(rows) : formatHeldOut(experiment, rows));
     });
 
   const db = program.command('db').description('level databases: every compressed variant of every layer');

@@ -106,6 +106,19 @@ export const fitnessSchema = z.discriminatedUnion('type', [
     minimize: z.literal(true).default(true),
   }),
   z.strictObject({
+    type: z.literal('psnr'),
+    /** Calibration patches per unit of fidelity budget. */
+    windows: positiveInt.default(4),
+    slices: positiveInt.default(16),
+    /** Side of a calibration patch, in pixels (default 32). */
+    length: positiveInt.default(32),
+    cacheMiB: positiveInt.default(256),
+    levelCacheMiB: positiveInt.default(1024),
+    backend: z.literal('tfjs').default('tfjs'),
+    model: z.string().min(1).optional(),
+    minimize: z.literal(false).default(false),
+  }),
+  z.strictObject({
     type: z.literal('synthetic'),
     seed: z.number().int().default(1),
     interactions: z.strictObject({ pairs: z.number().int().min(0), strength: z.number().min(0) }).optional(),

@@ -7,8 +7,8 @@ import { readTokenizer } from '../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../data/text.js';
 import { meanNll } from '../data/windows.js';
 import { checkDatabaseModel, readManifest, type Manifest } from '../compress/database.js';
-import { ByteLru } from './lru.js';
-import { Stitcher } from './stitcher.js';
+import { ByteLru } from '../compress/lru.js';
+import { Stitcher } from '../compress/stitcher.js';
 import { onnxExecutor, type Backend, type LmExecutor } from './lm-backends.js';
 import type { Fitness } from './types.js';
 

@@ -3,6 +3,7 @@ import { loadModuleFitness } from './module.js';
 import { startCommandFitness } from './command.js';
 import { SyntheticProblem } from './synthetic.js';
 import { LmFitness } from './lm.js';
+import { ImageFitness } from './image.js';
 
 /** Builds the fitness a spec names. Runs in a worker, once per run. */
 export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promise<Fitness> {
@@ -15,6 +16,8 @@ export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promi
       const problem = new SyntheticProblem(ctx.space, spec);
       return { evaluate: (genome, fidelity) => problem.evaluate(genome, fidelity) };
     }
+    case 'psnr':
+      return ImageFitness.load(spec);
     default:
       return LmFitness.load(spec);
   }

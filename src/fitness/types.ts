@@ -1,6 +1,7 @@
 import type { Genome, Space } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import type { LmFitnessSpec } from './lm.js';
+import type { ImageFitnessSpec } from './image.js';
 
 /** What a worker needs to build a fitness: plain JSON, sent once per run to each worker. */
 export type FitnessSpec =
@@ -14,7 +15,8 @@ export type FitnessSpec =
       minimize: boolean;
       slices: number;
     }
-  | LmFitnessSpec;
+  | LmFitnessSpec
+  | ImageFitnessSpec;
 
 /** A loaded fitness in a worker. Values are raw: the engine applies `minimize`. */
 export interface Fitness {

@@ -1,7 +1,7 @@
 /**
  * A map that keeps its most recently used entries within a byte budget (at least one entry, however
- * large). Workers cache what is expensive to recompute or re-read this way: the dense model's
- * outputs per calibration window and the level tensors read from a database.
+ * large). Workers cache what is expensive to recompute or re-read this way: the level tensors
+ * read from a database and the dense model's outputs per calibration sample.
  */
 export class ByteLru<K, V> {
   private readonly entries = new Map<K, { value: V; bytes: number }>();

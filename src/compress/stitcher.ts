@@ -1,5 +1,5 @@
 import type { Genome } from '../space/space.js';
-import { readLevel, type Manifest } from '../compress/database.js';
+import { readLevel, type Manifest } from './database.js';
 import { ByteLru } from './lru.js';
 
 /**

@@ -1,0 +1,67 @@
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Experiment } from '../config/load.js';
+import type { Genome } from '../space/space.js';
+import { readManifest } from '../compress/database.js';
+import { Stitcher } from '../compress/stitcher.js';
+import { readLayersModel, weightValues } from '../models/layers-model.js';
+import { loadTransformer } from '../models/transformer.js';
+import { weightShapes } from '../models/config.js';
+import { writeSafetensors } from '../models/safetensors.js';
+import { UserError } from '../errors.js';
+
+export type WeightsFormat = 'tfjs' | 'safetensors';
+
+/**
+ * Writes the run's model with a configuration's levels stitched in, in the model's own format: a
+ * LayersModel directory (`tfjs`: model.json + one shard) or a Hugging Face directory
+ * (`safetensors`: config.json, model.safetensors, tokenizer.json). Returns the files written.
+ */
+export function exportWeights(runId: string, experiment: Experiment, genome: Genome, format: WeightsFormat, outDir: string): string[] {
+  const spec = experiment.fitness;
+  if (!('database' in spec)) throw new UserError(`--format ${format}: run "${runId}" searched no level database (fitness ${spec.type}), so it has no weights to export`);
+  const isLayers = existsSync(join(spec.model, 'model.json'));
+  if ((format === 'tfjs') !== isLayers) {
+    throw new UserError(`--format ${format}: run "${runId}" compresses a ${isLayers ? 'TensorFlow.js LayersModel (use --format tfjs)' : 'Hugging Face transformer (use --format safetensors)'}`);
+  }
+  const manifest = readManifest(spec.database);
+  mkdirSync(outDir, { recursive: true });
+  if (format === 'tfjs') {
+    const files = readLayersModel(spec.model);
+    const shapes = new Map(files.weightSpecs.map((w) => [w.name, w.shape]));
+    const stitcher = new Stitcher(spec.database, manifest, (name) => weightValues(files, name), (name) => shapes.get(name)!, 256);
+    const data = new Uint8Array(files.weightData.slice(0));
+    const offsets = new Map<string, number>();
+    let offset = 0;
+    for (const w of files.weightSpecs) {
+      offsets.set(w.name, offset);
+      offset += 4 * w.shape.reduce((a, b) => a * b, 1);
+    }
+    for (const [name, values] of stitcher.stitch(genome)) data.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offsets.get(name)!);
+    const shard = 'group1-shard1of1.bin';
+    writeFileSync(join(outDir, shard), data);
+    const modelJson = {
+      format: 'layers-model',
+      generatedBy: `evosearch run ${runId}`,
+      convertedBy: null,
+      modelTopology: files.modelTopology,
+      weightsManifest: [{ paths: [shard], weights: files.weightSpecs }],
+      userDefinedMetadata: { evosearch: { run: runId, units: manifest.units.map((u, i) => ({ name: u.name, value: u.levels[genome[i]].value })) } },
+    };
+    writeFileSync(join(outDir, 'model.json'), JSON.stringify(modelJson));
+    return [join(outDir, 'model.json'), join(outDir, shard)];
+  }
+  const model = loadTransformer(spec.model);
+  const shapes = weightShapes(model.config);
+  const stitcher = new Stitcher(spec.database, manifest, (name) => model.weights.get(name)!, (name) => shapes.get(name)!, 256);
+  for (const [name, values] of stitcher.stitch(genome)) model.weights.set(name, values);
+  const tensors = Object.fromEntries([...shapes].map(([name, shape]) => [name, { shape, data: model.weights.get(name)! }]));
+  writeSafetensors(join(outDir, 'model.safetensors'), tensors, { format: 'pt', evosearch_run: runId });
+  const written = [join(outDir, 'model.safetensors')];
+  for (const f of ['config.json', 'tokenizer.json']) {
+    if (!existsSync(join(spec.model, f))) continue;
+    copyFileSync(join(spec.model, f), join(outDir, f));
+    written.push(join(outDir, f));
+  }
+  return written;
+}

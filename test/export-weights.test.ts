@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type * as TF from '@tensorflow/tfjs';
+import { initTensorflow } from '../src/runtime/tfjs.js';
+import { loadLayersModel, readLayersModel } from '../src/models/layers-model.js';
+import { upscalerPackageDir } from '../src/models/upscaler.js';
+import { loadTransformer } from '../src/models/transformer.js';
+import { readTokenizer } from '../src/models/tokenizer.js';
+import { transformerGraph, graphFeeds } from '../src/models/transformer-onnx.js';
+import { createSession } from '../src/runtime/onnx.js';
+import { CALIBRATION_PHOTOS, patches, photo } from '../src/data/photos.js';
+import { sotuStreams, windowsOf } from '../src/data/text.js';
+import { genomeHash } from '../src/space/space.js';
+import { ROOT, cli, tempDir } from './cli-helpers.js';
+
+/** A short search, then its best configuration exported as a model, reloaded, and scored again by hand. */
+function searchAndExport(dbConfig: object, fitness: object, format: 'tfjs' | 'safetensors') {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'db.json'), JSON.stringify(dbConfig));
+  writeFileSync(
+    join(dir, 'experiment.json'),
+    JSON.stringify({ name: 'export', seed: 2, space: { database: 'db.json' }, strategy: { type: 'evopress', generations: 6, offspring: 4 }, fitness, workers: 1 }),
+  );
+  const runs = join(dir, 'runs.db');
+  const run = cli(['run', join(dir, 'experiment.json'), '--db', runs, '--run-id', 'e', '--json']);
+  expect(run.code, run.stderr).toBe(0);
+  const out = join(dir, 'model');
+  const exported = cli(['export', 'e', '--db', runs, '--format', format, '--out', out]);
+  expect(exported.code, exported.stderr).toBe(0);
+  const best = JSON.parse(run.stdout).result as { fitness: number; units: { level: number }[] };
+  // Where the search measured its best: the evaluation rows of that genome (fidelity and value).
+  const conn = new Database(runs, { readonly: true });
+  const rows = conn.prepare('SELECT budget, slice, fitness FROM evaluations WHERE genome_hash = ?').all(genomeHash(best.units.map((u) => u.level))) as { budget: number; slice: number; fitness: number }[];
+  conn.close();
+  expect(rows.length).toBeGreaterThan(0);
+  return { out, rows, best };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('exporting the compressed model', () => {
+  it('tfjs: the exported LayersModel loads with plain TensorFlow.js and scores what the search measured', { timeout: 180_000 }, async () => {
+    const model = join(upscalerPackageDir(), 'models');
+    const { out, rows } = searchAndExport(
+      { model, out: 'db', units: ['GFF_2', 'UPN1', 'UPN2'], compression: { type: 'sparsity', method: 'magnitude', target: 0.6, stepsEachSide: 4 } },
+      { type: 'psnr', windows: 1, slices: 2, length: 24 },
+      'tfjs',
+    );
+    const { tf } = await initTensorflow();
+    const dense = await loadLayersModel(tf, readLayersModel(model));
+    const compressed = await loadLayersModel(tf, readLayersModel(out));
+    const pool = patches(CALIBRATION_PHOTOS.map(photo), 2, 24);
+    const predict = (m: TF.LayersModel, x: Float32Array) => tf.tidy(() => (m.predict(tf.tensor4d(x, [1, 24, 24, 3])) as TF.Tensor).dataSync() as Float32Array);
+    for (const row of rows.filter((r) => r.budget === 1)) {
+      const patch = pool[row.slice % pool.length];
+      const a = predict(compressed, patch);
+      const b = predict(dense, patch);
+      const mse = mean(Array.from(a, (v, i) => (v - b[i]) ** 2));
+      expect(10 * Math.log10((255 * 255) / mse)).toBeCloseTo(row.fitness, 3);
+    }
+    dense.dispose();
+    compressed.dispose();
+  });
+
+  it('safetensors: the exported Hugging Face directory loads and gives the KL the search measured', { timeout: 180_000 }, async () => {
+    const model = join(ROOT, 'models', 'reference-lm');
+    const { out, rows } = searchAndExport(
+      { model, out: 'db', compression: { type: 'sparsity', method: 'magnitude', target: 0.5, stepsEachSide: 2 } },
+      { type: 'kl', windows: 1, slices: 3 },
+      'safetensors',
+    );
+    const dense = loadTransformer(model);
+    const compressed = loadTransformer(out);
+    const tokenizer = readTokenizer(out);
+    const pool = windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, 128, 3);
+    const logits = async (m: typeof dense, w: Uint16Array) => {
+      const session = await createSession(transformerGraph(m.config, 128, m.weights, false));
+      return (await session.run(graphFeeds(m.config, w.subarray(0, 128), m.weights, false))).logits.data as Float32Array;
+    };
+    for (const row of rows.filter((r) => r.budget === 1)) {
+      const w = pool[row.slice % pool.length];
+      const [p, q] = [await logits(dense, w), await logits(compressed, w)];
+      let kl = 0;
+      for (let t = 0; t < 128; t++) {
+        const lp = logSoftmax(p.subarray(t * 85, (t + 1) * 85));
+        const lq = logSoftmax(q.subarray(t * 85, (t + 1) * 85));
+        for (let v = 0; v < 85; v++) kl += Math.exp(lp[v]) * (lp[v] - lq[v]);
+      }
+      expect(kl / 128).toBeCloseTo(row.fitness, 6);
+    }
+  });
+});
+
+function logSoftmax(row: Float32Array): number[] {
+  const max = Math.max(...row);
+  const lse = max + Math.log(row.reduce((s, x) => s + Math.exp(x - max), 0));
+  return Array.from(row, (x) => x - lse);
+}
