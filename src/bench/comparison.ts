@@ -54,6 +54,22 @@ const SUITES: Record<string, { folder: string; title: string; experiments: strin
       'rounded to 8 bits. "uniform" puts every searched kernel at the target level of the same database.',
     ],
   },
+  digits: {
+    folder: 'digits',
+    title: 'Digit classifier (models/digit-mlp): evopress against uniform compression, held-out',
+    experiments: ['digit-sparsegpt-50', 'digit-sparsegpt-70', 'digit-gptq-4bit', 'digit-gptq-3bit'],
+    metrics: [
+      { key: 'accuracy', label: 'accuracy', digits: 4, dense: true },
+      { key: 'agreement', label: 'agreement', digits: 4, dense: false },
+    ],
+    about: [
+      'Held-out digits: the last 15% of each class of the `mnist` package (1,505 digits), never used in',
+      'training or calibration. "agreement": the share of digits on which the compressed model predicts',
+      'what the dense model predicts. The search maximises accuracy on the calibration split (250',
+      'digits per stage-1 evaluation, 1,000 in the final stage). Sparsity searches cover the two hidden',
+      'layers (the 640-weight output layer stays dense); quantization covers all three.',
+    ],
+  },
 };
 
 interface Row {

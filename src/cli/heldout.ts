@@ -2,13 +2,14 @@ import type { Experiment } from '../config/load.js';
 import type { RunResult } from '../export/result.js';
 import { LmFitness } from '../fitness/lm.js';
 import { ImageFitness } from '../fitness/image.js';
+import { ClassifierFitness } from '../fitness/classifier.js';
 import { SpaceIndex, type Genome } from '../space/space.js';
 
 /** One configuration on held-out data: its metrics (kl and ppl for language models; psnrToDense and psnrToPhoto for images). */
 export type HeldOutRow = { configuration: 'dense' | 'uniform' | 'search'; cost: number | null } & Record<string, number | string | null>;
 
 /** Runs whose fitness runs a model, and so can be judged on held-out data. */
-export const hasHeldOut = (e: Experiment) => ['kl', 'kl-topk', 'ppl', 'psnr'].includes(e.fitness.type);
+export const hasHeldOut = (e: Experiment) => ['kl', 'kl-topk', 'ppl', 'psnr', 'accuracy'].includes(e.fitness.type);
 
 interface HeldOutMeasure {
   measureHeldOut(genomes: (Genome | null)[]): Promise<Record<string, number>[]>;
@@ -21,7 +22,8 @@ export async function heldOutComparison(experiment: Experiment, result: RunResul
   const uniform = space.uniform();
   const best = result.units.map((u) => u.level);
   const f = experiment.fitness;
-  const fitness: HeldOutMeasure = f.type === 'psnr' ? await ImageFitness.load(f) : await LmFitness.load(f as Parameters<typeof LmFitness.load>[0]);
+  const fitness: HeldOutMeasure =
+    f.type === 'psnr' ? await ImageFitness.load(f) : f.type === 'accuracy' ? await ClassifierFitness.load(f) : await LmFitness.load(f as Parameters<typeof LmFitness.load>[0]);
   try {
     const [dense, uni, search] = await fitness.measureHeldOut([null, uniform, best]);
     return [
@@ -34,15 +36,24 @@ export async function heldOutComparison(experiment: Experiment, result: RunResul
   }
 }
 
+const HELD_OUT_TABLES: Record<string, { title: string; columns: { key: string; label: string; digits: number }[] }> = {
+  psnr: {
+    title: 'held-out (3 photographs never used in calibration, 24 patches ×2):',
+    columns: [{ key: 'psnrToDense', label: 'PSNR to dense (dB)', digits: 2 }, { key: 'psnrToPhoto', label: 'PSNR to photo (dB)', digits: 2 }],
+  },
+  accuracy: {
+    title: 'held-out (1,505 MNIST digits never used in training or calibration):',
+    columns: [{ key: 'accuracy', label: 'accuracy', digits: 4 }, { key: 'agreement', label: 'agreement with dense', digits: 4 }],
+  },
+  text: {
+    title: 'held-out (State of the Union 2011–2021, 64 windows):',
+    columns: [{ key: 'kl', label: 'KL (nats/token)', digits: 5 }, { key: 'ppl', label: 'perplexity', digits: 3 }],
+  },
+};
+
 export function formatHeldOut(experiment: Experiment, rows: HeldOutRow[]): string {
-  const image = experiment.fitness.type === 'psnr';
-  const columns = image
-    ? [{ key: 'psnrToDense', label: 'PSNR to dense (dB)', digits: 2 }, { key: 'psnrToPhoto', label: 'PSNR to photo (dB)', digits: 2 }]
-    : [{ key: 'kl', label: 'KL (nats/token)', digits: 5 }, { key: 'ppl', label: 'perplexity', digits: 3 }];
-  const lines = [
-    image ? 'held-out (3 photographs never used in calibration, 24 patches ×2):' : 'held-out (State of the Union 2011–2021, 64 windows):',
-    ['configuration', ...columns.map((c) => c.label), 'cost'].join('  '),
-  ];
+  const { title, columns } = HELD_OUT_TABLES[experiment.fitness.type] ?? HELD_OUT_TABLES.text;
+  const lines = [title, ['configuration', ...columns.map((c) => c.label), 'cost'].join('  ')];
   for (const r of rows) {
     const cells = columns.map((c) => (r[c.key] as number).toFixed(c.digits).padStart(c.label.length));
     lines.push([r.configuration.padEnd(13), ...cells, String(r.cost ?? '-')].join('  '));

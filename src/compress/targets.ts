@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { linearLayers, subBlocks, weightShapes } from '../models/config.js';
 import { loadTransformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
-import { kernelUnits, loadLayersModel, readLayersModel, weightValues } from '../models/layers-model.js';
+import type * as TF from '@tensorflow/tfjs';
+import { inputShape, kernelUnits, loadLayersModel, readLayersModel, weightValues, type LayersModelFiles } from '../models/layers-model.js';
+import { loadDigits } from '../data/digits.js';
 import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
 import { initTensorflow } from '../runtime/tfjs.js';
@@ -116,15 +118,36 @@ async function layersTarget(dir: string): Promise<CompressionTarget> {
     async calibrate(count, length, onSample) {
       const { tf } = await initTensorflow();
       const model = await loadLayersModel(tf, files);
-      const crops = patches(CALIBRATION_PHOTOS.map(photo), count, length);
-      const inputs = crops.map((p) => tf.tensor4d(p, [1, length, length, 3]));
+      const { samples, inputs, corpus } = layersCalibrationData(tf, files, count, length);
       try {
         const grams = await collectLayerGrams(tf, model, units, inputs, onSample);
-        return { grams, info: { corpus: 'stdlib-photos-calibration', windows: crops.length, length, sha256: windowsHash(crops) } };
+        return { grams, info: { corpus, windows: count, length, sha256: windowsHash(samples) } };
       } finally {
         tf.dispose(inputs);
         model.dispose();
       }
     },
   };
+}
+
+/**
+ * Real inputs for a LayersModel's calibration, chosen by its input shape: RGB images get patches
+ * of the calibration photographs (`length` pixels square), 784-pixel inputs get the calibration
+ * split of the MNIST digits.
+ */
+export function layersCalibrationData(tf: typeof TF, files: LayersModelFiles, count: number, length: number) {
+  const shape = inputShape(files);
+  if (shape.length === 3 && shape[2] === 3) {
+    const samples = patches(CALIBRATION_PHOTOS.map(photo), count, length);
+    return { samples, inputs: samples.map((p) => tf.tensor4d(p, [1, length, length, 3])), corpus: 'stdlib-photos-calibration' };
+  }
+  if (shape.length === 1 && shape[0] === 784) {
+    const digits = loadDigits('calibration');
+    if (count > digits.count) throw new UserError(`calibration.windows: ${count} digits asked, the calibration split has ${digits.count}`);
+    const samples = [digits.images.slice(0, count * 784)];
+    const inputs = [];
+    for (let i = 0; i < count; i += 256) inputs.push(tf.tensor2d(samples[0].subarray(i * 784, Math.min(count, i + 256) * 784), [Math.min(count, i + 256) - i, 784]));
+    return { samples, inputs, corpus: 'mnist-calibration' };
+  }
+  throw new UserError(`${join(files.dir, 'model.json')}: input shape [${shape.join(', ')}]: evosearch has calibration data for RGB images and 784-pixel digits only`);
 }

@@ -73,7 +73,7 @@ export async function loadExperiment(path: string, build: DatabaseBuilder = quie
     if (!database) throw new UserError(`${file}: space: ${f.type} fitness needs a level database: "space": {"database": "<database config>"}`);
     const model = f.model ? resolve(base, f.model) : database.manifest.model.path;
     await checkDatabaseModel(database.dir, database.manifest, model);
-    if (f.type === 'psnr') fitness = { ...f, model, database: database.dir };
+    if (f.type === 'psnr' || f.type === 'accuracy') fitness = { ...f, model, database: database.dir };
     else fitness = { ...f, model, length: f.length ?? readTransformerConfig(resolve(model, 'config.json')).contextLength, database: database.dir };
   }
   return {

@@ -106,6 +106,16 @@ export const fitnessSchema = z.discriminatedUnion('type', [
     minimize: z.literal(true).default(true),
   }),
   z.strictObject({
+    type: z.literal('accuracy'),
+    /** Calibration digits per unit of fidelity budget (the calibration split has 1,500). */
+    windows: positiveInt.default(250),
+    slices: positiveInt.default(6),
+    levelCacheMiB: positiveInt.default(1024),
+    backend: z.literal('tfjs').default('tfjs'),
+    model: z.string().min(1).optional(),
+    minimize: z.literal(false).default(false),
+  }),
+  z.strictObject({
     type: z.literal('psnr'),
     /** Calibration patches per unit of fidelity budget. */
     windows: positiveInt.default(4),

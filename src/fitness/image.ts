@@ -2,7 +2,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import { checkDatabaseModel, readManifest } from '../compress/database.js';
-import { loadLayersModel, readLayersModel, weightValues } from '../models/layers-model.js';
+import { loadLayersModel, readLayersModel, weightValues, writeWeights } from '../models/layers-model.js';
 import { CALIBRATION_PHOTOS, heldOutPairs, patches, photo } from '../data/photos.js';
 import { to8Bit } from '../data/images.js';
 import { initTensorflow } from '../runtime/tfjs.js';
@@ -111,13 +111,7 @@ export class ImageFitness implements Fitness {
   }
 
   private stitch(genome: Genome | null): void {
-    for (const [name, data] of this.stitcher.stitch(genome)) {
-      const variable = this.model.getLayer(name.split('/')[0]).weights.find((w) => w.originalName === name);
-      if (!variable) throw new Error(`bug: the model has no weight ${name}`);
-      const value = this.tf.tensor(data, variable.shape as number[]);
-      variable.write(value); // the variable now shares the data; dropping our handle keeps it alive
-      value.dispose();
-    }
+    writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
   }
 
   /** The model's outputs on square patches of one size, in one batch. */

@@ -4,6 +4,7 @@ import { startCommandFitness } from './command.js';
 import { SyntheticProblem } from './synthetic.js';
 import { LmFitness } from './lm.js';
 import { ImageFitness } from './image.js';
+import { ClassifierFitness } from './classifier.js';
 
 /** Builds the fitness a spec names. Runs in a worker, once per run. */
 export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promise<Fitness> {
@@ -18,6 +19,8 @@ export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promi
     }
     case 'psnr':
       return ImageFitness.load(spec);
+    case 'accuracy':
+      return ClassifierFitness.load(spec);
     default:
       return LmFitness.load(spec);
   }

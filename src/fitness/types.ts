@@ -2,6 +2,7 @@ import type { Genome, Space } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import type { LmFitnessSpec } from './lm.js';
 import type { ImageFitnessSpec } from './image.js';
+import type { ClassifierFitnessSpec } from './classifier.js';
 
 /** What a worker needs to build a fitness: plain JSON, sent once per run to each worker. */
 export type FitnessSpec =
@@ -16,7 +17,8 @@ export type FitnessSpec =
       slices: number;
     }
   | LmFitnessSpec
-  | ImageFitnessSpec;
+  | ImageFitnessSpec
+  | ClassifierFitnessSpec;
 
 /** A loaded fitness in a worker. Values are raw: the engine applies `minimize`. */
 export interface Fitness {

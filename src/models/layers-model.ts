@@ -163,3 +163,22 @@ export function weightValues(files: LayersModelFiles, name: string): Float32Arra
   }
   throw new UserError(`${join(files.dir, 'model.json')}: no weight named "${name}"`);
 }
+
+/** Overwrites weights of a built model by manifest name ("F_0/kernel"): how a candidate is stitched into a LayersModel. */
+export function writeWeights(tf: typeof TF, model: TF.LayersModel, changes: [string, Float32Array][]): void {
+  for (const [name, data] of changes) {
+    const variable = model.getLayer(name.split('/')[0]).weights.find((w) => w.originalName === name);
+    if (!variable) throw new Error(`bug: the model has no weight ${name}`);
+    const value = tf.tensor(data, variable.shape as number[]);
+    variable.write(value); // the variable now shares the data; dropping our handle keeps it alive
+    value.dispose();
+  }
+}
+
+/** The model's input shape without the batch axis, e.g. [784] or [null, null, 3]. */
+export function inputShape(files: LayersModelFiles): (number | null)[] {
+  const first = (files.modelTopology.model_config ?? files.modelTopology) as { config?: { layers?: LayerConfig[] } };
+  const layer = first.config?.layers?.[0];
+  const shape = (layer?.config?.batch_input_shape ?? layer?.config?.batchInputShape) as (number | null)[] | undefined;
+  return shape ? shape.slice(1) : [];
+}

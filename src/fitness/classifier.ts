@@ -1,0 +1,89 @@
+import type * as TF from '@tensorflow/tfjs';
+import type { Genome } from '../space/space.js';
+import type { Fidelity } from '../strategies/types.js';
+import { checkDatabaseModel, readManifest } from '../compress/database.js';
+import { Stitcher } from '../compress/stitcher.js';
+import { loadLayersModel, readLayersModel, weightValues, writeWeights } from '../models/layers-model.js';
+import { loadDigits, type Digits } from '../data/digits.js';
+import { initTensorflow } from '../runtime/tfjs.js';
+import type { Fitness } from './types.js';
+
+/** What a worker needs to score a configuration of a digit classifier (plain JSON, stored with the run). */
+export interface ClassifierFitnessSpec {
+  type: 'accuracy';
+  database: string;
+  model: string;
+  /** Calibration digits per unit of fidelity budget; slice s starts at digit s·windows. */
+  windows: number;
+  slices: number;
+  levelCacheMiB: number;
+  backend: 'tfjs';
+  minimize: false;
+}
+
+/**
+ * Accuracy (maximised) of a compressed classifier on the calibration split of the MNIST digits.
+ * The worker holds one TensorFlow.js model and writes into it only the kernels whose level changed.
+ */
+export class ClassifierFitness implements Fitness {
+  private constructor(
+    readonly spec: ClassifierFitnessSpec,
+    private readonly tf: typeof TF,
+    private readonly model: TF.LayersModel,
+    private readonly stitcher: Stitcher,
+    private readonly calibration: Digits,
+  ) {}
+
+  static async load(spec: ClassifierFitnessSpec): Promise<ClassifierFitness> {
+    const manifest = readManifest(spec.database);
+    await checkDatabaseModel(spec.database, manifest, spec.model);
+    const { tf } = await initTensorflow();
+    const files = readLayersModel(spec.model);
+    const model = await loadLayersModel(tf, files);
+    const shapes = new Map(files.weightSpecs.map((w) => [w.name, w.shape]));
+    const stitcher = new Stitcher(spec.database, manifest, (name) => weightValues(files, name), (name) => shapes.get(name)!, spec.levelCacheMiB);
+    return new ClassifierFitness(spec, tf, model, stitcher, loadDigits('calibration'));
+  }
+
+  /** Digits of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive calibration digits, wrapping around. */
+  windowsFor({ budget, slice }: Fidelity): number[] {
+    const n = Math.max(1, Math.ceil(budget * this.spec.windows - 1e-9));
+    return Array.from({ length: n }, (_, i) => (slice * this.spec.windows + i) % this.calibration.count);
+  }
+
+  async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
+    writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
+    const indices = this.windowsFor(fidelity);
+    const images = new Float32Array(indices.length * 784);
+    indices.forEach((d, k) => images.set(this.calibration.images.subarray(d * 784, (d + 1) * 784), k * 784));
+    const predicted = this.predict(images, indices.length);
+    return indices.reduce((s, d, k) => s + (predicted[k] === this.calibration.labels[d] ? 1 : 0), 0) / indices.length;
+  }
+
+  /** Held-out accuracy, and agreement with the dense model's predictions, for each configuration (null: dense). */
+  async measureHeldOut(genomes: (Genome | null)[]): Promise<{ accuracy: number; agreement: number }[]> {
+    const heldOut = loadDigits('heldOut');
+    writeWeights(this.tf, this.model, this.stitcher.stitch(null));
+    const dense = this.predict(heldOut.images, heldOut.count);
+    return genomes.map((genome) => {
+      writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
+      const predicted = this.predict(heldOut.images, heldOut.count);
+      let correct = 0;
+      let agree = 0;
+      predicted.forEach((p, i) => {
+        correct += p === heldOut.labels[i] ? 1 : 0;
+        agree += p === dense[i] ? 1 : 0;
+      });
+      return { accuracy: correct / heldOut.count, agreement: agree / heldOut.count };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.model.dispose();
+  }
+
+  private predict(images: Float32Array, count: number): Int32Array {
+    const { tf } = this;
+    return tf.tidy(() => (this.model.predict(tf.tensor2d(images, [count, 784])) as TF.Tensor).argMax(-1).dataSync() as Int32Array);
+  }
+}
