@@ -5,7 +5,7 @@ import { upscalerPackageDir } from '../src/models/upscaler.js';
 import { initTensorflow } from '../src/runtime/tfjs.js';
 import { kernelUnits, loadLayersModel, readLayersModel, weightValues } from '../src/models/layers-model.js';
 import { psnr, readImage, to8Bit } from '../src/data/images.js';
-import { tempDir } from './cli-helpers.js';
+import { cli, tempDir } from './cli-helpers.js';
 
 /** @upscalerjs/default-model: a pretrained RDN ×2 super-resolution net (MIT) that no one on this project wrote. */
 const PACKAGE = upscalerPackageDir();
@@ -64,6 +64,16 @@ describe('TensorFlow.js LayersModel from a local directory', () => {
     topology.modelTopology.model_config.config.layers[3].class_name = 'PixelShuffle2x';
     writeFileSync(join(odd, 'model.json'), JSON.stringify(topology));
     expect(() => readLayersModel(odd)).toThrow(/model\.json: modelTopology\.model_config\.config\.layers\[3\]\.class_name: layer "F_1_1" has type PixelShuffle2x, which evosearch does not support/);
+  });
+
+  it('stops `db build` with one line and exit 1 for a broken LayersModel', () => {
+    const short = modelCopy();
+    writeFileSync(join(short, 'group1-shard1of1.bin'), readFileSync(join(MODEL, 'group1-shard1of1.bin')).subarray(0, 4000));
+    const config = join(tempDir(), 'db.json');
+    writeFileSync(config, JSON.stringify({ model: short, out: 'db', compression: { type: 'sparsity', method: 'magnitude', target: 0.5 } }));
+    const r = cli(['db', 'build', config]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^evosearch: error: .*group1-shard1of1\.bin: the shards of weightsManifest\[0\] hold 4000 bytes, but its 24 weights need 888300$/)]);
   });
 
   it('names the file of an image that does not decode', () => {
