@@ -6,7 +6,7 @@ import { Stitcher } from '../compress/stitcher.js';
 import { loadLayersModel, readLayersModel, weightValues, writeWeights } from '../models/layers-model.js';
 import { loadDigits, type Digits } from '../data/digits.js';
 import { initTensorflow } from '../runtime/tfjs.js';
-import type { Fitness } from './types.js';
+import { samplesFor, type Fitness } from './types.js';
 
 /** What a worker needs to score a configuration of a digit classifier (plain JSON, stored with the run). */
 export interface ClassifierFitnessSpec {
@@ -46,9 +46,8 @@ export class ClassifierFitness implements Fitness {
   }
 
   /** Digits of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive calibration digits, wrapping around. */
-  windowsFor({ budget, slice }: Fidelity): number[] {
-    const n = Math.max(1, Math.ceil(budget * this.spec.windows - 1e-9));
-    return Array.from({ length: n }, (_, i) => (slice * this.spec.windows + i) % this.calibration.count);
+  windowsFor(fidelity: Fidelity): number[] {
+    return samplesFor(fidelity, this.spec.windows, this.calibration.count);
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {

@@ -8,7 +8,7 @@ import { to8Bit } from '../data/images.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { ByteLru } from '../compress/lru.js';
 import { Stitcher } from '../compress/stitcher.js';
-import type { Fitness } from './types.js';
+import { samplesFor, type Fitness } from './types.js';
 
 /** What a worker needs to score a configuration of an image-to-image LayersModel (plain JSON, stored with the run). */
 export interface ImageFitnessSpec {
@@ -35,7 +35,6 @@ const HELD_OUT = { count: 24, size: 48 };
  * holds one TensorFlow.js model and writes into its kernels only the layers whose level changed.
  */
 export class ImageFitness implements Fitness {
-  private readonly stitcher: Stitcher;
   private readonly teachers: ByteLru<number, Float32Array>;
 
   private constructor(
@@ -43,9 +42,8 @@ export class ImageFitness implements Fitness {
     private readonly tf: typeof TF,
     private readonly model: TF.LayersModel,
     readonly pool: Float32Array[],
-    stitcher: Stitcher,
+    private readonly stitcher: Stitcher,
   ) {
-    this.stitcher = stitcher;
     this.teachers = new ByteLru(spec.cacheMiB * 2 ** 20);
   }
 
@@ -62,9 +60,8 @@ export class ImageFitness implements Fitness {
   }
 
   /** Patches of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool patches, wrapping around. */
-  windowsFor({ budget, slice }: Fidelity): number[] {
-    const n = Math.max(1, Math.ceil(budget * this.spec.windows - 1e-9));
-    return Array.from({ length: n }, (_, i) => (slice * this.spec.windows + i) % this.pool.length);
+  windowsFor(fidelity: Fidelity): number[] {
+    return samplesFor(fidelity, this.spec.windows, this.pool.length);
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {

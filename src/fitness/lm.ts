@@ -10,7 +10,7 @@ import { checkDatabaseModel, readManifest, type Manifest } from '../compress/dat
 import { ByteLru } from '../compress/lru.js';
 import { Stitcher } from '../compress/stitcher.js';
 import { onnxExecutor, type Backend, type LmExecutor } from './lm-backends.js';
-import type { Fitness } from './types.js';
+import { samplesFor, type Fitness } from './types.js';
 
 export type LmMetric = 'kl' | 'kl-topk' | 'ppl';
 
@@ -77,9 +77,8 @@ export class LmFitness implements Fitness {
   }
 
   /** Windows of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool windows, wrapping around. */
-  windowsFor({ budget, slice }: Fidelity): number[] {
-    const n = Math.max(1, Math.ceil(budget * this.spec.windows - 1e-9));
-    return Array.from({ length: n }, (_, i) => (slice * this.spec.windows + i) % this.pool.length);
+  windowsFor(fidelity: Fidelity): number[] {
+    return samplesFor(fidelity, this.spec.windows, this.pool.length);
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {

@@ -44,3 +44,14 @@ export function describeFitness(spec: FitnessSpec): string {
       return `${spec.type} fitness on ${spec.backend}`;
   }
 }
+
+/**
+ * The calibration samples (indices into a pool of `poolSize`) that a fidelity reads:
+ * ⌈budget·perBudget⌉ consecutive samples from slice·perBudget on, wrapping around. Racing stages
+ * with larger budgets read more of the same text or images, and a (budget, slice) always reads the
+ * same samples, which keeps resume exact.
+ */
+export function samplesFor({ budget, slice }: Fidelity, perBudget: number, poolSize: number): number[] {
+  const n = Math.max(1, Math.ceil(budget * perBudget - 1e-9));
+  return Array.from({ length: n }, (_, i) => (slice * perBudget + i) % poolSize);
+}
