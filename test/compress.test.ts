@@ -544,9 +544,10 @@ describe('level databases of the reference model', () => {
     expect(reused).toBe(false);
     expect(manifest.calibration).toMatchObject({ corpus: 'sotu-before-2011', windows: 8, length: model.config.contextLength });
     const total = layers.reduce((s, l) => s + l.inFeatures * l.outFeatures, 0);
-    expect(manifest.budget).toEqual({ mode: 'atMost', total: 3 * total });
+    // Average bits between 3·(1 − 0.02) and 3 (the default tolerance): configurations of nearly the same size.
+    expect(manifest.budget).toEqual({ mode: 'equal', total: 3 * total * 0.99, tolerance: 3 * total * 0.01 });
     expect(manifest.uniform).toEqual(layers.map(() => 1));
-    expect(manifest.units.reduce((s, u, i) => s + u.levels[manifest.uniform[i]].cost, 0)).toBe(manifest.budget.total);
+    expect(manifest.units.reduce((s, u, i) => s + u.levels[manifest.uniform[i]].cost, 0)).toBeCloseTo(3 * total, 6);
     expect(checkBudget(spaceFromManifest(manifest))).toBeNull();
 
     // The database's levels are judged on a Gram of other windows than the ones it was calibrated on.

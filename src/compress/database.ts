@@ -148,7 +148,11 @@ function databaseBudget(c: DatabaseConfigInput['compression'], entries: UnitEntr
     const total = entries.reduce((s, e) => s + e.parameters - Math.round(c.target * e.parameters), 0);
     return { mode: 'equal', total, tolerance: 0 };
   }
-  if (c.type === 'quantization') return { mode: 'atMost', total: c.target * entries.reduce((s, e) => s + e.parameters, 0) };
+  if (c.type === 'quantization') {
+    // Average bits within [target·(1 − tolerance), target]: an equal budget centred in that band.
+    const most = c.target * entries.reduce((s, e) => s + e.parameters, 0);
+    return c.tolerance >= 1 ? { mode: 'atMost', total: most } : { mode: 'equal', total: most * (1 - c.tolerance / 2), tolerance: (most * c.tolerance) / 2 };
+  }
   return { mode: 'equal', total: entries.length - Math.round(c.target * entries.length), tolerance: 0 };
 }
 

@@ -185,6 +185,12 @@ export const databaseConfigSchema = z.strictObject({
       method: z.enum(['rtn', 'gptq']),
       /** The average bit-width the search must not exceed. */
       target: z.number().min(1).max(16),
+      /**
+       * How far below the target a configuration may fall, as a fraction of the target: like
+       * EvoPress, the search compares configurations of (nearly) the same size, so that a cheaper
+       * one cannot win on calibration noise alone. 1 allows any smaller size.
+       */
+      tolerance: z.number().min(0).max(1).default(0.02),
       bits: z.array(z.number().int().min(1).max(16)).min(2).default([2, 3, 4, 5, 6, 7, 8]),
       group: positiveInt.default(128),
       damping: z.number().positive().default(0.01),
