@@ -56,7 +56,7 @@ const SUITES: Record<string, { folder: string; title: string; experiments: strin
   },
   digits: {
     folder: 'digits',
-    title: 'Digit classifier (models/digit-mlp): evopress against uniform compression, held-out',
+    title: 'Digit classifier (models/digit-cnn): evopress against uniform compression, held-out',
     experiments: ['digit-sparsegpt-50', 'digit-sparsegpt-70', 'digit-gptq-4bit', 'digit-gptq-3bit'],
     metrics: [
       { key: 'accuracy', label: 'accuracy', digits: 4, dense: true },
@@ -65,9 +65,9 @@ const SUITES: Record<string, { folder: string; title: string; experiments: strin
     about: [
       'Held-out digits: the last 15% of each class of the `mnist` package (1,505 digits), never used in',
       'training or calibration. "agreement": the share of digits on which the compressed model predicts',
-      'what the dense model predicts. The search maximises accuracy on the calibration split (250',
-      'digits per stage-1 evaluation, 1,000 in the final stage). Sparsity searches cover the two hidden',
-      'layers (the 640-weight output layer stays dense); quantization covers all three.',
+      'what the dense model predicts. The search maximises accuracy on the calibration split (500',
+      'digits per stage-1 evaluation, the whole split in the final stage). Sparsity searches cover conv2,',
+      'conv3 and the output layer (conv1 has 144 weights); quantization covers all four layers.',
     ],
   },
 };

@@ -2,6 +2,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { KernelUnit } from '../models/layers-model.js';
 import { UserError } from '../errors.js';
 import { matrix, type Matrix } from './linalg.js';
+import { im2col } from '../models/im2col.js';
 
 /**
  * H = Σ XᵀX for the input X of every kernel layer of a LayersModel over calibration inputs. A
@@ -33,7 +34,7 @@ export async function collectLayerGrams(tf: typeof TF, model: TF.LayersModel, un
   return grams;
 }
 
-/** im2col for a stride-1 convolution: [pixels, kh·kw·cin], padded as the layer pads ('same' puts the odd pixel last, as TensorFlow does). */
+/** A Conv2D layer's input as receptive fields, checked to be a convolution im2col reproduces. */
 function receptiveFields(tf: typeof TF, x: TF.Tensor4D, config: TF.serialization.ConfigDict): TF.Tensor2D {
   const [kh, kw] = config.kernelSize as number[];
   const strides = (config.strides as number[] | undefined) ?? [1, 1];
@@ -41,11 +42,5 @@ function receptiveFields(tf: typeof TF, x: TF.Tensor4D, config: TF.serialization
   if (strides.some((s) => s !== 1) || dilation.some((d) => d !== 1)) {
     throw new UserError(`layer "${String(config.name)}": calibration supports stride-1, undilated convolutions only (strides ${strides}, dilation ${dilation})`);
   }
-  const [, H, W, C] = x.shape;
-  const padded = config.padding === 'same' ? x.pad([[0, 0], [Math.floor((kh - 1) / 2), Math.ceil((kh - 1) / 2)], [Math.floor((kw - 1) / 2), Math.ceil((kw - 1) / 2)], [0, 0]]) : x;
-  const outH = config.padding === 'same' ? H : H - kh + 1;
-  const outW = config.padding === 'same' ? W : W - kw + 1;
-  const shifted: TF.Tensor4D[] = [];
-  for (let dy = 0; dy < kh; dy++) for (let dx = 0; dx < kw; dx++) shifted.push(padded.slice([0, dy, dx, 0], [-1, outH, outW, C]) as TF.Tensor4D);
-  return tf.concat(shifted, 3).reshape([-1, kh * kw * C]);
+  return im2col(tf, x, kh, kw, config.padding === 'same' ? 'same' : 'valid');
 }

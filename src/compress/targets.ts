@@ -6,7 +6,7 @@ import { loadTransformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import type * as TF from '@tensorflow/tfjs';
 import { inputShape, kernelUnits, loadLayersModel, readLayersModel, weightValues, type LayersModelFiles } from '../models/layers-model.js';
-import { loadDigits } from '../data/digits.js';
+import { isDigitInput, loadDigits } from '../data/digits.js';
 import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
 import { initTensorflow } from '../runtime/tfjs.js';
@@ -141,13 +141,16 @@ export function layersCalibrationData(tf: typeof TF, files: LayersModelFiles, co
     const samples = patches(CALIBRATION_PHOTOS.map(photo), count, length);
     return { samples, inputs: samples.map((p) => tf.tensor4d(p, [1, length, length, 3])), corpus: 'stdlib-photos-calibration' };
   }
-  if (shape.length === 1 && shape[0] === 784) {
+  if (isDigitInput(shape)) {
     const digits = loadDigits('calibration');
     if (count > digits.count) throw new UserError(`calibration.windows: ${count} digits asked, the calibration split has ${digits.count}`);
     const samples = [digits.images.slice(0, count * 784)];
     const inputs = [];
-    for (let i = 0; i < count; i += 256) inputs.push(tf.tensor2d(samples[0].subarray(i * 784, Math.min(count, i + 256) * 784), [Math.min(count, i + 256) - i, 784]));
+    for (let i = 0; i < count; i += 256) {
+      const n = Math.min(count, i + 256) - i;
+      inputs.push(tf.tensor(samples[0].subarray(i * 784, (i + n) * 784), [n, ...(shape as number[])]));
+    }
     return { samples, inputs, corpus: 'mnist-calibration' };
   }
-  throw new UserError(`${join(files.dir, 'model.json')}: input shape [${shape.join(', ')}]: evosearch has calibration data for RGB images and 784-pixel digits only`);
+  throw new UserError(`${join(files.dir, 'model.json')}: input shape [${shape.join(', ')}]: evosearch has calibration data for RGB images and 28 × 28 digits ([784] or [28, 28, 1]) only`);
 }

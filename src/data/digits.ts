@@ -42,3 +42,8 @@ export function loadDigits(split: DigitSplit): Digits {
   });
   return out;
 }
+
+/** Whether a model's input shape (without the batch axis) takes these digits: [784] or [28, 28, 1]. */
+export function isDigitInput(shape: (number | null)[]): boolean {
+  return shape.join(',') === '784' || shape.join(',') === '28,28,1';
+}

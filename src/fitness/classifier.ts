@@ -3,8 +3,9 @@ import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import { checkDatabaseModel, readManifest } from '../compress/database.js';
 import { Stitcher } from '../compress/stitcher.js';
-import { loadLayersModel, readLayersModel, weightValues, writeWeights } from '../models/layers-model.js';
-import { loadDigits, type Digits } from '../data/digits.js';
+import { inputShape, loadLayersModel, readLayersModel, weightValues, writeWeights } from '../models/layers-model.js';
+import { isDigitInput, loadDigits, type Digits } from '../data/digits.js';
+import { UserError } from '../errors.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { samplesFor, type Fitness } from './types.js';
 
@@ -32,6 +33,8 @@ export class ClassifierFitness implements Fitness {
     private readonly model: TF.LayersModel,
     private readonly stitcher: Stitcher,
     private readonly calibration: Digits,
+    /** The model's input shape without the batch axis: [784] (an MLP) or [28, 28, 1] (a CNN). */
+    private readonly input: number[],
   ) {}
 
   static async load(spec: ClassifierFitnessSpec): Promise<ClassifierFitness> {
@@ -39,10 +42,12 @@ export class ClassifierFitness implements Fitness {
     await checkDatabaseModel(spec.database, manifest, spec.model);
     const { tf } = await initTensorflow();
     const files = readLayersModel(spec.model);
+    const input = inputShape(files);
+    if (!isDigitInput(input)) throw new UserError(`${spec.model}/model.json: accuracy fitness scores 28 × 28 digits, but the model takes [${input.join(', ')}]`);
     const model = await loadLayersModel(tf, files);
     const shapes = new Map(files.weightSpecs.map((w) => [w.name, w.shape]));
     const stitcher = new Stitcher(spec.database, manifest, (name) => weightValues(files, name), (name) => shapes.get(name)!, spec.levelCacheMiB);
-    return new ClassifierFitness(spec, tf, model, stitcher, loadDigits('calibration'));
+    return new ClassifierFitness(spec, tf, model, stitcher, loadDigits('calibration'), input as number[]);
   }
 
   /** Digits of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive calibration digits, wrapping around. */
@@ -83,6 +88,6 @@ export class ClassifierFitness implements Fitness {
 
   private predict(images: Float32Array, count: number): Int32Array {
     const { tf } = this;
-    return tf.tidy(() => (this.model.predict(tf.tensor2d(images, [count, 784])) as TF.Tensor).argMax(-1).dataSync() as Int32Array);
+    return tf.tidy(() => (this.model.predict(tf.tensor(images, [count, ...this.input])) as TF.Tensor).argMax(-1).dataSync() as Int32Array);
   }
 }
