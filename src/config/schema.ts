@@ -83,6 +83,15 @@ const fitnessCommon = {
   slices: positiveInt.default(1),
 };
 
+/** What the fitnesses of TensorFlow.js LayersModels (psnr, accuracy) share: maximised, run on tfjs. */
+const tfjsModelFitness = {
+  levelCacheMiB: positiveInt.default(1024),
+  backend: z.literal('tfjs').default('tfjs'),
+  /** The model directory, relative to the experiment; default: the one the database was built from. */
+  model: z.string().min(1).optional(),
+  minimize: z.literal(false).default(false),
+};
+
 export const fitnessSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('module'), path: z.string().min(1), ...fitnessCommon }),
   z.strictObject({
@@ -110,10 +119,7 @@ export const fitnessSchema = z.discriminatedUnion('type', [
     /** Calibration digits per unit of fidelity budget (the calibration split has 1,500). */
     windows: positiveInt.default(250),
     slices: positiveInt.default(6),
-    levelCacheMiB: positiveInt.default(1024),
-    backend: z.literal('tfjs').default('tfjs'),
-    model: z.string().min(1).optional(),
-    minimize: z.literal(false).default(false),
+    ...tfjsModelFitness,
   }),
   z.strictObject({
     type: z.literal('psnr'),
@@ -123,10 +129,7 @@ export const fitnessSchema = z.discriminatedUnion('type', [
     /** Side of a calibration patch, in pixels (default 32). */
     length: positiveInt.default(32),
     cacheMiB: positiveInt.default(256),
-    levelCacheMiB: positiveInt.default(1024),
-    backend: z.literal('tfjs').default('tfjs'),
-    model: z.string().min(1).optional(),
-    minimize: z.literal(false).default(false),
+    ...tfjsModelFitness,
   }),
   z.strictObject({
     type: z.literal('synthetic'),

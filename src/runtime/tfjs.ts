@@ -32,3 +32,21 @@ export async function initTensorflow(): Promise<{ tf: typeof tf; backend: string
   await tf.setBackend('cpu');
   return { tf, backend: 'cpu' };
 }
+
+type Tensor = tf.Tensor;
+
+/** Swaps the last two axes. */
+const transposeLast = (x: Tensor) => x.transpose(x.rank === 2 ? [1, 0] : [...Array.from({ length: x.rank - 2 }, (_, i) => i), x.rank - 1, x.rank - 2]);
+
+/**
+ * Matrix product with a hand-written gradient, for training on the wasm backend: tfjs runs matMul
+ * with its transpose flags about 12× slower there than an explicit transpose and a plain matMul
+ * (measured: 126 ms against 11 ms for 2048×640 · (160×640)ᵀ), and the built-in gradient uses the flags.
+ */
+export const trainingMatmul = tf.customGrad(((a: Tensor, b: Tensor, save: (tensors: Tensor[]) => void) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: Tensor, [x, y]: Tensor[]) => [tf.matMul(dy, transposeLast(y)), tf.matMul(transposeLast(x), dy)],
+  };
+}) as never) as (a: Tensor, b: Tensor) => Tensor;

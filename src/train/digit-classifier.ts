@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initTensorflow } from '../runtime/tfjs.js';
+import { initTensorflow, trainingMatmul } from '../runtime/tfjs.js';
 import { loadDigits, type Digits } from '../data/digits.js';
 import { im2col } from '../models/im2col.js';
 import { Rng } from '../rng/rng.js';
@@ -45,11 +45,7 @@ for (const [name, shape] of shapes) {
   params.set(name, { kernel: tf.variable(tf.tensor(kernel, shape)), bias: tf.variable(tf.zeros([shape[shape.length - 1]])) });
 }
 
-/** x·w with a hand-written gradient: tfjs wasm runs matMul's transpose flags ~12× slower than explicit transposes. */
-const matmul = tf.customGrad(((a: Tensor, b: Tensor, save: (t: Tensor[]) => void) => {
-  save([a, b]);
-  return { value: tf.matMul(a, b), gradFunc: (dy: Tensor, [x, y]: Tensor[]) => [tf.matMul(dy, y.transpose()), tf.matMul(x.transpose(), dy)] };
-}) as never) as (a: Tensor, b: Tensor) => Tensor;
+const matmul = trainingMatmul;
 
 /** A 'same' 3 × 3 convolution as im2col and one product: wasm has no convolution filter gradient. */
 function conv(x: Tensor, name: string): Tensor {
