@@ -93,7 +93,10 @@ function backendFlags(opts: { backend?: string; device?: string }): { backend?: 
 
 function applyBackend(experiment: Experiment, flags: { backend?: Backend; device?: Device }): void {
   if (flags.backend === undefined && flags.device === undefined) return;
-  if (!isLanguageModel(experiment)) throw new UserError(`--backend/--device: ${experiment.source} has ${experiment.fitness.type} fitness, which runs no model`);
+  if (!isLanguageModel(experiment)) {
+    const why = hasHeldOut(experiment) ? 'which runs on tfjs only' : 'which runs no model';
+    throw new UserError(`--backend/--device: ${experiment.source}: fitness.type: ${experiment.fitness.type} fitness, ${why}; the flags choose the language-model backend (kl, kl-topk, ppl)`);
+  }
   const fitness = experiment.fitness as LmFitnessSpec;
   fitness.backend = flags.backend ?? fitness.backend;
   fitness.device = flags.device ?? fitness.device;
