@@ -15,6 +15,7 @@ import type { Experiment } from '../config/load.js';
 import type { FitnessSpec } from '../fitness/types.js';
 import { gapRun } from './gap.js';
 import { lmBench } from './lm.js';
+import { imageBench } from './images.js';
 import { GraphBuilder } from '../runtime/onnx-graph.js';
 import { createSession, floatTensor } from '../runtime/onnx.js';
 
@@ -155,4 +156,5 @@ if (!args.has('--skip-throughput')) {
   await workerScaling();
 }
 if (!args.has('--skip-lm')) await lmBench();
+if (!args.has('--skip-images')) await imageBench();
 if (!args.has('--skip-gap')) gapTable();

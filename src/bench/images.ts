@@ -1,0 +1,64 @@
+/**
+ * `npm run bench`, TensorFlow.js models section: how fast the `psnr` and `accuracy` fitnesses can
+ * run their models here — the pretrained RDN on 32 × 32 calibration patches and the digit CNN on
+ * batches of digits — on the tfjs backend in this process (one thread), with GFLOP/s counted
+ * from the layer shapes.
+ */
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as TF from '@tensorflow/tfjs';
+import { initTensorflow } from '../runtime/tfjs.js';
+import { loadLayersModel, readLayersModel } from '../models/layers-model.js';
+import { upscalerPackageDir } from '../models/upscaler.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** 2 · multiply-adds of every Conv2D and Dense layer for one input, from the model's own output shapes. */
+function flopsPerInput(model: TF.LayersModel): number {
+  let flops = 0;
+  for (const layer of model.layers) {
+    const kernel = layer.getWeights()[0];
+    const className = layer.getClassName();
+    if (className !== 'Conv2D' && className !== 'Dense') continue;
+    const out = layer.outputShape as number[];
+    const positions = className === 'Conv2D' ? out[1] * out[2] : 1;
+    flops += 2 * positions * kernel.size;
+  }
+  return flops;
+}
+
+async function measure(tf: typeof TF, model: TF.LayersModel, input: TF.Tensor, seconds = 2): Promise<number> {
+  tf.tidy(() => (model.predict(input) as TF.Tensor).dataSync()); // warm-up
+  const rates: number[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    let runs = 0;
+    const start = performance.now();
+    while (performance.now() - start < seconds * 1000) {
+      tf.tidy(() => (model.predict(input) as TF.Tensor).dataSync());
+      runs++;
+    }
+    rates.push((runs * input.shape[0]) / ((performance.now() - start) / 1000));
+  }
+  return median(rates);
+}
+
+export async function imageBench(): Promise<void> {
+  const { tf, backend } = await initTensorflow();
+  console.log(`\n## TensorFlow.js models: forward passes on ${backend}, one thread, medians of 3 runs of 2 s`);
+  const rdn = await loadLayersModel(tf, readLayersModel(join(upscalerPackageDir(), 'models')));
+  const patches = tf.randomUniform([8, 32, 32, 3], 0, 255, 'float32', 1);
+  const patchRate = await measure(tf, rdn, patches);
+  // With unknown spatial input dimensions the layer output shapes are symbolic: count at 32 × 32 by hand.
+  const rdnFlops = rdn.layers
+    .filter((l) => l.getClassName() === 'Conv2D')
+    .reduce((s, l) => s + 2 * l.getWeights()[0].size * (l.name === 'SR' ? 64 * 64 : 32 * 32), 0);
+  console.log(`RDN ×2, 32 × 32 patches in batches of 8: ${patchRate.toFixed(1)} patches/s, ${((patchRate * rdnFlops) / 1e9).toFixed(1)} GFLOP/s (${(rdnFlops / 1e6).toFixed(0)} MFLOP per patch)`);
+  const cnn = await loadLayersModel(tf, readLayersModel(join(ROOT, 'models', 'digit-cnn')));
+  const digits = tf.randomUniform([500, 28, 28, 1], 0, 1, 'float32', 2);
+  const digitRate = await measure(tf, cnn, digits);
+  console.log(`digit CNN, batches of 500: ${digitRate.toFixed(0)} digits/s, ${((digitRate * flopsPerInput(cnn)) / 1e9).toFixed(1)} GFLOP/s (${(flopsPerInput(cnn) / 1e6).toFixed(2)} MFLOP per digit)`);
+  tf.dispose([patches, digits]);
+  rdn.dispose();
+  cnn.dispose();
+}
