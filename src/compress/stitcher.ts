@@ -1,4 +1,7 @@
 import type { Genome } from '../space/space.js';
+import { weightShapes } from '../models/config.js';
+import type { Transformer } from '../models/transformer.js';
+import { weightValues, type LayersModelFiles } from '../models/layers-model.js';
 import { readLevel, type Manifest } from './database.js';
 import { ByteLru } from './lru.js';
 
@@ -58,4 +61,16 @@ export class Stitcher {
     }
     return data;
   }
+}
+
+/** A Stitcher over a transformer's dense weights (Hugging Face names and shapes). */
+export function transformerStitcher(dir: string, manifest: Manifest, model: Transformer, levelCacheMiB: number): Stitcher {
+  const shapes = weightShapes(model.config);
+  return new Stitcher(dir, manifest, (name) => model.weights.get(name)!, (name) => shapes.get(name)!, levelCacheMiB);
+}
+
+/** A Stitcher over a LayersModel's dense weights (manifest names such as "F_0/kernel"). */
+export function layersModelStitcher(dir: string, manifest: Manifest, files: LayersModelFiles, levelCacheMiB: number): Stitcher {
+  const shapes = new Map(files.weightSpecs.map((w) => [w.name, w.shape]));
+  return new Stitcher(dir, manifest, (name) => weightValues(files, name), (name) => shapes.get(name)!, levelCacheMiB);
 }

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { Experiment } from '../config/load.js';
 import type { Genome } from '../space/space.js';
 import { readManifest } from '../compress/database.js';
-import { Stitcher } from '../compress/stitcher.js';
-import { readLayersModel, weightValues } from '../models/layers-model.js';
+import { layersModelStitcher, transformerStitcher } from '../compress/stitcher.js';
+import { readLayersModel } from '../models/layers-model.js';
 import { loadTransformer } from '../models/transformer.js';
 import { weightShapes } from '../models/config.js';
 import { writeSafetensors } from '../models/safetensors.js';
@@ -28,8 +28,7 @@ export function exportWeights(runId: string, experiment: Experiment, genome: Gen
   mkdirSync(outDir, { recursive: true });
   if (format === 'tfjs') {
     const files = readLayersModel(spec.model);
-    const shapes = new Map(files.weightSpecs.map((w) => [w.name, w.shape]));
-    const stitcher = new Stitcher(spec.database, manifest, (name) => weightValues(files, name), (name) => shapes.get(name)!, 256);
+    const stitcher = layersModelStitcher(spec.database, manifest, files, 256);
     const data = new Uint8Array(files.weightData.slice(0));
     const offsets = new Map<string, number>();
     let offset = 0;
@@ -52,9 +51,9 @@ export function exportWeights(runId: string, experiment: Experiment, genome: Gen
     return [join(outDir, 'model.json'), join(outDir, shard)];
   }
   const model = loadTransformer(spec.model);
-  const shapes = weightShapes(model.config);
-  const stitcher = new Stitcher(spec.database, manifest, (name) => model.weights.get(name)!, (name) => shapes.get(name)!, 256);
+  const stitcher = transformerStitcher(spec.database, manifest, model, 256);
   for (const [name, values] of stitcher.stitch(genome)) model.weights.set(name, values);
+  const shapes = weightShapes(model.config);
   const tensors = Object.fromEntries([...shapes].map(([name, shape]) => [name, { shape, data: model.weights.get(name)! }]));
   writeSafetensors(join(outDir, 'model.safetensors'), tensors, { format: 'pt', evosearch_run: runId });
   const written = [join(outDir, 'model.safetensors')];

@@ -2,8 +2,8 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import { checkDatabaseModel, readManifest } from '../compress/database.js';
-import { Stitcher } from '../compress/stitcher.js';
-import { inputShape, loadLayersModel, readLayersModel, weightValues, writeWeights } from '../models/layers-model.js';
+import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
+import { inputShape, loadLayersModel, readLayersModel, writeWeights } from '../models/layers-model.js';
 import { isDigitInput, loadDigits, type Digits } from '../data/digits.js';
 import { UserError } from '../errors.js';
 import { initTensorflow } from '../runtime/tfjs.js';
@@ -45,8 +45,7 @@ export class ClassifierFitness implements Fitness {
     const input = inputShape(files);
     if (!isDigitInput(input)) throw new UserError(`${spec.model}/model.json: accuracy fitness scores 28 × 28 digits, but the model takes [${input.join(', ')}]`);
     const model = await loadLayersModel(tf, files);
-    const shapes = new Map(files.weightSpecs.map((w) => [w.name, w.shape]));
-    const stitcher = new Stitcher(spec.database, manifest, (name) => weightValues(files, name), (name) => shapes.get(name)!, spec.levelCacheMiB);
+    const stitcher = layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB);
     return new ClassifierFitness(spec, tf, model, stitcher, loadDigits('calibration'), input as number[]);
   }
 

@@ -2,12 +2,12 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import { checkDatabaseModel, readManifest } from '../compress/database.js';
-import { loadLayersModel, readLayersModel, weightValues, writeWeights } from '../models/layers-model.js';
+import { loadLayersModel, readLayersModel, writeWeights } from '../models/layers-model.js';
 import { CALIBRATION_PHOTOS, heldOutPairs, patches, photo } from '../data/photos.js';
 import { to8Bit } from '../data/images.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { ByteLru } from '../compress/lru.js';
-import { Stitcher } from '../compress/stitcher.js';
+import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
 import { samplesFor, type Fitness } from './types.js';
 
 /** What a worker needs to score a configuration of an image-to-image LayersModel (plain JSON, stored with the run). */
@@ -53,8 +53,7 @@ export class ImageFitness implements Fitness {
     const { tf } = await initTensorflow();
     const files = readLayersModel(spec.model);
     const model = await loadLayersModel(tf, files);
-    const shapes = new Map(files.weightSpecs.map((w) => [w.name, w.shape]));
-    const stitcher = new Stitcher(spec.database, manifest, (name) => weightValues(files, name), (name) => shapes.get(name)!, spec.levelCacheMiB);
+    const stitcher = layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB);
     const pool = patches(CALIBRATION_PHOTOS.map(photo), spec.windows * spec.slices, spec.length);
     return new ImageFitness(spec, tf, model, pool, stitcher);
   }

@@ -2,13 +2,12 @@ import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import type { Device } from '../runtime/onnx.js';
 import { loadTransformer, type Transformer, type Weights } from '../models/transformer.js';
-import { weightShapes } from '../models/config.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../data/text.js';
 import { meanNll } from '../data/windows.js';
 import { checkDatabaseModel, readManifest, type Manifest } from '../compress/database.js';
 import { ByteLru } from '../compress/lru.js';
-import { Stitcher } from '../compress/stitcher.js';
+import { transformerStitcher, type Stitcher } from '../compress/stitcher.js';
 import { onnxExecutor, type Backend, type LmExecutor } from './lm-backends.js';
 import { samplesFor, type Fitness } from './types.js';
 
@@ -53,15 +52,14 @@ export class LmFitness implements Fitness {
   private constructor(
     readonly spec: LmFitnessSpec,
     readonly model: Transformer,
-    readonly manifest: Manifest,
+    manifest: Manifest,
     private readonly executor: LmExecutor,
     /** The calibration pool: `windows · slices` windows of `length` + 1 tokens. */
     readonly pool: Uint16Array[],
     readonly heldOut: () => Uint16Array[],
   ) {
     this.weights = new Map(model.weights);
-    const shapes = weightShapes(model.config);
-    this.stitcher = new Stitcher(spec.database, manifest, (name) => model.weights.get(name)!, (name) => shapes.get(name)!, spec.levelCacheMiB);
+    this.stitcher = transformerStitcher(spec.database, manifest, model, spec.levelCacheMiB);
     this.teachers = new ByteLru(spec.cacheMiB * 2 ** 20);
   }
 
