@@ -98,19 +98,23 @@ describe('language-model runs through the CLI', () => {
     oneLineError(cli(['run', bad.experiment, '--db', bad.db]), /experiment\.json: fitness\.backend: .*onnx.*tfjs/);
   });
 
-  it('refuses a database built for another model', { timeout: 60_000 }, () => {
+  it('refuses a database built for another model, at launch and when a run\'s model changed since', { timeout: 120_000 }, () => {
     const original = setup();
     expect(cli(['db', 'build', original.dbConfig]).code).toBe(0);
+    // The experiment evaluates `other`, a copy of the reference model, with the reference model's database.
     const other = modelCopy();
+    const exp = JSON.parse(readFileSync(original.experiment, 'utf8'));
+    exp.fitness.model = other;
+    writeFileSync(original.experiment, JSON.stringify(exp));
+    expect(cli(['run', original.experiment, '--db', original.db, '--run-id', 'same', '--json']).code).toBe(0);
     const file = join(other, 'model.safetensors');
     const tensors = floatTensors(file);
     tensors['ln_f.bias'].data[0] += 0.01;
     writeSafetensors(file, tensors);
-    // The experiment evaluates `other` with the database built from the reference model.
-    const exp = JSON.parse(readFileSync(original.experiment, 'utf8'));
-    exp.fitness.model = other;
-    writeFileSync(original.experiment, JSON.stringify(exp));
-    oneLineError(cli(['run', original.experiment, '--db', original.db]), /manifest\.json: model\.sha256: the database was built for a model with hash .* but .*model has /);
+    const mismatch = /manifest\.json: model\.sha256: the database was built for a model with hash .* but .*model has /;
+    oneLineError(cli(['run', original.experiment, '--db', original.db]), mismatch);
+    oneLineError(cli(['resume', 'same', '--db', original.db]), mismatch);
+    oneLineError(cli(['heldout', 'same', '--db', original.db]), mismatch);
   });
 
   it('refuses a safetensors file with a wrong dtype or shape, and a config.json that does not match the weights', { timeout: 60_000 }, () => {

@@ -15,6 +15,7 @@ import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
 import { VERSION } from '../version.js';
 import { buildDatabaseCommand, describeManifest } from './db.js';
+import { checkRunDatabase } from '../compress/database.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from './heldout.js';
 import type { Experiment } from '../config/load.js';
 import type { LmFitnessSpec } from '../fitness/lm.js';
@@ -75,6 +76,11 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
 }
 
 const isLanguageModel = (e: Experiment) => e.fitness.type === 'kl' || e.fitness.type === 'kl-topk' || e.fitness.type === 'ppl';
+
+/** A stored run's model may have changed since the run began: its database must still match it. */
+async function checkRunModel(experiment: Experiment): Promise<void> {
+  if ('database' in experiment.fitness) await checkRunDatabase(experiment.fitness.database, experiment.fitness.model);
+}
 
 /** " on onnx (cpu)" for a language-model run, "" otherwise. */
 function describeBackend(e: Experiment): string {
@@ -152,6 +158,7 @@ export function buildProgram(): Command {
     .action(async (runId: string, opts: Common & { workers?: number; out?: string }) => {
       await withStore(opts.db, true, async (store) => {
         const run = store.requireRun(runId);
+        await checkRunModel(loadExperimentOfRun(store, runId));
         if (run.status === 'finished' && !opts.json) print(`run ${runId} already finished`);
         await runAndReport(store, runId, opts.workers, opts);
       });
@@ -211,11 +218,13 @@ export function buildProgram(): Command {
     .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), or the compressed model: tfjs (LayersModel) or safetensors (Hugging Face)').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors']).default('json'))
     .option('--out <path>', 'write here instead of stdout (a directory for tfjs and safetensors)')
     .action(async (runId: string, opts: Common & { format: ExportFormat | WeightsFormat; out?: string }) => {
-      await withStore(opts.db, true, (store) => {
+      await withStore(opts.db, true, async (store) => {
         const result = runResult(store, runId);
         if (opts.format === 'tfjs' || opts.format === 'safetensors') {
           if (!opts.out) throw new UserError(`--format ${opts.format}: give the directory to write with --out DIR`);
-          const files = exportWeights(runId, loadExperimentOfRun(store, runId), result.units.map((u) => u.level), opts.format, opts.out);
+          const experiment = loadExperimentOfRun(store, runId);
+          await checkRunModel(experiment);
+          const files = exportWeights(runId, experiment, result.units.map((u) => u.level), opts.format, opts.out);
           return print(`wrote ${files.join(', ')}`);
         }
         const text = formatResult(result, opts.format);
@@ -234,6 +243,7 @@ export function buildProgram(): Command {
       const [experiment, rows]: [Experiment, HeldOutRow[]] = await withStore(opts.db, true, async (store) => {
         const experiment = loadExperimentOfRun(store, runId);
         if (!hasHeldOut(experiment)) throw new UserError(`run "${runId}" has ${experiment.fitness.type} fitness, which runs no model: nothing to compare on held-out data`);
+        await checkRunModel(experiment);
         return [experiment, await heldOutComparison(experiment, runResult(store, runId))];
       });
       print(opts.json ? JSON.stringify(rows) : formatHeldOut(experiment, rows));

@@ -271,9 +271,14 @@ export function spaceFromManifest(manifest: Manifest): Space {
   };
 }
 
+/** {@link checkDatabaseModel} for a stored run's database directory. */
+export async function checkRunDatabase(dir: string, modelDir: string): Promise<void> {
+  await checkDatabaseModel(dir, readManifest(dir), modelDir);
+}
+
 /**
- * Throws a one-line error unless the database was built from the model in `modelDir` (same
- * config.json and model.safetensors bytes).
+ * Throws a one-line error unless the database was built from the model in `modelDir` (the same
+ * bytes of every model file). Checked once by the coordinator, not by every worker.
  */
 export async function checkDatabaseModel(dir: string, manifest: Manifest, modelDir: string): Promise<void> {
   const actual = await modelHash(modelDir);

@@ -72,7 +72,8 @@ export async function loadExperiment(path: string, build: DatabaseBuilder = quie
   } else {
     if (!database) throw new UserError(`${file}: space: ${f.type} fitness needs a level database: "space": {"database": "<database config>"}`);
     const model = f.model ? resolve(base, f.model) : database.manifest.model.path;
-    await checkDatabaseModel(database.dir, database.manifest, model);
+    // Building or reusing the database has just hashed its own model; another one must match it.
+    if (f.model) await checkDatabaseModel(database.dir, database.manifest, model);
     if (f.type === 'psnr' || f.type === 'accuracy') fitness = { ...f, model, database: database.dir };
     else fitness = { ...f, model, length: f.length ?? readTransformerConfig(resolve(model, 'config.json')).contextLength, database: database.dir };
   }

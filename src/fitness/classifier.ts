@@ -1,7 +1,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
-import { checkDatabaseModel, readManifest } from '../compress/database.js';
+import { readManifest } from '../compress/database.js';
 import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
 import { inputShape, loadLayersModel, readLayersModel, writeWeights } from '../models/layers-model.js';
 import { isDigitInput, loadDigits, type Digits } from '../data/digits.js';
@@ -39,7 +39,6 @@ export class ClassifierFitness implements Fitness {
 
   static async load(spec: ClassifierFitnessSpec): Promise<ClassifierFitness> {
     const manifest = readManifest(spec.database);
-    await checkDatabaseModel(spec.database, manifest, spec.model);
     const { tf } = await initTensorflow();
     const files = readLayersModel(spec.model);
     const input = inputShape(files);

@@ -1,7 +1,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
-import { checkDatabaseModel, readManifest } from '../compress/database.js';
+import { readManifest } from '../compress/database.js';
 import { loadLayersModel, readLayersModel, writeWeights } from '../models/layers-model.js';
 import { CALIBRATION_PHOTOS, heldOutPairs, patches, photo } from '../data/photos.js';
 import { to8Bit } from '../data/images.js';
@@ -49,7 +49,6 @@ export class ImageFitness implements Fitness {
 
   static async load(spec: ImageFitnessSpec): Promise<ImageFitness> {
     const manifest = readManifest(spec.database);
-    await checkDatabaseModel(spec.database, manifest, spec.model);
     const { tf } = await initTensorflow();
     const files = readLayersModel(spec.model);
     const model = await loadLayersModel(tf, files);

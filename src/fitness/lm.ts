@@ -5,7 +5,7 @@ import { loadTransformer, type Transformer, type Weights } from '../models/trans
 import { readTokenizer } from '../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../data/text.js';
 import { meanNll } from '../data/windows.js';
-import { checkDatabaseModel, readManifest, type Manifest } from '../compress/database.js';
+import { readManifest, type Manifest } from '../compress/database.js';
 import { ByteLru } from '../compress/lru.js';
 import { transformerStitcher, type Stitcher } from '../compress/stitcher.js';
 import { onnxExecutor, type Backend, type LmExecutor } from './lm-backends.js';
@@ -65,7 +65,6 @@ export class LmFitness implements Fitness {
 
   static async load(spec: LmFitnessSpec): Promise<LmFitness> {
     const manifest = readManifest(spec.database);
-    await checkDatabaseModel(spec.database, manifest, spec.model);
     const model = loadTransformer(spec.model);
     const tokenizer = readTokenizer(spec.model);
     const streams = sotuStreams((t) => tokenizer.encode(t));
