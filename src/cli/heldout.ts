@@ -8,8 +8,8 @@ import { SpaceIndex, type Genome } from '../space/space.js';
 /** One configuration on held-out data: its metrics (kl and ppl for language models; psnrToDense and psnrToPhoto for images). */
 export type HeldOutRow = { configuration: 'dense' | 'uniform' | 'search'; cost: number | null } & Record<string, number | string | null>;
 
-/** Runs whose fitness runs a model, and so can be judged on held-out data. */
-export const hasHeldOut = (e: Experiment) => ['kl', 'kl-topk', 'ppl', 'psnr', 'accuracy'].includes(e.fitness.type);
+/** Runs whose fitness runs a model over a level database, and so can be judged on held-out data. */
+export const hasHeldOut = (e: Experiment) => 'database' in e.fitness;
 
 interface HeldOutMeasure {
   measureHeldOut(genomes: (Genome | null)[]): Promise<Record<string, number>[]>;

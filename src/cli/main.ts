@@ -75,7 +75,8 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   }
 }
 
-const isLanguageModel = (e: Experiment) => e.fitness.type === 'kl' || e.fitness.type === 'kl-topk' || e.fitness.type === 'ppl';
+/** Language-model fitnesses are the ones with a choice of backend and device. */
+const isLanguageModel = (e: Experiment) => 'device' in e.fitness;
 
 /** A stored run's model may have changed since the run began: its database must still match it. */
 async function checkRunModel(experiment: Experiment): Promise<void> {
