@@ -5,7 +5,7 @@ import { linearLayers, subBlocks, weightShapes } from '../models/config.js';
 import { loadTransformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import type * as TF from '@tensorflow/tfjs';
-import { inputShape, kernelUnits, loadLayersModel, readLayersModel, weightValues, type LayersModelFiles } from '../models/layers-model.js';
+import { inputShape, kernelUnits, loadLayersModel, readLayersModel, shardNames, weightValues, type LayersModelFiles } from '../models/layers-model.js';
 import { isDigitInput, loadDigits } from '../data/digits.js';
 import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
@@ -56,7 +56,7 @@ const isLayersModel = (dir: string) => existsSync(join(dir, 'model.json'));
 
 /** The files that define a model: what a database and a run are tied to by hash. */
 export function modelFiles(dir: string): string[] {
-  if (isLayersModel(dir)) return ['model.json', ...readLayersModel(dir).shards];
+  if (isLayersModel(dir)) return ['model.json', ...shardNames(dir)];
   return ['config.json', 'model.safetensors', 'tokenizer.json'].filter((f) => f !== 'tokenizer.json' || existsSync(join(dir, f)));
 }
 

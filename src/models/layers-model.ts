@@ -55,8 +55,6 @@ export interface LayersModelFiles {
   weightSpecs: z.infer<typeof weightSpec>[];
   /** Every shard, concatenated in manifest order, as tfjs expects them. */
   weightData: ArrayBuffer;
-  /** Shard file names, relative to `dir`, in manifest order. */
-  shards: string[];
   layers: { name: string; type: string }[];
 }
 
@@ -70,6 +68,12 @@ export interface KernelUnit {
   /** kh·kw·cin for a convolution, the input width for a dense layer. */
   inFeatures: number;
   outFeatures: number;
+}
+
+/** The weight shard file names of a model.json, in manifest order, without reading the shards. */
+export function shardNames(dir: string): string[] {
+  const file = join(dir, 'model.json');
+  return validate(modelJsonSchema, readJson(file, 'LayersModel'), file).weightsManifest.flatMap((g) => g.paths);
 }
 
 /** Reads and checks model.json and its shards. */
@@ -114,7 +118,6 @@ export function readLayersModel(dir: string): LayersModelFiles {
     modelTopology: json.modelTopology,
     weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
     weightData: weightData.buffer,
-    shards: json.weightsManifest.flatMap((g) => g.paths),
     layers,
   };
 }
