@@ -8,7 +8,7 @@ import { readJson, validate } from '../validation.js';
 import { databaseConfigSchema, type DatabaseConfigInput } from '../config/schema.js';
 import { readTensor, writeSafetensors } from '../models/safetensors.js';
 import { inverseHessianFactor, matrix, type Matrix } from './linalg.js';
-import { modelHash, openTarget, type CompressibleLayer, type CompressionTarget } from './targets.js';
+import { defaultCalibrationLength, modelHash, openTarget, type CompressibleLayer, type CompressionTarget } from './targets.js';
 import { magnitudePrune, sparseGptPrune, wandaPrune } from './sparsify.js';
 import { gptqQuantize, rtnQuantize } from './quantize.js';
 
@@ -72,9 +72,8 @@ export type BuildProgress = { stage: 'calibration' | 'units'; done: number; tota
  */
 export async function buildDatabase(config: DatabaseConfig, onProgress: (p: BuildProgress) => void = () => {}): Promise<{ manifest: Manifest; reused: boolean }> {
   const started = Date.now();
-  const target = await openTarget(config.modelDir);
   const mHash = await modelHash(config.modelDir);
-  const length = config.calibration.length ?? target.defaultLength;
+  const length = config.calibration.length ?? defaultCalibrationLength(config.modelDir);
   const configSha256 = sha256(JSON.stringify({ compression: config.compression, calibration: { ...config.calibration, length }, model: mHash }));
   const manifestFile = join(config.outDir, 'manifest.json');
   if (existsSync(manifestFile)) {
@@ -84,6 +83,8 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   }
   mkdirSync(config.outDir, { recursive: true });
 
+  // Only a build needs the weights: reusing a database reads none of them.
+  const target = await openTarget(config.modelDir);
   const c = config.compression;
   const needsCalibration = (c.type === 'sparsity' && c.method !== 'magnitude') || (c.type === 'quantization' && c.method === 'gptq');
   let grams: Map<string, Matrix> | null = null;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { linearLayers, subBlocks, weightShapes } from '../models/config.js';
+import { linearLayers, readTransformerConfig, subBlocks, weightShapes } from '../models/config.js';
 import { loadTransformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import type * as TF from '@tensorflow/tfjs';
@@ -45,8 +45,6 @@ export interface Calibration {
 export interface CompressionTarget {
   readonly family: string;
   readonly layers: CompressibleLayer[];
-  /** Calibration sample size when the config gives none: a transformer's context, an image patch side. */
-  readonly defaultLength: number;
   weight(name: string): Float32Array;
   dropUnits(granularity: 'sublayer' | 'block'): DropUnit[];
   calibrate(count: number, length: number, onSample: (done: number) => void): Promise<Calibration>;
@@ -63,10 +61,16 @@ export function modelFiles(dir: string): string[] {
 export async function modelHash(dir: string): Promise<string> {
   const h = createHash('sha256');
   for (const name of modelFiles(dir)) {
+    if (!existsSync(join(dir, name))) throw new UserError(`${join(dir, name)}: no such file (a model directory needs ${isLayersModel(dir) ? 'model.json and its weight shards' : 'config.json and model.safetensors'})`);
     h.update(`${name}\0`);
     for await (const chunk of createReadStream(join(dir, name))) h.update(chunk as Buffer);
   }
   return h.digest('hex');
+}
+
+/** Calibration sample size when a config gives none: a transformer's context, an image patch side. Reads no weights. */
+export function defaultCalibrationLength(dir: string): number {
+  return isLayersModel(dir) ? 32 : readTransformerConfig(join(dir, 'config.json')).contextLength;
 }
 
 export async function openTarget(dir: string): Promise<CompressionTarget> {
@@ -80,7 +84,6 @@ function transformerTarget(dir: string): CompressionTarget {
   return {
     family: model.config.family,
     layers: layers.map(({ weight, inFeatures, outFeatures, layout }) => ({ weight, inFeatures, outFeatures, layout, shape: shapes.get(weight)! })),
-    defaultLength: model.config.contextLength,
     weight: (name) => model.weights.get(name)!,
     dropUnits(granularity) {
       const subs = subBlocks(model.config);
@@ -110,7 +113,6 @@ async function layersTarget(dir: string): Promise<CompressionTarget> {
   return {
     family: 'layers-model',
     layers: units.map((u) => ({ weight: u.weight, inFeatures: u.inFeatures, outFeatures: u.outFeatures, layout: 'inOut', shape: u.shape })),
-    defaultLength: 32,
     weight: (name) => weightValues(files, name),
     dropUnits() {
       throw new UserError(`${join(dir, 'model.json')}: drop databases need a transformer (attention and MLP sub-blocks); a LayersModel supports sparsity and quantization`);

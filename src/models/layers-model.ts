@@ -70,10 +70,21 @@ export interface KernelUnit {
   outFeatures: number;
 }
 
-/** The weight shard file names of a model.json, in manifest order, without reading the shards. */
+/** The weight shard file names of a model.json, in manifest order, checked to exist but not read. */
 export function shardNames(dir: string): string[] {
   const file = join(dir, 'model.json');
-  return validate(modelJsonSchema, readJson(file, 'LayersModel'), file).weightsManifest.flatMap((g) => g.paths);
+  const json = validate(modelJsonSchema, readJson(file, 'LayersModel'), file);
+  checkShardsExist(file, json, dir);
+  return json.weightsManifest.flatMap((g) => g.paths);
+}
+
+function checkShardsExist(file: string, json: z.infer<typeof modelJsonSchema>, dir: string): void {
+  json.weightsManifest.forEach((group, g) =>
+    group.paths.forEach((name, k) => {
+      const path = join(dir, name);
+      if (!existsSync(path) || !statSync(path).isFile()) throw new UserError(`${file}: weightsManifest[${g}].paths[${k}]: weight shard "${name}" not found in ${dir}`);
+    }),
+  );
 }
 
 /** Reads and checks model.json and its shards. */
@@ -93,13 +104,11 @@ export function readLayersModel(dir: string): LayersModelFiles {
     return { name, type: l.class_name };
   });
 
+  checkShardsExist(file, json, dir);
   const shards: Uint8Array[] = [];
   json.weightsManifest.forEach((group, g) => {
     const expected = group.weights.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * BYTES[w.dtype], 0);
     const paths = group.paths.map((p) => join(dir, p));
-    paths.forEach((path, k) => {
-      if (!existsSync(path) || !statSync(path).isFile()) throw new UserError(`${file}: weightsManifest[${g}].paths[${k}]: weight shard "${group.paths[k]}" not found in ${dir}`);
-    });
     const sizes = paths.map((p) => statSync(p).size);
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total !== expected) {
