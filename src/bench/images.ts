@@ -14,18 +14,14 @@ import { upscalerPackageDir } from '../models/upscaler.js';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** 2 · multiply-adds of every Conv2D and Dense layer for one input, from the model's own output shapes. */
-function flopsPerInput(model: TF.LayersModel): number {
-  let flops = 0;
-  for (const layer of model.layers) {
-    const kernel = layer.getWeights()[0];
-    const className = layer.getClassName();
-    if (className !== 'Conv2D' && className !== 'Dense') continue;
-    const out = layer.outputShape as number[];
-    const positions = className === 'Conv2D' ? out[1] * out[2] : 1;
-    flops += 2 * positions * kernel.size;
-  }
-  return flops;
+/**
+ * 2 · multiply-adds of every Conv2D and Dense layer for one input: kernel size × output positions
+ * (1 for a dense layer; by default a convolution's from its output shape, when that is known).
+ */
+function flopsPerInput(model: TF.LayersModel, positions = (layer: TF.layers.Layer) => (layer.outputShape as number[])[1] * (layer.outputShape as number[])[2]): number {
+  return model.layers
+    .filter((l) => l.getClassName() === 'Conv2D' || l.getClassName() === 'Dense')
+    .reduce((sum, l) => sum + 2 * l.getWeights()[0].size * (l.getClassName() === 'Conv2D' ? positions(l) : 1), 0);
 }
 
 async function measure(tf: typeof TF, model: TF.LayersModel, input: TF.Tensor, seconds = 2): Promise<number> {
@@ -49,10 +45,8 @@ export async function imageBench(): Promise<void> {
   const rdn = await loadLayersModel(tf, readLayersModel(join(upscalerPackageDir(), 'models')));
   const patches = tf.randomUniform([8, 32, 32, 3], 0, 255, 'float32', 1);
   const patchRate = await measure(tf, rdn, patches);
-  // With unknown spatial input dimensions the layer output shapes are symbolic: count at 32 × 32 by hand.
-  const rdnFlops = rdn.layers
-    .filter((l) => l.getClassName() === 'Conv2D')
-    .reduce((s, l) => s + 2 * l.getWeights()[0].size * (l.name === 'SR' ? 64 * 64 : 32 * 32), 0);
+  // The RDN takes any image size, so its output shapes are symbolic: at 32 × 32, only SR runs after the ×2 upsampling.
+  const rdnFlops = flopsPerInput(rdn, (l) => (l.name === 'SR' ? 64 * 64 : 32 * 32));
   console.log(`RDN ×2, 32 × 32 patches in batches of 8: ${patchRate.toFixed(1)} patches/s, ${((patchRate * rdnFlops) / 1e9).toFixed(1)} GFLOP/s (${(rdnFlops / 1e6).toFixed(0)} MFLOP per patch)`);
   const cnn = await loadLayersModel(tf, readLayersModel(join(ROOT, 'models', 'digit-cnn')));
   const digits = tf.randomUniform([500, 28, 28, 1], 0, 1, 'float32', 2);
