@@ -54,20 +54,19 @@ const SUITES: Record<string, { folder: string; title: string; experiments: strin
       'rounded to 8 bits. "uniform" puts every searched kernel at the target level of the same database.',
     ],
   },
-  digits: {
-    folder: 'digits',
-    title: 'Digit classifier (models/digit-cnn): evopress against uniform compression, held-out',
-    experiments: ['digit-sparsegpt-50', 'digit-sparsegpt-70', 'digit-gptq-4bit', 'digit-gptq-3bit'],
+  fashion: {
+    folder: 'fashion',
+    title: 'Clothing classifier (models/fashion-cnn): evopress against uniform compression, held-out',
+    experiments: ['fashion-sparsegpt-50', 'fashion-sparsegpt-70', 'fashion-gptq-4bit', 'fashion-gptq-3bit'],
     metrics: [
       { key: 'accuracy', label: 'accuracy', digits: 4, dense: true },
       { key: 'agreement', label: 'agreement', digits: 4, dense: false },
     ],
     about: [
-      'Held-out digits: the last 15% of each class of the `mnist` package (1,505 digits), never used in',
-      'training or calibration. "agreement": the share of digits on which the compressed model predicts',
-      'what the dense model predicts. The search maximises accuracy on the calibration split (500',
-      'digits per stage-1 evaluation, the whole split in the final stage). Sparsity searches cover conv2,',
-      'conv3 and the output layer (conv1 has 144 weights); quantization covers all four layers.',
+      'Held-out pictures: the official Fashion-MNIST test set (10,000), never used in training or',
+      'calibration. "agreement": the share of pictures on which the compressed model predicts what the',
+      'dense model predicts. The search maximises accuracy on the calibration split (the last 5,000',
+      'training pictures, held back from training).',
     ],
   },
 };

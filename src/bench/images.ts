@@ -1,7 +1,7 @@
 /**
  * `npm run bench`, TensorFlow.js models section: how fast the `psnr` and `accuracy` fitnesses can
- * run their models here — the pretrained RDN on 32 × 32 calibration patches and the digit CNN on
- * batches of digits — on the tfjs backend in this process (one thread), with GFLOP/s counted
+ * run their models here — the pretrained RDN on 32 × 32 calibration patches and the clothing CNN on
+ * batches of 28 × 28 pictures — on the tfjs backend in this process (one thread), with GFLOP/s counted
  * from the layer shapes.
  */
 import { join, resolve } from 'node:path';
@@ -48,11 +48,11 @@ export async function imageBench(): Promise<void> {
   // The RDN takes any image size, so its output shapes are symbolic: at 32 × 32, only SR runs after the ×2 upsampling.
   const rdnFlops = flopsPerInput(rdn, (l) => (l.name === 'SR' ? 64 * 64 : 32 * 32));
   console.log(`RDN ×2, 32 × 32 patches in batches of 8: ${patchRate.toFixed(1)} patches/s, ${((patchRate * rdnFlops) / 1e9).toFixed(1)} GFLOP/s (${(rdnFlops / 1e6).toFixed(0)} MFLOP per patch)`);
-  const cnn = await loadLayersModel(tf, readLayersModel(join(ROOT, 'models', 'digit-cnn')));
-  const digits = tf.randomUniform([500, 28, 28, 1], 0, 1, 'float32', 2);
-  const digitRate = await measure(tf, cnn, digits);
-  console.log(`digit CNN, batches of 500: ${digitRate.toFixed(0)} digits/s, ${((digitRate * flopsPerInput(cnn)) / 1e9).toFixed(1)} GFLOP/s (${(flopsPerInput(cnn) / 1e6).toFixed(2)} MFLOP per digit)`);
-  tf.dispose([patches, digits]);
+  const cnn = await loadLayersModel(tf, readLayersModel(join(ROOT, 'models', 'fashion-cnn')));
+  const pictures = tf.randomUniform([500, 28, 28, 1], 0, 1, 'float32', 2);
+  const pictureRate = await measure(tf, cnn, pictures);
+  console.log(`clothing CNN, batches of 500: ${pictureRate.toFixed(0)} pictures/s, ${((pictureRate * flopsPerInput(cnn)) / 1e9).toFixed(1)} GFLOP/s (${(flopsPerInput(cnn) / 1e6).toFixed(2)} MFLOP per picture)`);
+  tf.dispose([patches, pictures]);
   rdn.dispose();
   cnn.dispose();
 }

@@ -42,7 +42,7 @@ const HELD_OUT_TABLES: Record<string, { title: string; columns: { key: string; l
     columns: [{ key: 'psnrToDense', label: 'PSNR to dense (dB)', digits: 2 }, { key: 'psnrToPhoto', label: 'PSNR to photo (dB)', digits: 2 }],
   },
   accuracy: {
-    title: 'held-out (1,505 MNIST digits never used in training or calibration):',
+    title: 'held-out (the 10,000 Fashion-MNIST test pictures, never used in training or calibration):',
     columns: [{ key: 'accuracy', label: 'accuracy', digits: 4 }, { key: 'agreement', label: 'agreement with dense', digits: 4 }],
   },
   text: {

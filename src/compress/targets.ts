@@ -6,7 +6,7 @@ import { loadTransformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import type * as TF from '@tensorflow/tfjs';
 import { inputShape, kernelUnits, loadLayersModel, readLayersModel, shardNames, weightValues, type LayersModelFiles } from '../models/layers-model.js';
-import { isDigitInput, loadDigits } from '../data/digits.js';
+import { isPictureInput, loadPictures } from '../data/fashion.js';
 import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
 import { initTensorflow } from '../runtime/tfjs.js';
@@ -134,8 +134,8 @@ async function layersTarget(dir: string): Promise<CompressionTarget> {
 
 /**
  * Real inputs for a LayersModel's calibration, chosen by its input shape: RGB images get patches
- * of the calibration photographs (`length` pixels square), 784-pixel inputs get the calibration
- * split of the MNIST digits.
+ * of the calibration photographs (`length` pixels square), 28 × 28 grey inputs get the calibration
+ * split of Fashion-MNIST.
  */
 export function layersCalibrationData(tf: typeof TF, files: LayersModelFiles, count: number, length: number) {
   const shape = inputShape(files);
@@ -143,16 +143,16 @@ export function layersCalibrationData(tf: typeof TF, files: LayersModelFiles, co
     const samples = patches(CALIBRATION_PHOTOS.map(photo), count, length);
     return { samples, inputs: samples.map((p) => tf.tensor4d(p, [1, length, length, 3])), corpus: 'stdlib-photos-calibration' };
   }
-  if (isDigitInput(shape)) {
-    const digits = loadDigits('calibration');
-    if (count > digits.count) throw new UserError(`calibration.windows: ${count} digits asked, the calibration split has ${digits.count}`);
-    const samples = [digits.images.slice(0, count * 784)];
+  if (isPictureInput(shape)) {
+    const pictures = loadPictures('calibration');
+    if (count > pictures.count) throw new UserError(`calibration.windows: ${count} pictures asked, the calibration split has ${pictures.count}`);
+    const samples = [pictures.images.slice(0, count * 784)];
     const inputs = [];
     for (let i = 0; i < count; i += 256) {
       const n = Math.min(count, i + 256) - i;
       inputs.push(tf.tensor(samples[0].subarray(i * 784, (i + n) * 784), [n, ...(shape as number[])]));
     }
-    return { samples, inputs, corpus: 'mnist-calibration' };
+    return { samples, inputs, corpus: 'fashion-mnist-calibration' };
   }
-  throw new UserError(`${join(files.dir, 'model.json')}: input shape [${shape.join(', ')}]: evosearch has calibration data for RGB images and 28 × 28 digits ([784] or [28, 28, 1]) only`);
+  throw new UserError(`${join(files.dir, 'model.json')}: input shape [${shape.join(', ')}]: evosearch has calibration data for RGB images and 28 × 28 grey pictures ([784] or [28, 28, 1]) only`);
 }

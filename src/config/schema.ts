@@ -116,7 +116,7 @@ export const fitnessSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('accuracy'),
-    /** Calibration digits per unit of fidelity budget (the calibration split has 1,500). */
+    /** Calibration pictures per unit of fidelity budget (the calibration split has 5,000). */
     windows: positiveInt.default(250),
     slices: positiveInt.default(6),
     ...tfjsModelFitness,

@@ -4,17 +4,17 @@ import type { Fidelity } from '../strategies/types.js';
 import { readManifest } from '../compress/database.js';
 import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
 import { inputShape, loadLayersModel, readLayersModel, writeWeights } from '../models/layers-model.js';
-import { isDigitInput, loadDigits, type Digits } from '../data/digits.js';
+import { isPictureInput, loadPictures, PICTURE_SIZE, type Pictures } from '../data/fashion.js';
 import { UserError } from '../errors.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { samplesFor, type Fitness } from './types.js';
 
-/** What a worker needs to score a configuration of a digit classifier (plain JSON, stored with the run). */
+/** What a worker needs to score a configuration of an image classifier (plain JSON, stored with the run). */
 export interface ClassifierFitnessSpec {
   type: 'accuracy';
   database: string;
   model: string;
-  /** Calibration digits per unit of fidelity budget; slice s starts at digit s·windows. */
+  /** Calibration pictures per unit of fidelity budget; slice s starts at picture s·windows. */
   windows: number;
   slices: number;
   levelCacheMiB: number;
@@ -23,7 +23,7 @@ export interface ClassifierFitnessSpec {
 }
 
 /**
- * Accuracy (maximised) of a compressed classifier on the calibration split of the MNIST digits.
+ * Accuracy (maximised) of a compressed classifier on the calibration split of Fashion-MNIST.
  * The worker holds one TensorFlow.js model and writes into it only the kernels whose level changed.
  */
 export class ClassifierFitness implements Fitness {
@@ -32,7 +32,7 @@ export class ClassifierFitness implements Fitness {
     private readonly tf: typeof TF,
     private readonly model: TF.LayersModel,
     private readonly stitcher: Stitcher,
-    private readonly calibration: Digits,
+    private readonly calibration: Pictures,
     /** The model's input shape without the batch axis: [784] (an MLP) or [28, 28, 1] (a CNN). */
     private readonly input: number[],
   ) {}
@@ -42,13 +42,13 @@ export class ClassifierFitness implements Fitness {
     const { tf } = await initTensorflow();
     const files = readLayersModel(spec.model);
     const input = inputShape(files);
-    if (!isDigitInput(input)) throw new UserError(`${spec.model}/model.json: accuracy fitness scores 28 × 28 digits, but the model takes [${input.join(', ')}]`);
+    if (!isPictureInput(input)) throw new UserError(`${spec.model}/model.json: accuracy fitness scores 28 × 28 grey pictures, but the model takes [${input.join(', ')}]`);
     const model = await loadLayersModel(tf, files);
     const stitcher = layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB);
-    return new ClassifierFitness(spec, tf, model, stitcher, loadDigits('calibration'), input as number[]);
+    return new ClassifierFitness(spec, tf, model, stitcher, loadPictures('calibration'), input as number[]);
   }
 
-  /** Digits of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive calibration digits, wrapping around. */
+  /** Pictures of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive calibration pictures, wrapping around. */
   windowsFor(fidelity: Fidelity): number[] {
     return samplesFor(fidelity, this.spec.windows, this.calibration.count);
   }
@@ -56,15 +56,15 @@ export class ClassifierFitness implements Fitness {
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
     writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
     const indices = this.windowsFor(fidelity);
-    const images = new Float32Array(indices.length * 784);
-    indices.forEach((d, k) => images.set(this.calibration.images.subarray(d * 784, (d + 1) * 784), k * 784));
+    const images = new Float32Array(indices.length * PICTURE_SIZE);
+    indices.forEach((d, k) => images.set(this.calibration.images.subarray(d * PICTURE_SIZE, (d + 1) * PICTURE_SIZE), k * PICTURE_SIZE));
     const predicted = this.predict(images, indices.length);
     return indices.reduce((s, d, k) => s + (predicted[k] === this.calibration.labels[d] ? 1 : 0), 0) / indices.length;
   }
 
   /** Held-out accuracy, and agreement with the dense model's predictions, for each configuration (null: dense). */
   async measureHeldOut(genomes: (Genome | null)[]): Promise<{ accuracy: number; agreement: number }[]> {
-    const heldOut = loadDigits('heldOut');
+    const heldOut = loadPictures('heldOut');
     writeWeights(this.tf, this.model, this.stitcher.stitch(null));
     const dense = this.predict(heldOut.images, heldOut.count);
     return genomes.map((genome) => {
@@ -84,8 +84,15 @@ export class ClassifierFitness implements Fitness {
     this.model.dispose();
   }
 
+  /** Predicted classes, 1,000 pictures at a time: a whole test set at once would hold gigabytes of activations. */
   private predict(images: Float32Array, count: number): Int32Array {
     const { tf } = this;
-    return tf.tidy(() => (this.model.predict(tf.tensor(images, [count, ...this.input])) as TF.Tensor).argMax(-1).dataSync() as Int32Array);
+    const out = new Int32Array(count);
+    for (let from = 0; from < count; from += 1000) {
+      const n = Math.min(1000, count - from);
+      const batch = images.subarray(from * PICTURE_SIZE, (from + n) * PICTURE_SIZE);
+      out.set(tf.tidy(() => (this.model.predict(tf.tensor(batch, [n, ...this.input])) as TF.Tensor).argMax(-1).dataSync() as Int32Array), from);
+    }
+    return out;
   }
 }
