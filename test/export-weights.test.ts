@@ -12,6 +12,7 @@ import { transformerGraph, graphFeeds } from '../src/models/transformer-onnx.js'
 import { createSession } from '../src/runtime/onnx.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../src/data/photos.js';
 import { sotuStreams, windowsOf } from '../src/data/text.js';
+import { loadPictures, PICTURE_SIZE } from '../src/data/fashion.js';
 import { genomeHash } from '../src/space/space.js';
 import { ROOT, cli, tempDir } from './cli-helpers.js';
 
@@ -35,7 +36,7 @@ function searchAndExport(dbConfig: object, fitness: object, format: 'tfjs' | 'sa
   const rows = conn.prepare('SELECT budget, slice, fitness FROM evaluations WHERE genome_hash = ?').all(genomeHash(best.units.map((u) => u.level))) as { budget: number; slice: number; fitness: number }[];
   conn.close();
   expect(rows.length).toBeGreaterThan(0);
-  return { out, rows, best };
+  return { out, rows, best, printed: exported.stdout };
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -61,6 +62,33 @@ describe('exporting the compressed model', () => {
       expect(10 * Math.log10((255 * 255) / mse)).toBeCloseTo(row.fitness, 3);
     }
     dense.dispose();
+    compressed.dispose();
+  });
+
+  it('tfjs: an exported classifier scores the calibration accuracy the search measured, and export reports its held-out accuracy', { timeout: 180_000 }, async () => {
+    const model = join(ROOT, 'models', 'fashion-cnn');
+    const { out, rows, printed } = searchAndExport(
+      { model, out: 'db', units: ['conv4', 'conv5', 'conv6'], compression: { type: 'sparsity', method: 'magnitude', target: 0.7, stepsEachSide: 4 } },
+      { type: 'accuracy', windows: 200, slices: 3 },
+      'tfjs',
+    );
+    const { tf } = await initTensorflow();
+    const compressed = await loadLayersModel(tf, readLayersModel(out));
+    const accuracy = (pictures: ReturnType<typeof loadPictures>, from: number, count: number) =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(pictures.images.subarray(from * PICTURE_SIZE, (from + count) * PICTURE_SIZE), [count, 28, 28, 1]);
+        const predicted = (compressed.predict(x) as TF.Tensor).argMax(-1).dataSync();
+        return predicted.reduce((n, p, i) => n + (p === pictures.labels[from + i] ? 1 : 0), 0) / count;
+      });
+    const calibration = loadPictures('calibration');
+    for (const row of rows.filter((r) => r.budget === 1)) expect(accuracy(calibration, row.slice * 200, 200)).toBe(row.fitness);
+    // The held-out table printed at export: its "search" row is the exported model on the 10,000 test pictures.
+    const heldOut = loadPictures('heldOut');
+    let correct = 0;
+    for (let from = 0; from < heldOut.count; from += 1000) correct += accuracy(heldOut, from, 1000) * 1000;
+    const searchRow = printed.split('\n').find((l) => l.startsWith('search'));
+    expect(printed).toMatch(/held-out \(the 10,000 Fashion-MNIST test pictures/);
+    expect(Number(searchRow?.trim().split(/\s+/)[1])).toBeCloseTo(correct / heldOut.count, 4);
     compressed.dispose();
   });
 

@@ -226,7 +226,10 @@ export function buildProgram(): Command {
           const experiment = loadExperimentOfRun(store, runId);
           await checkRunModel(experiment);
           const files = exportWeights(runId, experiment, result.units.map((u) => u.level), opts.format, opts.out);
-          return print(`wrote ${files.join(', ')}`);
+          print(`wrote ${files.join(', ')}`);
+          // What the exported model does on data the search never saw (accuracy for a classifier).
+          if (hasHeldOut(experiment)) print(formatHeldOut(experiment, await heldOutComparison(experiment, result)));
+          return;
         }
         const text = formatResult(result, opts.format);
         if (opts.out) writeOut(opts.out, text);
