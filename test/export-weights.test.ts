@@ -89,6 +89,10 @@ describe('exporting the compressed model', () => {
     const searchRow = printed.split('\n').find((l) => l.startsWith('search'));
     expect(printed).toMatch(/held-out \(the 10,000 Fashion-MNIST test pictures/);
     expect(Number(searchRow?.trim().split(/\s+/)[1])).toBeCloseTo(correct / heldOut.count, 4);
+    // The paired count against uniform adds up: pictures gained minus pictures lost is the difference in right answers.
+    const uniformRow = printed.split('\n').find((l) => l.startsWith('uniform'));
+    const [, gained, lost] = /right where uniform is wrong on (\d+), wrong where uniform is right on (\d+)/.exec(printed) ?? [];
+    expect(Number(gained) - Number(lost)).toBe(Math.round(correct - Number(uniformRow?.trim().split(/\s+/)[1]) * heldOut.count));
     compressed.dispose();
   });
 

@@ -1,5 +1,5 @@
 /**
- * `npm run experiments:lm` / `npm run experiments:images`: runs every experiment of a suite
+ * `npm run experiments:lm` / `experiments:images` / `experiments:fashion`: runs every experiment of a suite
  * through the CLI (building or reusing its level database) and records the held-out comparison
  * with uniform compression in results/<suite>-comparison.md and .json. Names after the suite rerun
  * only those experiments and update their rows; `--render` only rewrites the table.
@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HeldOutRow } from '../cli/heldout.js';
+import { mcnemarZ, type HeldOutRow } from '../cli/heldout.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 
@@ -20,7 +20,17 @@ interface Metric {
   dense: boolean;
 }
 
-const SUITES: Record<string, { folder: string; title: string; experiments: string[]; metrics: Metric[]; about: string[] }> = {
+interface Suite {
+  folder: string;
+  title: string;
+  experiments: string[];
+  metrics: Metric[];
+  about: string[];
+  /** Whether held-out rows carry a paired count against uniform (pictures gained and lost), with McNemar's z. */
+  paired?: boolean;
+}
+
+const SUITES: Record<string, Suite> = {
   lm: {
     folder: 'lm',
     title: 'Reference language model: evopress against uniform compression, held-out',
@@ -66,8 +76,11 @@ const SUITES: Record<string, { folder: string; title: string; experiments: strin
       'Held-out pictures: the official Fashion-MNIST test set (10,000), never used in training or',
       'calibration. "agreement": the share of pictures on which the compressed model predicts what the',
       'dense model predicts. The search maximises accuracy on the calibration split (the last 5,000',
-      'training pictures, held back from training).',
+      'training pictures, held back from training). "gained" / "lost": test pictures the search\'s',
+      'configuration classifies right where uniform is wrong, and the reverse; McNemar\'s z above 1.96',
+      'means the accuracy difference is more than the luck of the test set at the 5% level.',
     ],
+    paired: true,
   },
 };
 
@@ -101,7 +114,8 @@ for (const name of render ? [] : suite.experiments.filter((e) => only.length ===
   console.log(`${name}: ${suite.metrics.map((m) => `${m.label} uniform ${fmt(uniform, m)} → search ${fmt(search, m)} (dense ${fmt(dense, m)})`).join('; ')}; ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
-const header = ['experiment', ...suite.metrics.flatMap((m) => [`uniform ${m.label}`, `evopress ${m.label}`, ...(m.dense ? [`dense ${m.label}`] : [])]), 'evaluations', 'wall time'];
+const pairedColumns = (search: HeldOutRow) => (suite.paired ? [search.gained, search.lost, mcnemarZ(search.gained as number, search.lost as number).toFixed(2)] : []);
+const header = ['experiment', ...suite.metrics.flatMap((m) => [`uniform ${m.label}`, `evopress ${m.label}`, ...(m.dense ? [`dense ${m.label}`] : [])]), ...(suite.paired ? ['gained', 'lost', 'McNemar z'] : []), 'evaluations', 'wall time'];
 const table = [
   `| ${header.join(' | ')} |`,
   `|${header.map(() => '---').join('|')}|`,
@@ -109,7 +123,7 @@ const table = [
     .sort((a, b) => suite.experiments.indexOf(a.experiment) - suite.experiments.indexOf(b.experiment))
     .map((r) => {
       const [dense, uniform, search] = r.heldOut;
-      return `| ${[r.experiment, ...suite.metrics.flatMap((m) => [fmt(uniform, m), fmt(search, m), ...(m.dense ? [fmt(dense, m)] : [])]), r.evaluations, `${r.seconds.toFixed(0)} s`].join(' | ')} |`;
+      return `| ${[r.experiment, ...suite.metrics.flatMap((m) => [fmt(uniform, m), fmt(search, m), ...(m.dense ? [fmt(dense, m)] : [])]), ...pairedColumns(search), r.evaluations, `${r.seconds.toFixed(0)} s`].join(' | ')} |`;
     }),
 ];
 const text = [`# ${suite.title}`, '', ...suite.about, `Written by \`npm run experiments:${suiteName}\` on ${new Date().toISOString().slice(0, 10)} (2 cores, seed 1).`, '', ...table, ''].join('\n');

@@ -26,10 +26,12 @@ export async function heldOutComparison(experiment: Experiment, result: RunResul
     f.type === 'psnr' ? await ImageFitness.load(f) : f.type === 'accuracy' ? await ClassifierFitness.load(f) : await LmFitness.load(f as Parameters<typeof LmFitness.load>[0]);
   try {
     const [dense, uni, search] = await fitness.measureHeldOut([null, uniform, best]);
+    // A classifier's accuracy moves in whole pictures: say how many the search gained and lost against uniform.
+    const paired = fitness instanceof ClassifierFitness && uniform ? await fitness.pairedHeldOut(uniform, best) : {};
     return [
       { configuration: 'dense', ...dense, cost: null },
       { configuration: 'uniform', ...uni, cost: uniform ? space.cost(uniform) : null },
-      { configuration: 'search', ...search, cost: space.cost(best) },
+      { configuration: 'search', ...search, ...paired, cost: space.cost(best) },
     ];
   } finally {
     await fitness.close();
@@ -58,5 +60,14 @@ export function formatHeldOut(experiment: Experiment, rows: HeldOutRow[]): strin
     const cells = columns.map((c) => (r[c.key] as number).toFixed(c.digits).padStart(c.label.length));
     lines.push([r.configuration.padEnd(13), ...cells, String(r.cost ?? '-')].join('  '));
   }
+  const search = rows.find((r) => r.configuration === 'search');
+  if (typeof search?.gained === 'number' && typeof search.lost === 'number') {
+    lines.push(`search against uniform: right where uniform is wrong on ${search.gained}, wrong where uniform is right on ${search.lost} (McNemar z = ${mcnemarZ(search.gained, search.lost).toFixed(2)})`);
+  }
   return lines.join('\n');
+}
+
+/** McNemar's statistic for paired right/wrong outcomes: |z| > 1.96 is a difference at the 5% level. */
+export function mcnemarZ(gained: number, lost: number): number {
+  return gained + lost === 0 ? 0 : (gained - lost) / Math.sqrt(gained + lost);
 }

@@ -6,7 +6,7 @@ import { loadTransformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import type * as TF from '@tensorflow/tfjs';
 import { inputShape, kernelUnits, loadLayersModel, readLayersModel, shardNames, weightValues, type LayersModelFiles } from '../models/layers-model.js';
-import { isPictureInput, loadPictures } from '../data/fashion.js';
+import { isPictureInput, loadPictures, PICTURE_SIZE } from '../data/fashion.js';
 import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
 import { initTensorflow } from '../runtime/tfjs.js';
@@ -146,11 +146,11 @@ export function layersCalibrationData(tf: typeof TF, files: LayersModelFiles, co
   if (isPictureInput(shape)) {
     const pictures = loadPictures('calibration');
     if (count > pictures.count) throw new UserError(`calibration.windows: ${count} pictures asked, the calibration split has ${pictures.count}`);
-    const samples = [pictures.images.slice(0, count * 784)];
+    const samples = [pictures.images.slice(0, count * PICTURE_SIZE)];
     const inputs = [];
     for (let i = 0; i < count; i += 256) {
       const n = Math.min(count, i + 256) - i;
-      inputs.push(tf.tensor(samples[0].subarray(i * 784, (i + n) * 784), [n, ...(shape as number[])]));
+      inputs.push(tf.tensor(samples[0].subarray(i * PICTURE_SIZE, (i + n) * PICTURE_SIZE), [n, ...(shape as number[])]));
     }
     return { samples, inputs, corpus: 'fashion-mnist-calibration' };
   }

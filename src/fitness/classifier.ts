@@ -65,11 +65,9 @@ export class ClassifierFitness implements Fitness {
   /** Held-out accuracy, and agreement with the dense model's predictions, for each configuration (null: dense). */
   async measureHeldOut(genomes: (Genome | null)[]): Promise<{ accuracy: number; agreement: number }[]> {
     const heldOut = loadPictures('heldOut');
-    writeWeights(this.tf, this.model, this.stitcher.stitch(null));
-    const dense = this.predict(heldOut.images, heldOut.count);
+    const dense = this.predictHeldOut(null);
     return genomes.map((genome) => {
-      writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
-      const predicted = this.predict(heldOut.images, heldOut.count);
+      const predicted = this.predictHeldOut(genome);
       let correct = 0;
       let agree = 0;
       predicted.forEach((p, i) => {
@@ -78,6 +76,29 @@ export class ClassifierFitness implements Fitness {
       });
       return { accuracy: correct / heldOut.count, agreement: agree / heldOut.count };
     });
+  }
+
+  /**
+   * A paired comparison of two configurations on the held-out pictures: how many `b` classifies
+   * right where `a` is wrong (gained) and the reverse (lost). McNemar's z = (gained − lost) /
+   * √(gained + lost) says whether an accuracy difference is more than the luck of the test set.
+   */
+  async pairedHeldOut(a: Genome | null, b: Genome | null): Promise<{ gained: number; lost: number }> {
+    const { labels } = loadPictures('heldOut');
+    const [pa, pb] = [this.predictHeldOut(a), this.predictHeldOut(b)];
+    let gained = 0;
+    let lost = 0;
+    labels.forEach((label, i) => {
+      if (pb[i] === label && pa[i] !== label) gained++;
+      if (pa[i] === label && pb[i] !== label) lost++;
+    });
+    return { gained, lost };
+  }
+
+  private predictHeldOut(genome: Genome | null): Int32Array {
+    const heldOut = loadPictures('heldOut');
+    writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
+    return this.predict(heldOut.images, heldOut.count);
   }
 
   async close(): Promise<void> {
