@@ -1,4 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,19 +25,62 @@ export function cli(args: string[], env: Record<string, string> = {}): CliResult
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts the CLI and SIGKILLs it after `ms` (if still running); resolves with its exit. */
-export function cliKilledAfter(args: string[], ms: number, env: Record<string, string> = {}): Promise<{ killed: boolean; code: number | null }> {
+/** When to kill a CLI process: resolves at the moment; `signal` aborts once the process has exited on its own. */
+export type KillMoment = (signal: AbortSignal) => Promise<void>;
+
+/** Starts the CLI and SIGKILLs it at `moment` (if still running); resolves with its exit. */
+export function cliKilledAt(args: string[], moment: KillMoment, env: Record<string, string> = {}): Promise<{ killed: boolean; code: number | null }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: 'ignore', env: { ...process.env, ...env } });
+    const exited = new AbortController();
     let killed = false;
-    const timer = setTimeout(() => {
-      killed = child.kill('SIGKILL');
-    }, ms);
+    moment(exited.signal).then(
+      () => {
+        if (child.exitCode === null && child.signalCode === null) killed = child.kill('SIGKILL');
+      },
+      () => {}, // aborted: the process exited first
+    );
     child.on('exit', (code) => {
-      clearTimeout(timer);
+      exited.abort();
       done({ killed: killed && code === null, code });
     });
   });
+}
+
+/** Starts the CLI and SIGKILLs it after `ms` (if still running); resolves with its exit. */
+export function cliKilledAfter(args: string[], ms: number, env: Record<string, string> = {}): Promise<{ killed: boolean; code: number | null }> {
+  return cliKilledAt(args, after(ms), env);
+}
+
+/** A kill `ms` after the start. */
+export const after =
+  (ms: number): KillMoment =>
+  (signal) =>
+    sleep(ms, undefined, { signal });
+
+/**
+ * A kill `extraMs` after the run has committed a step beyond `stepBefore`: it lands inside the
+ * search whatever the machine's start-up time, never before the process has made progress.
+ */
+export const afterNextStep =
+  (db: string, runId: string, stepBefore: number, extraMs: number): KillMoment =>
+  async (signal) => {
+    while (committedStep(db, runId) <= stepBefore) await sleep(25, undefined, { signal });
+    await sleep(extraMs, undefined, { signal });
+  };
+
+/** The run's last committed checkpoint step, read from the database file (0 before the first). */
+function committedStep(db: string, runId: string): number {
+  try {
+    const conn = new Database(db, { readonly: true, fileMustExist: true });
+    try {
+      return (conn.prepare('SELECT step FROM checkpoints WHERE run_id = ?').get(runId) as { step: number } | undefined)?.step ?? 0;
+    } finally {
+      conn.close();
+    }
+  } catch {
+    return 0; // not created yet, or its schema not yet written
+  }
 }
 
 /** An export with its timestamps removed: what must match byte for byte between runs. */
@@ -44,19 +89,21 @@ export function withoutTimestamps(exported: string): string {
 }
 
 /**
- * Runs `experiment` as run `runId` in `db`, SIGKILLing it `kills` times after `delay()` ms each
- * (resuming after each kill), then lets it finish. Returns the checkpoint step found after each
- * kill (0 when the kill came before the first committed step) and whether it finished cleanly.
+ * Runs `experiment` as run `runId` in `db`, SIGKILLing it `kills` times at `moment(step)` each
+ * (`step`: the checkpoint step it resumes from; resuming after each kill), then lets it finish.
+ * Returns the checkpoint step found after each kill (0 when the kill came before the first
+ * committed step) and whether it finished cleanly.
  */
-export async function runWithKills(experiment: string, db: string, runId: string, kills: number, delay: () => number): Promise<{ kills: number; stepsAtKill: number[]; finished: boolean }> {
+export async function runWithKills(experiment: string, db: string, runId: string, kills: number, moment: (step: number) => KillMoment): Promise<{ kills: number; stepsAtKill: number[]; finished: boolean }> {
   let killed = 0;
   const stepsAtKill: number[] = [];
   for (let attempt = 0; attempt < 5 * kills + 20; attempt++) {
     const status = cli(['status', runId, '--db', db, '--json']);
     const started = status.code === 0;
-    if (killed > 0) stepsAtKill.push(started ? JSON.parse(status.stdout).step : 0);
+    const step = started ? (JSON.parse(status.stdout).step as number) : 0;
+    if (killed > 0) stepsAtKill.push(step);
     const args = started ? ['resume', runId, '--db', db, '--json'] : ['run', experiment, '--db', db, '--run-id', runId, '--json'];
-    const outcome = await cliKilledAfter(args, killed < kills ? delay() : 120_000);
+    const outcome = await cliKilledAt(args, killed < kills ? moment(step) : after(120_000));
     if (outcome.killed) killed++;
     else return { kills: killed, stepsAtKill, finished: outcome.code === 0 };
   }

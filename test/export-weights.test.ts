@@ -78,7 +78,7 @@ describe('exporting the compressed model', () => {
       tf.tidy(() => {
         const x = tf.tensor4d(pictures.images.subarray(from * PICTURE_SIZE, (from + count) * PICTURE_SIZE), [count, 28, 28, 1]);
         const predicted = (compressed.predict(x) as TF.Tensor).argMax(-1).dataSync();
-        return predicted.reduce((n, p, i) => n + (p === pictures.labels[from + i] ? 1 : 0), 0) / count;
+        return Array.from(predicted).reduce((n: number, p, i) => n + (p === pictures.labels[from + i] ? 1 : 0), 0) / count;
       });
     const calibration = loadPictures('calibration');
     for (const row of rows.filter((r) => r.budget === 1)) expect(accuracy(calibration, row.slice * 200, 200)).toBe(row.fitness);

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
 import { readSafetensors, writeSafetensors } from '../src/models/safetensors.js';
-import { ROOT, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { ROOT, after, afterNextStep, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
 
 /**
  * The language-model path through the CLI: a small magnitude database of the reference model
@@ -82,12 +82,15 @@ describe('language-model runs through the CLI', () => {
 
     const db = join(dir, 'killed.db');
     const rng = Rng.fromSeed('neural-kills');
-    // Kills spread over start-up and search; six of them cover less search than the run needs.
-    const { kills, stepsAtKill, finished } = await runWithKills(experiment, db, 'r', 6, () => 500 + rng.next() * 2000);
+    // Kills alternate between a random moment after the start (start-up or early search, whatever
+    // the machine's speed) and a random moment after the run has committed one more step.
+    let k = 0;
+    const moment = (step: number) => (k++ % 2 === 0 ? after(300 + rng.next() * 1500) : afterNextStep(db, 'r', step, rng.next() * 400));
+    const { kills, stepsAtKill, finished } = await runWithKills(experiment, db, 'r', 6, moment);
     expect(finished).toBe(true);
     expect(kills).toBe(6);
-    // Some kills interrupted the search itself, between committed steps.
-    expect(new Set(stepsAtKill.filter((step) => step > 0)).size).toBeGreaterThanOrEqual(2);
+    // At least three kills interrupted the search itself, each after more progress than the last.
+    expect(new Set(stepsAtKill.filter((step) => step > 0)).size).toBeGreaterThanOrEqual(3);
     expect(withoutTimestamps(cli(['export', 'r', '--db', db]).stdout)).toBe(expected);
   });
 

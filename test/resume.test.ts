@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
-import { CLI, FIXTURES, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { CLI, FIXTURES, after, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
 
 const experiment = join(FIXTURES, 'slow-experiment.json');
 
@@ -33,7 +33,7 @@ describe('kill -9 and resume', () => {
     const db = join(dir, 'killed.db');
     const rng = Rng.fromSeed('kill-moments');
     // Early kills land in start-up and run creation; later ones mid-step, mid-commit.
-    const outcome = await runWithKills(experiment, db, 'r', 20, () => 100 + rng.next() * 500);
+    const outcome = await runWithKills(experiment, db, 'r', 20, () => after(100 + rng.next() * 500));
     expect(outcome.finished).toBe(true);
     expect(outcome.kills).toBeGreaterThanOrEqual(20);
     expect(exportOf(db, 'r')).toBe(expected);
