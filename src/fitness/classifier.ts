@@ -1,5 +1,5 @@
 import type * as TF from '@tensorflow/tfjs';
-import type { Genome } from '../space/space.js';
+import { genomeKey, type Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import { readManifest } from '../compress/database.js';
 import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
@@ -95,10 +95,19 @@ export class ClassifierFitness implements Fitness {
     return { gained, lost };
   }
 
+  /** Held-out predictions per configuration, kept: a comparison asks for the same ones again (40 KB each). */
+  private readonly heldOutPredictions = new Map<string, Int32Array>();
+
   private predictHeldOut(genome: Genome | null): Int32Array {
-    const heldOut = loadPictures('heldOut');
-    writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
-    return this.predict(heldOut.images, heldOut.count);
+    const key = genome ? genomeKey(genome) : 'dense';
+    let predicted = this.heldOutPredictions.get(key);
+    if (!predicted) {
+      const heldOut = loadPictures('heldOut');
+      writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
+      predicted = this.predict(heldOut.images, heldOut.count);
+      this.heldOutPredictions.set(key, predicted);
+    }
+    return predicted;
   }
 
   async close(): Promise<void> {
