@@ -19,6 +19,8 @@ import { checkRunDatabase } from '../compress/database.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from './heldout.js';
 import type { Experiment } from '../config/load.js';
 import type { LmFitnessSpec } from '../fitness/lm.js';
+import type { ImageFitnessSpec } from '../fitness/image.js';
+import type { ClassifierFitnessSpec } from '../fitness/classifier.js';
 import type { Backend } from '../fitness/lm-backends.js';
 import type { Device } from '../runtime/onnx.js';
 
@@ -100,13 +102,14 @@ function backendFlags(opts: { backend?: string; device?: string }): { backend?: 
 
 function applyBackend(experiment: Experiment, flags: { backend?: Backend; device?: Device }): void {
   if (flags.backend === undefined && flags.device === undefined) return;
-  if (!isLanguageModel(experiment)) {
-    const why = hasHeldOut(experiment) ? 'which runs on tfjs only' : 'which runs no model';
-    throw new UserError(`--backend/--device: ${experiment.source}: fitness.type: ${experiment.fitness.type} fitness, ${why}; the flags choose the language-model backend (kl, kl-topk, ppl)`);
+  const { source, fitness } = experiment;
+  if (!hasHeldOut(experiment)) throw new UserError(`--backend/--device: ${source}: fitness.type: ${fitness.type} fitness, which runs no model`);
+  if (flags.device !== undefined && !isLanguageModel(experiment)) {
+    throw new UserError(`--device: ${source}: fitness.type: ${fitness.type} fitness runs on the CPU; --device chooses a language model's device (kl, kl-topk, ppl)`);
   }
-  const fitness = experiment.fitness as LmFitnessSpec;
-  fitness.backend = flags.backend ?? fitness.backend;
-  fitness.device = flags.device ?? fitness.device;
+  const model = fitness as LmFitnessSpec | ImageFitnessSpec | ClassifierFitnessSpec;
+  model.backend = flags.backend ?? model.backend;
+  if (isLanguageModel(experiment)) (fitness as LmFitnessSpec).device = flags.device ?? (fitness as LmFitnessSpec).device;
 }
 
 async function withStore<T>(file: string, mustExist: boolean, fn: (store: Store) => T | Promise<T>): Promise<T> {
@@ -134,7 +137,7 @@ export function buildProgram(): Command {
     .option('--run-id <id>', 'id of the new run (default: <name>-<time>-<random>)')
     .option('--workers <n>', 'worker threads (default: experiment.workers, else the number of cores)', positiveInt)
     .option('--out <file>', 'also export the best configuration here when done (.json, .csv or .txt)')
-    .option('--backend <name>', 'language-model evaluation: onnx (onnxruntime, default) or tfjs (TensorFlow.js)')
+    .option('--backend <name>', 'model evaluation: onnx (onnxruntime, default) or tfjs (TensorFlow.js)')
     .option('--device <name>', 'onnx execution provider: cpu (default), cuda or webgpu')
     .option('--json', 'machine-readable output on stdout, no progress')
     .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string }) => {

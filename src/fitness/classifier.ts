@@ -1,12 +1,11 @@
-import type * as TF from '@tensorflow/tfjs';
 import { genomeKey, type Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import { readManifest } from '../compress/database.js';
 import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
-import { inputShape, loadLayersModel, readLayersModel, writeWeights } from '../models/layers-model.js';
+import { inputShape, readLayersModel } from '../models/layers-model.js';
+import { createLayersRunner, type LayersBackend, type LayersRunner } from '../models/layers-runner.js';
 import { isPictureInput, loadPictures, PICTURE_SIZE, type Pictures } from '../data/fashion.js';
 import { UserError } from '../errors.js';
-import { initTensorflow } from '../runtime/tfjs.js';
 import { samplesFor, type Fitness } from './types.js';
 
 /** What a worker needs to score a configuration of an image classifier (plain JSON, stored with the run). */
@@ -18,19 +17,18 @@ export interface ClassifierFitnessSpec {
   windows: number;
   slices: number;
   levelCacheMiB: number;
-  backend: 'tfjs';
+  backend: LayersBackend;
   minimize: false;
 }
 
 /**
  * Accuracy (maximised) of a compressed classifier on the calibration split of Fashion-MNIST.
- * The worker holds one TensorFlow.js model and writes into it only the kernels whose level changed.
+ * The worker holds one model (onnxruntime or TensorFlow.js) and replaces only the kernels whose level changed.
  */
 export class ClassifierFitness implements Fitness {
   private constructor(
     readonly spec: ClassifierFitnessSpec,
-    private readonly tf: typeof TF,
-    private readonly model: TF.LayersModel,
+    private readonly runner: LayersRunner,
     private readonly stitcher: Stitcher,
     private readonly calibration: Pictures,
     /** The model's input shape without the batch axis: [784] (an MLP) or [28, 28, 1] (a CNN). */
@@ -39,13 +37,12 @@ export class ClassifierFitness implements Fitness {
 
   static async load(spec: ClassifierFitnessSpec): Promise<ClassifierFitness> {
     const manifest = readManifest(spec.database);
-    const { tf } = await initTensorflow();
     const files = readLayersModel(spec.model);
     const input = inputShape(files);
     if (!isPictureInput(input)) throw new UserError(`${spec.model}/model.json: accuracy fitness scores 28 × 28 grey pictures, but the model takes [${input.join(', ')}]`);
-    const model = await loadLayersModel(tf, files);
+    const runner = await createLayersRunner(files, spec.backend, manifest.units.flatMap((u) => u.weights));
     const stitcher = layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB);
-    return new ClassifierFitness(spec, tf, model, stitcher, loadPictures('calibration'), input as number[]);
+    return new ClassifierFitness(spec, runner, stitcher, loadPictures('calibration'), input as number[]);
   }
 
   /** Pictures of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive calibration pictures, wrapping around. */
@@ -54,28 +51,30 @@ export class ClassifierFitness implements Fitness {
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
-    writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
+    this.runner.write(this.stitcher.stitch(genome));
     const indices = this.windowsFor(fidelity);
     const images = new Float32Array(indices.length * PICTURE_SIZE);
     indices.forEach((d, k) => images.set(this.calibration.images.subarray(d * PICTURE_SIZE, (d + 1) * PICTURE_SIZE), k * PICTURE_SIZE));
-    const predicted = this.predict(images, indices.length);
+    const predicted = await this.predict(images, indices.length);
     return indices.reduce((s, d, k) => s + (predicted[k] === this.calibration.labels[d] ? 1 : 0), 0) / indices.length;
   }
 
   /** Held-out accuracy, and agreement with the dense model's predictions, for each configuration (null: dense). */
   async measureHeldOut(genomes: (Genome | null)[]): Promise<{ accuracy: number; agreement: number }[]> {
     const heldOut = loadPictures('heldOut');
-    const dense = this.predictHeldOut(null);
-    return genomes.map((genome) => {
-      const predicted = this.predictHeldOut(genome);
+    const dense = await this.predictHeldOut(null);
+    const rows = [];
+    for (const genome of genomes) {
+      const predicted = await this.predictHeldOut(genome);
       let correct = 0;
       let agree = 0;
       predicted.forEach((p, i) => {
         correct += p === heldOut.labels[i] ? 1 : 0;
         agree += p === dense[i] ? 1 : 0;
       });
-      return { accuracy: correct / heldOut.count, agreement: agree / heldOut.count };
-    });
+      rows.push({ accuracy: correct / heldOut.count, agreement: agree / heldOut.count });
+    }
+    return rows;
   }
 
   /**
@@ -85,7 +84,7 @@ export class ClassifierFitness implements Fitness {
    */
   async pairedHeldOut(a: Genome | null, b: Genome | null): Promise<{ gained: number; lost: number }> {
     const { labels } = loadPictures('heldOut');
-    const [pa, pb] = [this.predictHeldOut(a), this.predictHeldOut(b)];
+    const [pa, pb] = [await this.predictHeldOut(a), await this.predictHeldOut(b)];
     let gained = 0;
     let lost = 0;
     labels.forEach((label, i) => {
@@ -98,30 +97,34 @@ export class ClassifierFitness implements Fitness {
   /** Held-out predictions per configuration, kept: a comparison asks for the same ones again (40 KB each). */
   private readonly heldOutPredictions = new Map<string, Int32Array>();
 
-  private predictHeldOut(genome: Genome | null): Int32Array {
+  private async predictHeldOut(genome: Genome | null): Promise<Int32Array> {
     const key = genome ? genomeKey(genome) : 'dense';
     let predicted = this.heldOutPredictions.get(key);
     if (!predicted) {
       const heldOut = loadPictures('heldOut');
-      writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
-      predicted = this.predict(heldOut.images, heldOut.count);
+      this.runner.write(this.stitcher.stitch(genome));
+      predicted = await this.predict(heldOut.images, heldOut.count);
       this.heldOutPredictions.set(key, predicted);
     }
     return predicted;
   }
 
   async close(): Promise<void> {
-    this.model.dispose();
+    await this.runner.close();
   }
 
   /** Predicted classes, 1,000 pictures at a time: a whole test set at once would hold gigabytes of activations. */
-  private predict(images: Float32Array, count: number): Int32Array {
-    const { tf } = this;
+  private async predict(images: Float32Array, count: number): Promise<Int32Array> {
     const out = new Int32Array(count);
     for (let from = 0; from < count; from += 1000) {
       const n = Math.min(1000, count - from);
-      const batch = images.subarray(from * PICTURE_SIZE, (from + n) * PICTURE_SIZE);
-      out.set(tf.tidy(() => (this.model.predict(tf.tensor(batch, [n, ...this.input])) as TF.Tensor).argMax(-1).dataSync() as Int32Array), from);
+      const logits = await this.runner.run(images.subarray(from * PICTURE_SIZE, (from + n) * PICTURE_SIZE), [n, ...this.input]);
+      const classes = logits.length / n;
+      for (let i = 0; i < n; i++) {
+        let best = 0;
+        for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+        out[from + i] = best;
+      }
     }
     return out;
   }

@@ -1,11 +1,10 @@
-import type * as TF from '@tensorflow/tfjs';
 import type { Genome } from '../space/space.js';
 import type { Fidelity } from '../strategies/types.js';
 import { readManifest } from '../compress/database.js';
-import { loadLayersModel, readLayersModel, writeWeights } from '../models/layers-model.js';
+import { readLayersModel } from '../models/layers-model.js';
+import { createLayersRunner, type LayersBackend, type LayersRunner } from '../models/layers-runner.js';
 import { CALIBRATION_PHOTOS, heldOutPairs, patches, photo } from '../data/photos.js';
 import { to8Bit } from '../data/images.js';
-import { initTensorflow } from '../runtime/tfjs.js';
 import { ByteLru } from '../compress/lru.js';
 import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
 import { samplesFor, type Fitness } from './types.js';
@@ -22,7 +21,7 @@ export interface ImageFitnessSpec {
   length: number;
   cacheMiB: number;
   levelCacheMiB: number;
-  backend: 'tfjs';
+  backend: LayersBackend;
   minimize: false;
 }
 
@@ -32,15 +31,14 @@ const HELD_OUT = { count: 24, size: 48 };
 /**
  * PSNR (dB, maximised) of a compressed model's output against the dense model's, on patches of
  * real photographs: how faithfully the compressed network reproduces the original. The worker
- * holds one TensorFlow.js model and writes into its kernels only the layers whose level changed.
+ * holds one model (onnxruntime or TensorFlow.js) and replaces only the kernels whose level changed.
  */
 export class ImageFitness implements Fitness {
   private readonly teachers: ByteLru<number, Float32Array>;
 
   private constructor(
     readonly spec: ImageFitnessSpec,
-    private readonly tf: typeof TF,
-    private readonly model: TF.LayersModel,
+    private readonly runner: LayersRunner,
     readonly pool: Float32Array[],
     private readonly stitcher: Stitcher,
   ) {
@@ -49,12 +47,11 @@ export class ImageFitness implements Fitness {
 
   static async load(spec: ImageFitnessSpec): Promise<ImageFitness> {
     const manifest = readManifest(spec.database);
-    const { tf } = await initTensorflow();
     const files = readLayersModel(spec.model);
-    const model = await loadLayersModel(tf, files);
+    const runner = await createLayersRunner(files, spec.backend, manifest.units.flatMap((u) => u.weights));
     const stitcher = layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB);
     const pool = patches(CALIBRATION_PHOTOS.map(photo), spec.windows * spec.slices, spec.length);
-    return new ImageFitness(spec, tf, model, pool, stitcher);
+    return new ImageFitness(spec, runner, pool, stitcher);
   }
 
   /** Patches of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool patches, wrapping around. */
@@ -64,9 +61,10 @@ export class ImageFitness implements Fitness {
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
     const indices = this.windowsFor(fidelity);
-    const teachers = indices.map((i) => this.teacher(i));
+    const teachers: Float32Array[] = [];
+    for (const i of indices) teachers.push(await this.teacher(i));
     this.stitch(genome);
-    const outputs = this.run(indices.map((i) => this.pool[i]), this.spec.length);
+    const outputs = await this.run(indices.map((i) => this.pool[i]), this.spec.length);
     let se = 0;
     let n = 0;
     outputs.forEach((out, k) => {
@@ -83,10 +81,11 @@ export class ImageFitness implements Fitness {
   async measureHeldOut(genomes: (Genome | null)[]): Promise<{ psnrToDense: number; psnrToPhoto: number }[]> {
     const pairs = heldOutPairs(HELD_OUT.count, HELD_OUT.size);
     this.stitch(null);
-    const dense = this.run(pairs.map((p) => p.low), HELD_OUT.size);
-    return genomes.map((genome) => {
+    const dense = await this.run(pairs.map((p) => p.low), HELD_OUT.size);
+    const rows = [];
+    for (const genome of genomes) {
       this.stitch(genome);
-      const outputs = this.run(pairs.map((p) => p.low), HELD_OUT.size).map(to8Bit);
+      const outputs = (await this.run(pairs.map((p) => p.low), HELD_OUT.size)).map(to8Bit);
       let toDense = 0;
       let toPhoto = 0;
       let n = 0;
@@ -97,36 +96,33 @@ export class ImageFitness implements Fitness {
         }
         n += out.length;
       });
-      return { psnrToDense: psnrOf(toDense / n), psnrToPhoto: psnrOf(toPhoto / n) };
-    });
+      rows.push({ psnrToDense: psnrOf(toDense / n), psnrToPhoto: psnrOf(toPhoto / n) });
+    }
+    return rows;
   }
 
   async close(): Promise<void> {
-    this.model.dispose();
+    await this.runner.close();
   }
 
   private stitch(genome: Genome | null): void {
-    writeWeights(this.tf, this.model, this.stitcher.stitch(genome));
+    this.runner.write(this.stitcher.stitch(genome));
   }
 
   /** The model's outputs on square patches of one size, in one batch. */
-  private run(inputs: Float32Array[], size: number): Float32Array[] {
-    const { tf } = this;
-    return tf.tidy(() => {
-      const batch = tf.tensor4d(concat(inputs), [inputs.length, size, size, 3]);
-      const out = (this.model.predict(batch) as TF.Tensor).dataSync() as Float32Array;
-      const each = out.length / inputs.length;
-      return inputs.map((_, k) => out.slice(k * each, (k + 1) * each));
-    });
+  private async run(inputs: Float32Array[], size: number): Promise<Float32Array[]> {
+    const out = await this.runner.run(concat(inputs), [inputs.length, size, size, 3]);
+    const each = out.length / inputs.length;
+    return inputs.map((_, k) => out.slice(k * each, (k + 1) * each));
   }
 
   /** The dense model's output on a pool patch: computed once, kept while the cache has room. */
-  private teacher(index: number): Float32Array {
+  private async teacher(index: number): Promise<Float32Array> {
     const hit = this.teachers.get(index);
     if (hit) return hit;
     const saved = this.stitcher.configuration;
     this.stitch(null);
-    const [out] = this.run([this.pool[index]], this.spec.length);
+    const [out] = await this.run([this.pool[index]], this.spec.length);
     this.stitch(saved);
     this.teachers.set(index, out, out.byteLength);
     return out;

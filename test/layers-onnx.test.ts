@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import type * as TF from '@tensorflow/tfjs';
+import { initTensorflow } from '../src/runtime/tfjs.js';
+import { createSession, floatTensor } from '../src/runtime/onnx.js';
+import { kernelUnits, loadLayersModel, readLayersModel, weightValues } from '../src/models/layers-model.js';
+import { layersModelGraph, toOnnxLayout } from '../src/models/layers-onnx.js';
+import { upscalerPackageDir } from '../src/models/upscaler.js';
+import { CALIBRATION_PHOTOS, patches, photo } from '../src/data/photos.js';
+import { loadPictures } from '../src/data/fashion.js';
+import { writeFileSync } from 'node:fs';
+import { buildDatabase, loadDatabaseConfig } from '../src/compress/database.js';
+import { ClassifierFitness } from '../src/fitness/classifier.js';
+import { ImageFitness } from '../src/fitness/image.js';
+import { Rng } from '../src/rng/rng.js';
+import { ROOT, tempDir } from './cli-helpers.js';
+
+/** The same model on TensorFlow.js and on onnxruntime (kernels fed as inputs), on the same batch. */
+async function bothBackends(dir: string, input: Float32Array, dims: number[]) {
+  const { tf } = await initTensorflow();
+  const files = readLayersModel(dir);
+  const fed = kernelUnits(files).map((u) => u.weight);
+  const session = await createSession(layersModelGraph(files, new Set(fed)));
+  const feeds: Record<string, ReturnType<typeof floatTensor>> = { input: floatTensor(input, dims) };
+  for (const name of fed) {
+    const shape = files.weightSpecs.find((w) => w.name === name)!.shape;
+    feeds[name] = floatTensor(toOnnxLayout(weightValues(files, name), shape), shape.length === 4 ? [shape[3], shape[2], shape[0], shape[1]] : shape);
+  }
+  const onnx = (await session.run(feeds)).output;
+  const model = await loadLayersModel(tf, files);
+  const reference = tf.tidy(() => (model.predict(tf.tensor(input, dims)) as TF.Tensor).dataSync() as Float32Array);
+  model.dispose();
+  return { onnx: onnx.data as Float32Array, dims: onnx.dims, reference };
+}
+
+const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+describe('LayersModels on onnxruntime', () => {
+  it('runs the pretrained RDN as TensorFlow.js does', async () => {
+    const [patch] = patches(CALIBRATION_PHOTOS.map(photo), 1, 24);
+    const { onnx, dims, reference } = await bothBackends(join(upscalerPackageDir(), 'models'), patch, [1, 24, 24, 3]);
+    expect(dims).toEqual([1, 48, 48, 3]);
+    expect(maxDifference(onnx, reference)).toBeLessThan(1e-2); // outputs span 0..255
+  });
+
+  it('runs the clothing CNN as TensorFlow.js does', async () => {
+    const pictures = loadPictures('calibration');
+    const { onnx, dims, reference } = await bothBackends(join(ROOT, 'models', 'fashion-cnn'), pictures.images.subarray(0, 16 * 784), [16, 28, 28, 1]);
+    expect(dims).toEqual([16, 10]);
+    expect(maxDifference(onnx, reference)).toBeLessThan(1e-4);
+  });
+
+  it('gives the fitnesses the same scores on both backends, configuration after configuration', { timeout: 120_000 }, async () => {
+    const rng = Rng.fromSeed('backends');
+    const build = async (model: string, units: string[]) => {
+      const dir = tempDir();
+      writeFileSync(join(dir, 'db.json'), JSON.stringify({ model, out: 'db', units, compression: { type: 'sparsity', method: 'magnitude', target: 0.6, stepsEachSide: 4 } }));
+      const config = loadDatabaseConfig(join(dir, 'db.json'));
+      return { dir: config.outDir, manifest: (await buildDatabase(config)).manifest };
+    };
+    const randomGenomes = (manifest: { units: { levels: unknown[] }[] }) => Array.from({ length: 4 }, () => manifest.units.map((u) => rng.int(0, u.levels.length - 1)));
+
+    const cnn = join(ROOT, 'models', 'fashion-cnn');
+    const cnnDb = await build(cnn, ['conv3', 'conv4', 'conv5', 'conv6']);
+    const classifiers = await Promise.all((['tfjs', 'onnx'] as const).map((backend) => ClassifierFitness.load({ type: 'accuracy', database: cnnDb.dir, model: cnn, windows: 300, slices: 4, levelCacheMiB: 64, backend, minimize: false })));
+    for (const genome of randomGenomes(cnnDb.manifest)) {
+      const [a, b] = [await classifiers[0].evaluate(genome, { budget: 1, slice: 2 }), await classifiers[1].evaluate(genome, { budget: 1, slice: 2 })];
+      expect(b).toBe(a);
+    }
+    await Promise.all(classifiers.map((f) => f.close()));
+
+    const rdn = join(upscalerPackageDir(), 'models');
+    const rdnDb = await build(rdn, ['GFF_2', 'UPN1', 'UPN2']);
+    const images = await Promise.all((['tfjs', 'onnx'] as const).map((backend) => ImageFitness.load({ type: 'psnr', database: rdnDb.dir, model: rdn, windows: 2, slices: 2, length: 24, cacheMiB: 16, levelCacheMiB: 64, backend, minimize: false })));
+    for (const genome of randomGenomes(rdnDb.manifest)) {
+      const [a, b] = [await images[0].evaluate(genome, { budget: 1, slice: 1 }), await images[1].evaluate(genome, { budget: 1, slice: 1 })];
+      expect(Math.abs(a - b)).toBeLessThan(0.01); // dB, at 40–60 dB of fidelity
+    }
+    await Promise.all(images.map((f) => f.close()));
+  });
+
+  it('names the layer it cannot convert, and the way out', () => {
+    const files = readLayersModel(join(ROOT, 'models', 'fashion-cnn'));
+    const topology = structuredClone(files.modelTopology) as { config: { layers: { class_name: string }[] } };
+    topology.config.layers[8].class_name = 'Reshape';
+    expect(() => layersModelGraph({ ...files, modelTopology: topology }, new Set())).toThrow(/fashion-cnn\/model\.json: layer "gap" \(Reshape\): a layer type, which the onnx backend does not convert; use --backend tfjs/);
+  });
+});
