@@ -47,11 +47,6 @@ export function cliKilledAt(args: string[], moment: KillMoment, env: Record<stri
   });
 }
 
-/** Starts the CLI and SIGKILLs it after `ms` (if still running); resolves with its exit. */
-export function cliKilledAfter(args: string[], ms: number, env: Record<string, string> = {}): Promise<{ killed: boolean; code: number | null }> {
-  return cliKilledAt(args, after(ms), env);
-}
-
 /** A kill `ms` after the start. */
 export const after =
   (ms: number): KillMoment =>

@@ -18,9 +18,6 @@ import { buildDatabaseCommand, describeManifest } from './db.js';
 import { checkRunDatabase } from '../compress/database.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from './heldout.js';
 import type { Experiment } from '../config/load.js';
-import type { LmFitnessSpec } from '../fitness/lm.js';
-import type { ImageFitnessSpec } from '../fitness/image.js';
-import type { ClassifierFitnessSpec } from '../fitness/classifier.js';
 import type { Backend } from '../fitness/lm-backends.js';
 import type { Device } from '../runtime/onnx.js';
 
@@ -77,15 +74,12 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   }
 }
 
-/** Language-model fitnesses are the ones with a choice of backend and device. */
-const isLanguageModel = (e: Experiment) => 'device' in e.fitness;
-
 /** A stored run's model may have changed since the run began: its database must still match it. */
 async function checkRunModel(experiment: Experiment): Promise<void> {
   if ('database' in experiment.fitness) await checkRunDatabase(experiment.fitness.database, experiment.fitness.model);
 }
 
-/** " on onnx (cpu)" for a language-model run, "" otherwise. */
+/** " on onnx (cpu)" for a language-model run, " on onnx" for a LayersModel run, "" for a run without a model. */
 function describeBackend(e: Experiment): string {
   if (!('backend' in e.fitness)) return '';
   return ` on ${e.fitness.backend}${'device' in e.fitness ? ` (${e.fitness.device})` : ''}`;
@@ -103,13 +97,12 @@ function backendFlags(opts: { backend?: string; device?: string }): { backend?: 
 function applyBackend(experiment: Experiment, flags: { backend?: Backend; device?: Device }): void {
   if (flags.backend === undefined && flags.device === undefined) return;
   const { source, fitness } = experiment;
-  if (!hasHeldOut(experiment)) throw new UserError(`--backend/--device: ${source}: fitness.type: ${fitness.type} fitness, which runs no model`);
-  if (flags.device !== undefined && !isLanguageModel(experiment)) {
+  if (!('backend' in fitness)) throw new UserError(`--backend/--device: ${source}: fitness.type: ${fitness.type} fitness, which runs no model`);
+  if (flags.device !== undefined && !('device' in fitness)) {
     throw new UserError(`--device: ${source}: fitness.type: ${fitness.type} fitness runs on the CPU; --device chooses a language model's device (kl, kl-topk, ppl)`);
   }
-  const model = fitness as LmFitnessSpec | ImageFitnessSpec | ClassifierFitnessSpec;
-  model.backend = flags.backend ?? model.backend;
-  if (isLanguageModel(experiment)) (fitness as LmFitnessSpec).device = flags.device ?? (fitness as LmFitnessSpec).device;
+  fitness.backend = flags.backend ?? fitness.backend;
+  if ('device' in fitness) fitness.device = flags.device ?? fitness.device;
 }
 
 async function withStore<T>(file: string, mustExist: boolean, fn: (store: Store) => T | Promise<T>): Promise<T> {

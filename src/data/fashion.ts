@@ -19,7 +19,6 @@ export interface Pictures {
 
 export type PictureSplit = 'train' | 'calibration' | 'heldOut';
 
-export const CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 export const PICTURE_SIZE = 28 * 28;
 const TRAIN_COUNT = 55_000;
 

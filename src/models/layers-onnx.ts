@@ -20,10 +20,9 @@ export function layersModelGraph(files: LayersModelFiles, fed: Set<string>): Uin
   const weight = (name: string) => {
     const shape = shapes.get(name);
     if (!shape) throw new UserError(`${file}: weightsManifest: no weight "${name}"`);
-    const onnxShape = shape.length === 4 ? [shape[3], shape[2], shape[0], shape[1]] : shape;
-    return g.weight(name, onnxShape, fed.has(name) ? new Float32Array(0) : toOnnxLayout(weightValues(files, name), shape), fed.has(name));
+    return g.weight(name, onnxShape(shape), fed.has(name) ? new Float32Array(0) : toOnnxLayout(weightValues(files, name), shape), fed.has(name));
   };
-  const unsupported = (layer: RawLayer, what: string) => new UserError(`${file}: layer "${layer.config.name}" (${layer.class_name}): ${what}, which the onnx backend does not convert; use --backend tfjs`);
+  const unsupported = (layer: RawLayer, what: string) => new UserError(`${file}: layer "${layer.config.name ?? layer.name}" (${layer.class_name}): ${what}, which the onnx backend does not convert; use --backend tfjs`);
 
   /** Each layer's output: its tensor name and rank (4: NCHW image, 2: [batch, features]). */
   const outputs = new Map<string, { name: string; rank: number }>();
@@ -124,7 +123,12 @@ export function layersModelGraph(files: LayersModelFiles, fed: Set<string>): Uin
   return g.encode();
 }
 
-/** A Keras weight in ONNX layout: conv kernels [kh, kw, cin, cout] → [cout, cin, kh, kw]; others unchanged. */
+/** A Keras weight's shape in ONNX layout: conv kernels [kh, kw, cin, cout] → [cout, cin, kh, kw]; others unchanged. */
+export function onnxShape(shape: number[]): number[] {
+  return shape.length === 4 ? [shape[3], shape[2], shape[0], shape[1]] : shape;
+}
+
+/** A Keras weight's values in ONNX layout (see {@link onnxShape}). */
 export function toOnnxLayout(values: Float32Array, shape: number[]): Float32Array {
   if (shape.length !== 4) return values;
   const [kh, kw, cin, cout] = shape;

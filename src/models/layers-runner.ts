@@ -2,7 +2,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { createSession, floatTensor, type ort } from '../runtime/onnx.js';
 import { loadLayersModel, weightValues, writeWeights, type LayersModelFiles } from './layers-model.js';
-import { layersModelGraph, toOnnxLayout } from './layers-onnx.js';
+import { layersModelGraph, onnxShape, toOnnxLayout } from './layers-onnx.js';
 
 export type LayersBackend = 'tfjs' | 'onnx';
 
@@ -42,7 +42,7 @@ async function onnxRunner(files: LayersModelFiles, replaceable: string[]): Promi
   const write = (changes: [string, Float32Array][]) => {
     for (const [name, data] of changes) {
       const shape = shapes.get(name)!;
-      feeds[name] = floatTensor(toOnnxLayout(data, shape), shape.length === 4 ? [shape[3], shape[2], shape[0], shape[1]] : shape);
+      feeds[name] = floatTensor(toOnnxLayout(data, shape), onnxShape(shape));
     }
   };
   write(replaceable.map((name) => [name, weightValues(files, name)]));
