@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { UserError } from './errors.js';
 
 /**
@@ -52,3 +52,7 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, file: s
   throw new UserError(`${file}: ${formatPath([...prefix, ...issue.path])}: ${describeIssue(issue, value)}`);
 }
 
+
+/** Numbers users write in JSON: finite ones only (no NaN or ±Infinity smuggled through 1e999). */
+export const finite = z.number().refine(Number.isFinite, 'expected a finite number');
+export const positiveInt = z.number().int().min(1);

@@ -9,12 +9,12 @@ import { context, drive, feasibleRandomSpaces } from './helpers.js';
 
 const strategies: Strategy[] = [
   // With the model (proposals every 3 generations, so its DP runs often) and without it.
-  evopress({ generations: 30, offspring: 8, selection: [{ survivors: 3, budget: 1 }, { survivors: 1, budget: 2 }], maxJump: 16, screening: 8, memory: 64, proposalEvery: 3, trustRadius: 3 }) as Strategy,
-  evopress({ generations: 30, offspring: 8, selection: [{ survivors: 1, budget: 1 }], maxJump: 3, screening: 0, memory: 0, proposalEvery: 0, trustRadius: 0 }) as Strategy,
-  genetic({ generations: 10, population: 12, elite: 2, tournament: 3, crossover: 'uniform', crossoverRate: 0.9, mutationRate: null, switchRate: 0.5, maxJump: 3, budget: 1, survival: 'plus' }) as Strategy,
-  genetic({ generations: 10, population: 12, elite: 1, tournament: 2, crossover: 'onePoint', crossoverRate: 1, mutationRate: 0.3, switchRate: 0, maxJump: 2, budget: 1, survival: 'generational' }) as Strategy,
-  randomSearch({ samples: 40, batch: 16, budget: 1 }) as Strategy,
-  uniformBaseline({ budget: 1 }) as Strategy,
+  evopress({ type: 'evopress', generations: 30, offspring: 8, selection: [{ survivors: 3, budget: 1 }, { survivors: 1, budget: 2 }], maxJump: 16, screening: 8, memory: 64, proposalEvery: 3, trustRadius: 3 }) as Strategy,
+  evopress({ type: 'evopress', generations: 30, offspring: 8, selection: [{ survivors: 1, budget: 1 }], maxJump: 3, screening: 0, memory: 0, proposalEvery: 0, trustRadius: 0 }) as Strategy,
+  genetic({ type: 'genetic', generations: 10, population: 12, elite: 2, tournament: 3, crossover: 'uniform', crossoverRate: 0.9, mutationRate: null, switchRate: 0.5, maxJump: 3, budget: 1, survival: 'plus' }) as Strategy,
+  genetic({ type: 'genetic', generations: 10, population: 12, elite: 1, tournament: 2, crossover: 'onePoint', crossoverRate: 1, mutationRate: 0.3, switchRate: 0, maxJump: 2, budget: 1, survival: 'generational' }) as Strategy,
+  randomSearch({ type: 'random', samples: 40, batch: 16, budget: 1 }) as Strategy,
+  uniformBaseline({ type: 'uniform', budget: 1 }) as Strategy,
 ];
 
 describe('every emitted candidate satisfies the budget', () => {

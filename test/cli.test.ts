@@ -44,6 +44,28 @@ describe('CLI', () => {
     exported = cli(['export', 'good', '--db', db]).stdout;
   });
 
+  it('closes the fitness in every worker that loaded it when the run ends', () => {
+    // The module notes each worker thread that loads it and each that closes it.
+    const log = join(dir, 'closing.log');
+    writeFileSync(
+      join(dir, 'closing.mjs'),
+      [
+        "import { appendFileSync } from 'node:fs';",
+        "import { threadId } from 'node:worker_threads';",
+        'appendFileSync(process.env.EVOSEARCH_TEST_LOG, `loaded ${threadId}\\n`);',
+        'export default (genome) => genome.reduce((s, level, i) => s + (i + 1) * level, 0);',
+        'export function close() { appendFileSync(process.env.EVOSEARCH_TEST_LOG, `closed ${threadId}\\n`); }',
+      ].join('\n'),
+    );
+    const file = variant(dir, 'closing', (e) => (e.fitness.path = './closing.mjs'));
+    const r = cli(['run', file, '--db', join(dir, 'closing.db'), '--workers', '2', '--json'], { EVOSEARCH_TEST_LOG: log });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    const threads = (what: string) => lines.filter((l) => l.startsWith(what)).map((l) => l.split(' ')[1]).sort();
+    expect(threads('loaded').length).toBeGreaterThan(0);
+    expect(threads('closed')).toEqual(threads('loaded'));
+  });
+
   it('runs, lists, shows and exports in three formats', () => {
     const result = JSON.parse(exported);
     expect(result).toMatchObject({ runId: 'good', experiment: 'toy', strategy: 'evopress', status: 'finished', budget: { total: 500, mode: 'atMost' } });

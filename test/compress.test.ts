@@ -13,7 +13,11 @@ import { collectGrams } from '../src/compress/calibrate.js';
 import { cholesky, inverseFromCholesky, inverseHessianFactor, matrix, reconstructionError, type Matrix } from '../src/compress/linalg.js';
 import { magnitudePrune, sparseGptPrune, wandaPrune } from '../src/compress/sparsify.js';
 import { gptqQuantize, rtnQuantize } from '../src/compress/quantize.js';
-import { buildDatabase, loadDatabaseConfig, modelHash, readManifest, readUnitLevels, spaceFromManifest, type Manifest } from '../src/compress/database.js';
+import { buildDatabase } from '../src/compress/build.js';
+import { loadDatabaseConfig } from '../src/compress/config.js';
+import { modelHash } from '../src/compress/hashing.js';
+import { readManifest, spaceFromManifest, type Manifest } from '../src/compress/manifest.js';
+import { readUnitLevels } from './helpers.js';
 
 /**
  * The compression methods on the checked-in reference model and real State of the Union text:

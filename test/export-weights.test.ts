@@ -46,7 +46,7 @@ describe('exporting the compressed model', () => {
     const model = join(upscalerPackageDir(), 'models');
     const { out, rows } = searchAndExport(
       { model, out: 'db', units: ['GFF_2', 'UPN1', 'UPN2'], compression: { type: 'sparsity', method: 'magnitude', target: 0.6, stepsEachSide: 4 } },
-      { type: 'psnr', windows: 1, slices: 2, length: 24 },
+      { type: 'psnr', patches: 1, slices: 2, patchSize: 24 },
       'tfjs',
     );
     const { tf } = await initTensorflow();
@@ -69,7 +69,7 @@ describe('exporting the compressed model', () => {
     const model = join(ROOT, 'models', 'fashion-cnn');
     const { out, rows, printed } = searchAndExport(
       { model, out: 'db', units: ['conv4', 'conv5', 'conv6'], compression: { type: 'sparsity', method: 'magnitude', target: 0.7, stepsEachSide: 4 } },
-      { type: 'accuracy', windows: 200, slices: 3 },
+      { type: 'accuracy', pictures: 200, slices: 3 },
       'tfjs',
     );
     const { tf } = await initTensorflow();

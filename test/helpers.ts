@@ -1,6 +1,7 @@
 import { Rng } from '../src/rng/rng.js';
 import { SpaceIndex, checkBudget, type Space } from '../src/space/space.js';
 import type { StrategyContext } from '../src/strategies/types.js';
+import { readLevel, type Manifest } from '../src/compress/manifest.js';
 
 /** A random space: unit and level counts, integer or fractional costs, any level order, either budget mode. */
 export function randomSpace(rng: Rng): Space {
@@ -36,3 +37,13 @@ export function context(space: Space, seed = 1, slices = 1): StrategyContext {
 }
 
 export { drive } from '../src/engine/drive.js';
+
+/** Every stored level of one unit of a level database: level index → tensor. */
+export function readUnitLevels(dir: string, manifest: Manifest, unit: number, shapes: Map<string, number[]>): Map<number, Float32Array> {
+  const shape = shapes.get(manifest.units[unit].weights[0])!;
+  const out = new Map<number, Float32Array>();
+  manifest.units[unit].levels.forEach((l, i) => {
+    if (l.tensors === 'file') out.set(i, readLevel(dir, manifest, unit, i, shape));
+  });
+  return out;
+}

@@ -1,7 +1,10 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildDatabase, loadDatabaseConfig, readUnitLevels, type Manifest } from '../src/compress/database.js';
+import { buildDatabase } from '../src/compress/build.js';
+import { loadDatabaseConfig } from '../src/compress/config.js';
+import type { Manifest } from '../src/compress/manifest.js';
+import { readUnitLevels } from './helpers.js';
 import { weightShapes } from '../src/models/config.js';
 import { LmFitness, type LmFitnessSpec } from '../src/fitness/lm.js';
 import { loadTransformer } from '../src/models/transformer.js';

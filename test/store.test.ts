@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
 import { createRun } from '../src/engine/engine.js';
-import { loadExperiment } from '../src/config/load.js';
+import { loadExperiment } from '../src/cli/db.js';
 import { ROOT, tempDir } from './cli-helpers.js';
 
 const toy = await loadExperiment(join(ROOT, 'experiments', 'toy', 'experiment.json'));

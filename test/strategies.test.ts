@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/rng/rng.js';
 import { SpaceIndex, type Space } from '../src/space/space.js';
 import { evopress, type EvoPressConfig } from '../src/strategies/evopress.js';
-import { createStrategy } from '../src/strategies/index.js';
-import { strategySchema } from '../src/config/schema.js';
-import { syntheticSpace, SyntheticProblem, additiveOptimum } from '../src/fitness/synthetic.js';
+import { createStrategy, strategySchema } from '../src/strategies/index.js';
+import { syntheticSpace } from '../src/space/synthetic.js';
+import { SyntheticProblem, additiveOptimum } from '../src/fitness/synthetic.js';
 import { context, drive } from './helpers.js';
 
-const base: EvoPressConfig = { generations: 50, offspring: 16, selection: [{ survivors: 4, budget: 1 }, { survivors: 1, budget: 4 }], maxJump: 16, screening: 16, memory: 512, proposalEvery: 10, trustRadius: 3 };
+const base: EvoPressConfig = { type: 'evopress', generations: 50, offspring: 16, selection: [{ survivors: 4, budget: 1 }, { survivors: 1, budget: 4 }], maxJump: 16, screening: 16, memory: 512, proposalEvery: 10, trustRadius: 3 };
 const space = syntheticSpace({ family: 'unequalCost', units: 30, levels: 6, seed: 2, budgetFraction: 0.5 });
 const problem = new SyntheticProblem(space, { seed: 2, noise: 0.3 });
 

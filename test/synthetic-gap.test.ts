@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { gapRun } from '../src/bench/gap.js';
-import { strategySchema } from '../src/config/schema.js';
-import type { SyntheticSpaceSpec } from '../src/fitness/synthetic.js';
+import { gapRun } from '../src/tools/bench/gap.js';
+import { strategySchema } from '../src/strategies/index.js';
+import type { SyntheticSpaceSpec } from '../src/space/synthetic.js';
 
 // The acceptance problems: additive losses, non-convex per unit, exact optimum by DP.
 const evopress = strategySchema.parse({ type: 'evopress', generations: 1_000_000, offspring: 16 });

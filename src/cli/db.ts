@@ -1,5 +1,9 @@
 import cliProgress from 'cli-progress';
-import { buildDatabase, loadDatabaseConfig, type BuildProgress, type Manifest } from '../compress/database.js';
+import { buildDatabase, type BuildProgress } from '../compress/build.js';
+import { loadDatabaseConfig } from '../compress/config.js';
+import type { Manifest } from '../compress/manifest.js';
+import { readExperiment, resolveExperiment } from '../config/load.js';
+import type { Experiment } from '../engine/experiment.js';
 
 /** `evosearch db build`: builds (or reuses) a level database, with a progress bar on a TTY. */
 export async function buildDatabaseCommand(configFile: string, quiet: boolean): Promise<{ manifest: Manifest; reused: boolean; dir: string }> {
@@ -24,6 +28,13 @@ export async function buildDatabaseCommand(configFile: string, quiet: boolean): 
   } finally {
     bar?.stop();
   }
+}
+
+/** An experiment file, resolved; the level database its space names is built first (or reused), with progress unless `quiet`. */
+export async function loadExperiment(path: string, quiet = true): Promise<Experiment> {
+  const read = readExperiment(path);
+  const database = read.databaseConfig ? await buildDatabaseCommand(read.databaseConfig, quiet) : null;
+  return resolveExperiment(read, database);
 }
 
 export function describeManifest(m: Manifest): string {

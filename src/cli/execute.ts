@@ -1,5 +1,5 @@
 import { continueRun, type RunOutcome } from '../engine/engine.js';
-import type { Experiment } from '../config/load.js';
+import type { Experiment } from '../engine/experiment.js';
 import type { Store } from '../store/store.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { Reporter } from './progress.js';

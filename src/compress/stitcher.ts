@@ -2,8 +2,8 @@ import type { Genome } from '../space/space.js';
 import { weightShapes } from '../models/config.js';
 import type { Transformer } from '../models/transformer.js';
 import { weightValues, type LayersModelFiles } from '../models/layers-model.js';
-import { readLevel, type Manifest } from './database.js';
-import { ByteLru } from './lru.js';
+import { readLevel, type Manifest } from './manifest.js';
+import { ByteLru } from '../runtime/byte-lru.js';
 
 /**
  * Which tensors a model holds for a configuration of a level database. A worker keeps one model;

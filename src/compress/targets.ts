@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { linearLayers, readTransformerConfig, subBlocks, weightShapes } from '../models/config.js';
 import { loadTransformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import type * as TF from '@tensorflow/tfjs';
-import { inputShape, kernelUnits, loadLayersModel, readLayersModel, shardNames, weightValues, type LayersModelFiles } from '../models/layers-model.js';
+import { inputShape, isLayersModelDir, kernelUnits, loadLayersModel, readLayersModel, shardNames, weightValues, type LayersModelFiles } from '../models/layers-model.js';
 import { isPictureInput, loadPictures, PICTURE_SIZE } from '../data/fashion.js';
 import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
@@ -50,31 +48,13 @@ export interface CompressionTarget {
   calibrate(count: number, length: number, onSample: (done: number) => void): Promise<Calibration>;
 }
 
-const isLayersModel = (dir: string) => existsSync(join(dir, 'model.json'));
-
-/** The files that define a model: what a database and a run are tied to by hash. */
-export function modelFiles(dir: string): string[] {
-  if (isLayersModel(dir)) return ['model.json', ...shardNames(dir)];
-  return ['config.json', 'model.safetensors', 'tokenizer.json'].filter((f) => f !== 'tokenizer.json' || existsSync(join(dir, f)));
-}
-
-export async function modelHash(dir: string): Promise<string> {
-  const h = createHash('sha256');
-  for (const name of modelFiles(dir)) {
-    if (!existsSync(join(dir, name))) throw new UserError(`${join(dir, name)}: no such file (a model directory needs ${isLayersModel(dir) ? 'model.json and its weight shards' : 'config.json and model.safetensors'})`);
-    h.update(`${name}\0`);
-    for await (const chunk of createReadStream(join(dir, name))) h.update(chunk as Buffer);
-  }
-  return h.digest('hex');
-}
-
 /** Calibration sample size when a config gives none: a transformer's context, an image patch side. Reads no weights. */
 export function defaultCalibrationLength(dir: string): number {
-  return isLayersModel(dir) ? 32 : readTransformerConfig(join(dir, 'config.json')).contextLength;
+  return isLayersModelDir(dir) ? 32 : readTransformerConfig(join(dir, 'config.json')).contextLength;
 }
 
 export async function openTarget(dir: string): Promise<CompressionTarget> {
-  return isLayersModel(dir) ? layersTarget(dir) : transformerTarget(dir);
+  return isLayersModelDir(dir) ? layersTarget(dir) : transformerTarget(dir);
 }
 
 function transformerTarget(dir: string): CompressionTarget {

@@ -3,56 +3,55 @@ import { dirname, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { readJson, validate } from '../validation.js';
 import { checkBudget, type Space } from '../space/space.js';
-import { syntheticSpace } from '../fitness/synthetic.js';
+import { spaceSchema } from '../space/schema.js';
+import { syntheticSpace, syntheticSpaceSchema } from '../space/synthetic.js';
 import type { FitnessSpec } from '../fitness/types.js';
-import { buildDatabase, checkDatabaseModel, loadDatabaseConfig, spaceFromManifest, type Manifest } from '../compress/database.js';
+import { spaceFromManifest, checkDatabaseModel, type Manifest } from '../compress/manifest.js';
 import { readTransformerConfig } from '../models/config.js';
-import {
-  experimentSchema,
-  spaceSchema,
-  syntheticSpaceSchema,
-  type StrategyConfig,
-} from './schema.js';
+import type { Experiment } from '../engine/experiment.js';
+import { experimentSchema, type ExperimentInput } from './schema.js';
 
-/** An experiment with every reference resolved: what a run stores and what resume replays. */
-export interface Experiment {
-  name: string;
-  seed: number;
-  space: Space;
-  strategy: StrategyConfig;
-  fitness: FitnessSpec;
-  workers?: number;
-  stop: { maxEvaluations?: number };
-  /** The experiment file it came from (absolute), for messages. */
-  source: string;
+/** An experiment file read and checked, with nothing built yet. */
+export interface ExperimentFile {
+  /** The file (absolute). */
+  file: string;
+  input: ExperimentInput;
+  /** The level database config its space names (absolute), which must be built or reused before it can be resolved. */
+  databaseConfig: string | null;
+}
+
+/** A level database as its builder hands it over: the manifest and the directory. */
+export interface BuiltDatabase {
+  manifest: Manifest;
+  dir: string;
+}
+
+export function readExperiment(path: string): ExperimentFile {
+  const file = resolve(path);
+  const input = validate(experimentSchema, readJson(file, 'experiment'), file);
+  const databaseConfig = typeof input.space === 'object' && 'database' in input.space ? resolve(dirname(file), input.space.database) : null;
+  return { file, input, databaseConfig };
 }
 
 export function loadSpace(raw: unknown, file: string, prefix: (string | number)[]): Space {
   if (typeof raw === 'string') {
     const spaceFile = resolve(dirname(file), raw);
-    return validate(spaceSchema, readJson(spaceFile, 'search space'), spaceFile) as Space;
+    return validate(spaceSchema, readJson(spaceFile, 'search space'), spaceFile);
   }
   if (raw && typeof raw === 'object' && 'synthetic' in raw) {
     const spec = validate(syntheticSpaceSchema, (raw as { synthetic: unknown }).synthetic, file, [...prefix, 'synthetic']);
     return syntheticSpace(spec);
   }
-  return validate(spaceSchema, raw, file, prefix) as Space;
+  return validate(spaceSchema, raw, file, prefix);
 }
 
-/** Builds (or reuses) the level database of a config file; the CLI passes one with a progress bar. */
-export type DatabaseBuilder = (configFile: string) => Promise<{ manifest: Manifest; dir: string }>;
-
-const quietBuild: DatabaseBuilder = async (configFile) => {
-  const config = loadDatabaseConfig(configFile);
-  return { manifest: (await buildDatabase(config)).manifest, dir: config.outDir };
-};
-
-export async function loadExperiment(path: string, build: DatabaseBuilder = quietBuild): Promise<Experiment> {
-  const file = resolve(path);
-  const raw = readJson(file, 'experiment');
-  const input = validate(experimentSchema, raw, file);
-  let database: { manifest: Manifest; dir: string } | null = null;
-  if (typeof input.space === 'object' && 'database' in input.space) database = await build(resolve(dirname(file), input.space.database));
+/**
+ * The experiment with every reference resolved against its file: the space, the fitness module or
+ * command, and the model and level database of a model fitness. `database` is the one its space
+ * names, built or reused by the caller (`run` does it, with progress); this never builds anything.
+ */
+export async function resolveExperiment({ file, input, databaseConfig }: ExperimentFile, database: BuiltDatabase | null): Promise<Experiment> {
+  if (databaseConfig && !database) throw new Error(`bug: ${file} names a level database that was not built`);
   const space = database ? spaceFromManifest(database.manifest) : loadSpace(input.space, file, ['space']);
   const infeasible = checkBudget(space);
   if (infeasible) throw new UserError(`${file}: space.budget: no configuration can meet the budget: ${infeasible}`);

@@ -1,5 +1,5 @@
 import type { Store } from '../store/store.js';
-import type { Experiment } from '../config/load.js';
+import type { Experiment } from '../engine/experiment.js';
 import { SpaceIndex, type Budget } from '../space/space.js';
 import { UserError } from '../errors.js';
 
@@ -17,12 +17,28 @@ export interface RunResult {
 }
 
 export function loadExperimentOfRun(store: Store, runId: string): Experiment {
-  return JSON.parse(store.requireRun(runId).experiment) as Experiment;
+  return upgradeStoredExperiment(JSON.parse(store.requireRun(runId).experiment) as Experiment);
+}
+
+/**
+ * Runs stored before the image fitnesses named their samples: `windows` were pictures (accuracy)
+ * or patches (psnr), and a psnr `length` was the patch side. Renamed on reading, nothing rewritten.
+ */
+function upgradeStoredExperiment(experiment: Experiment): Experiment {
+  const f = experiment.fitness as unknown as Record<string, unknown>;
+  if (f.type === 'accuracy' && 'windows' in f) {
+    const { windows, ...rest } = f;
+    experiment.fitness = { ...rest, pictures: windows } as unknown as Experiment['fitness'];
+  } else if (f.type === 'psnr' && 'windows' in f) {
+    const { windows, length, ...rest } = f;
+    experiment.fitness = { ...rest, patches: windows, patchSize: length } as unknown as Experiment['fitness'];
+  }
+  return experiment;
 }
 
 export function runResult(store: Store, runId: string): RunResult {
   const run = store.requireRun(runId);
-  const experiment = JSON.parse(run.experiment) as Experiment;
+  const experiment = loadExperimentOfRun(store, runId);
   const checkpoint = store.getCheckpoint(runId);
   if (!checkpoint.bestGenome || checkpoint.bestFitness === null) {
     throw new UserError(`run "${runId}" has no evaluated configuration yet; resume it first`);

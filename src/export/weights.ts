@@ -1,10 +1,10 @@
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Experiment } from '../config/load.js';
+import type { Experiment } from '../engine/experiment.js';
 import type { Genome } from '../space/space.js';
-import { readManifest } from '../compress/database.js';
+import { readManifest } from '../compress/manifest.js';
 import { layersModelStitcher, transformerStitcher } from '../compress/stitcher.js';
-import { readLayersModel } from '../models/layers-model.js';
+import { isLayersModelDir, readLayersModel } from '../models/layers-model.js';
 import { loadTransformer } from '../models/transformer.js';
 import { weightShapes } from '../models/config.js';
 import { writeSafetensors } from '../models/safetensors.js';
@@ -20,7 +20,7 @@ export type WeightsFormat = 'tfjs' | 'safetensors';
 export function exportWeights(runId: string, experiment: Experiment, genome: Genome, format: WeightsFormat, outDir: string): string[] {
   const spec = experiment.fitness;
   if (!('database' in spec)) throw new UserError(`--format ${format}: run "${runId}" searched no level database (fitness ${spec.type}), so it has no weights to export`);
-  const isLayers = existsSync(join(spec.model, 'model.json'));
+  const isLayers = isLayersModelDir(spec.model);
   if ((format === 'tfjs') !== isLayers) {
     throw new UserError(`--format ${format}: run "${runId}" compresses a ${isLayers ? 'TensorFlow.js LayersModel (use --format tfjs)' : 'Hugging Face transformer (use --format safetensors)'}`);
   }

@@ -1,25 +1,25 @@
-import { genomeKey, type Genome } from '../space/space.js';
-import type { Fidelity } from '../strategies/types.js';
-import { readManifest } from '../compress/database.js';
-import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
+import { z } from 'zod';
+import { genomeKey, type Genome, type Fidelity } from '../space/space.js';
+import { readManifest } from '../compress/manifest.js';
+import { layersModelStitcher } from '../compress/stitcher.js';
 import { inputShape, readLayersModel } from '../models/layers-model.js';
-import { createLayersRunner, type LayersBackend, type LayersRunner } from '../models/layers-runner.js';
+import { createLayersRunner, type LayersInput } from '../models/layers-runner.js';
 import { isPictureInput, loadPictures, PICTURE_SIZE, type Pictures } from '../data/fashion.js';
 import { UserError } from '../errors.js';
-import { samplesFor, type Fitness } from './types.js';
+import { positiveInt } from '../validation.js';
+import { StitchedModel } from './stitched-model.js';
+import { layersModelFitness, samplesFor, type Fitness, type ModelFiles } from './types.js';
+
+export const accuracyFitnessSchema = z.strictObject({
+  type: z.literal('accuracy'),
+  /** Calibration pictures per unit of fidelity budget (the calibration split has 5,000); slice s starts at picture s·pictures. */
+  pictures: positiveInt.default(250),
+  slices: positiveInt.default(6),
+  ...layersModelFitness,
+});
 
 /** What a worker needs to score a configuration of an image classifier (plain JSON, stored with the run). */
-export interface ClassifierFitnessSpec {
-  type: 'accuracy';
-  database: string;
-  model: string;
-  /** Calibration pictures per unit of fidelity budget; slice s starts at picture s·windows. */
-  windows: number;
-  slices: number;
-  levelCacheMiB: number;
-  backend: LayersBackend;
-  minimize: false;
-}
+export type ClassifierFitnessSpec = z.infer<typeof accuracyFitnessSchema> & ModelFiles;
 
 /**
  * Accuracy (maximised) of a compressed classifier on the calibration split of Fashion-MNIST.
@@ -28,8 +28,7 @@ export interface ClassifierFitnessSpec {
 export class ClassifierFitness implements Fitness {
   private constructor(
     readonly spec: ClassifierFitnessSpec,
-    private readonly runner: LayersRunner,
-    private readonly stitcher: Stitcher,
+    private readonly model: StitchedModel<LayersInput>,
     private readonly calibration: Pictures,
     /** The model's input shape without the batch axis: [784] (an MLP) or [28, 28, 1] (a CNN). */
     private readonly input: number[],
@@ -41,18 +40,18 @@ export class ClassifierFitness implements Fitness {
     const input = inputShape(files);
     if (!isPictureInput(input)) throw new UserError(`${spec.model}/model.json: accuracy fitness scores 28 × 28 grey pictures, but the model takes [${input.join(', ')}]`);
     const runner = await createLayersRunner(files, spec.backend, manifest.units.flatMap((u) => u.weights));
-    const stitcher = layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB);
-    return new ClassifierFitness(spec, runner, stitcher, loadPictures('calibration'), input as number[]);
+    const model = new StitchedModel(runner, layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB));
+    return new ClassifierFitness(spec, model, loadPictures('calibration'), input as number[]);
   }
 
-  /** Pictures of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive calibration pictures, wrapping around. */
-  windowsFor(fidelity: Fidelity): number[] {
-    return samplesFor(fidelity, this.spec.windows, this.calibration.count);
+  /** Pictures of slice `slice` at fidelity `budget`: ⌈budget·pictures⌉ consecutive calibration pictures, wrapping around. */
+  samplesFor(fidelity: Fidelity): number[] {
+    return samplesFor(fidelity, this.spec.pictures, this.calibration.count);
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
-    this.runner.write(this.stitcher.stitch(genome));
-    const indices = this.windowsFor(fidelity);
+    this.model.stitch(genome);
+    const indices = this.samplesFor(fidelity);
     const images = new Float32Array(indices.length * PICTURE_SIZE);
     indices.forEach((d, k) => images.set(this.calibration.images.subarray(d * PICTURE_SIZE, (d + 1) * PICTURE_SIZE), k * PICTURE_SIZE));
     const predicted = await this.predict(images, indices.length);
@@ -102,15 +101,15 @@ export class ClassifierFitness implements Fitness {
     let predicted = this.heldOutPredictions.get(key);
     if (!predicted) {
       const heldOut = loadPictures('heldOut');
-      this.runner.write(this.stitcher.stitch(genome));
+      this.model.stitch(genome);
       predicted = await this.predict(heldOut.images, heldOut.count);
       this.heldOutPredictions.set(key, predicted);
     }
     return predicted;
   }
 
-  async close(): Promise<void> {
-    await this.runner.close();
+  close(): Promise<void> {
+    return this.model.close();
   }
 
   /** Predicted classes, 1,000 pictures at a time: a whole test set at once would hold gigabytes of activations. */
@@ -118,7 +117,7 @@ export class ClassifierFitness implements Fitness {
     const out = new Int32Array(count);
     for (let from = 0; from < count; from += 1000) {
       const n = Math.min(1000, count - from);
-      const logits = await this.runner.run(images.subarray(from * PICTURE_SIZE, (from + n) * PICTURE_SIZE), [n, ...this.input]);
+      const logits = await this.model.run({ data: images.subarray(from * PICTURE_SIZE, (from + n) * PICTURE_SIZE), dims: [n, ...this.input] });
       const classes = logits.length / n;
       for (let i = 0; i < n; i++) {
         let best = 0;

@@ -1,6 +1,16 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Fitness, FitnessContext } from './types.js';
+import { z } from 'zod';
+import { fitnessCommon, type Fitness, type FitnessContext } from './types.js';
+
+export const commandFitnessSchema = z.strictObject({
+  type: z.literal('command'),
+  command: z.array(z.string().min(1)).min(1, 'expected [program, ...args]'),
+  ...fitnessCommon,
+});
+
+/** `cwd`: the experiment's directory, where the command starts. */
+export type CommandFitnessSpec = z.infer<typeof commandFitnessSchema> & { cwd: string };
 
 /**
  * An external program, started once per worker with argv and no shell. Protocol: one JSON request

@@ -1,29 +1,30 @@
-import type { Genome } from '../space/space.js';
-import type { Fidelity } from '../strategies/types.js';
-import { readManifest } from '../compress/database.js';
+import { z } from 'zod';
+import type { Genome, Fidelity } from '../space/space.js';
+import { readManifest } from '../compress/manifest.js';
 import { readLayersModel } from '../models/layers-model.js';
-import { createLayersRunner, type LayersBackend, type LayersRunner } from '../models/layers-runner.js';
+import { createLayersRunner } from '../models/layers-runner.js';
 import { CALIBRATION_PHOTOS, heldOutPairs, patches, photo } from '../data/photos.js';
 import { to8Bit } from '../data/images.js';
-import { ByteLru } from '../compress/lru.js';
-import { layersModelStitcher, type Stitcher } from '../compress/stitcher.js';
-import { samplesFor, type Fitness } from './types.js';
+import { layersModelStitcher } from '../compress/stitcher.js';
+import { positiveInt } from '../validation.js';
+import { DenseOutputs, StitchedModel } from './stitched-model.js';
+import { layersModelFitness, samplesFor, type Fitness, type ModelFiles } from './types.js';
+import type { LayersInput } from '../models/layers-runner.js';
+
+export const psnrFitnessSchema = z.strictObject({
+  type: z.literal('psnr'),
+  /** Calibration patches per unit of fidelity budget; a slice is `patches` consecutive patches of the pool. */
+  patches: positiveInt.default(4),
+  slices: positiveInt.default(16),
+  /** Side of a (low-resolution) calibration patch, in pixels. */
+  patchSize: positiveInt.default(32),
+  /** Memory for cached dense outputs, in MiB (least recently used patches are dropped). */
+  cacheMiB: positiveInt.default(256),
+  ...layersModelFitness,
+});
 
 /** What a worker needs to score a configuration of an image-to-image LayersModel (plain JSON, stored with the run). */
-export interface ImageFitnessSpec {
-  type: 'psnr';
-  database: string;
-  model: string;
-  /** Calibration patches per unit of fidelity budget; a slice is `windows` consecutive patches of the pool. */
-  windows: number;
-  slices: number;
-  /** Side of a (low-resolution) calibration patch, in pixels. */
-  length: number;
-  cacheMiB: number;
-  levelCacheMiB: number;
-  backend: LayersBackend;
-  minimize: false;
-}
+export type ImageFitnessSpec = z.infer<typeof psnrFitnessSchema> & ModelFiles;
 
 /** Held-out evaluation: patches of this side from the held-out photographs. */
 const HELD_OUT = { count: 24, size: 48 };
@@ -34,37 +35,39 @@ const HELD_OUT = { count: 24, size: 48 };
  * holds one model (onnxruntime or TensorFlow.js) and replaces only the kernels whose level changed.
  */
 export class ImageFitness implements Fitness {
-  private readonly teachers: ByteLru<number, Float32Array>;
+  private readonly teachers: DenseOutputs<Float32Array>;
 
   private constructor(
     readonly spec: ImageFitnessSpec,
-    private readonly runner: LayersRunner,
+    private readonly model: StitchedModel<LayersInput>,
     readonly pool: Float32Array[],
-    private readonly stitcher: Stitcher,
   ) {
-    this.teachers = new ByteLru(spec.cacheMiB * 2 ** 20);
+    this.teachers = new DenseOutputs(model, spec.cacheMiB, async (index) => {
+      const [out] = await this.run([this.pool[index]], spec.patchSize);
+      return { value: out, bytes: out.byteLength };
+    });
   }
 
   static async load(spec: ImageFitnessSpec): Promise<ImageFitness> {
     const manifest = readManifest(spec.database);
     const files = readLayersModel(spec.model);
     const runner = await createLayersRunner(files, spec.backend, manifest.units.flatMap((u) => u.weights));
-    const stitcher = layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB);
-    const pool = patches(CALIBRATION_PHOTOS.map(photo), spec.windows * spec.slices, spec.length);
-    return new ImageFitness(spec, runner, pool, stitcher);
+    const model = new StitchedModel(runner, layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB));
+    const pool = patches(CALIBRATION_PHOTOS.map(photo), spec.patches * spec.slices, spec.patchSize);
+    return new ImageFitness(spec, model, pool);
   }
 
-  /** Patches of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool patches, wrapping around. */
-  windowsFor(fidelity: Fidelity): number[] {
-    return samplesFor(fidelity, this.spec.windows, this.pool.length);
+  /** Patches of slice `slice` at fidelity `budget`: ⌈budget·patches⌉ consecutive pool patches, wrapping around. */
+  samplesFor(fidelity: Fidelity): number[] {
+    return samplesFor(fidelity, this.spec.patches, this.pool.length);
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
-    const indices = this.windowsFor(fidelity);
+    const indices = this.samplesFor(fidelity);
     const teachers: Float32Array[] = [];
-    for (const i of indices) teachers.push(await this.teacher(i));
-    this.stitch(genome);
-    const outputs = await this.run(indices.map((i) => this.pool[i]), this.spec.length);
+    for (const i of indices) teachers.push(await this.teachers.get(i));
+    this.model.stitch(genome);
+    const outputs = await this.run(indices.map((i) => this.pool[i]), this.spec.patchSize);
     let se = 0;
     let n = 0;
     outputs.forEach((out, k) => {
@@ -80,11 +83,11 @@ export class ImageFitness implements Fitness {
    */
   async measureHeldOut(genomes: (Genome | null)[]): Promise<{ psnrToDense: number; psnrToPhoto: number }[]> {
     const pairs = heldOutPairs(HELD_OUT.count, HELD_OUT.size);
-    this.stitch(null);
+    this.model.stitch(null);
     const dense = await this.run(pairs.map((p) => p.low), HELD_OUT.size);
     const rows = [];
     for (const genome of genomes) {
-      this.stitch(genome);
+      this.model.stitch(genome);
       const outputs = (await this.run(pairs.map((p) => p.low), HELD_OUT.size)).map(to8Bit);
       let toDense = 0;
       let toPhoto = 0;
@@ -101,31 +104,15 @@ export class ImageFitness implements Fitness {
     return rows;
   }
 
-  async close(): Promise<void> {
-    await this.runner.close();
-  }
-
-  private stitch(genome: Genome | null): void {
-    this.runner.write(this.stitcher.stitch(genome));
+  close(): Promise<void> {
+    return this.model.close();
   }
 
   /** The model's outputs on square patches of one size, in one batch. */
   private async run(inputs: Float32Array[], size: number): Promise<Float32Array[]> {
-    const out = await this.runner.run(concat(inputs), [inputs.length, size, size, 3]);
+    const out = await this.model.run({ data: concat(inputs), dims: [inputs.length, size, size, 3] });
     const each = out.length / inputs.length;
     return inputs.map((_, k) => out.slice(k * each, (k + 1) * each));
-  }
-
-  /** The dense model's output on a pool patch: computed once, kept while the cache has room. */
-  private async teacher(index: number): Promise<Float32Array> {
-    const hit = this.teachers.get(index);
-    if (hit) return hit;
-    const saved = this.stitcher.configuration;
-    this.stitch(null);
-    const [out] = await this.run([this.pool[index]], this.spec.length);
-    this.stitch(saved);
-    this.teachers.set(index, out, out.byteLength);
-    return out;
   }
 }
 

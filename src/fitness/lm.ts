@@ -1,40 +1,40 @@
-import type { Genome } from '../space/space.js';
-import type { Fidelity } from '../strategies/types.js';
-import type { Device } from '../runtime/onnx.js';
-import { loadTransformer, type Transformer, type Weights } from '../models/transformer.js';
+import { z } from 'zod';
+import type { Genome, Fidelity } from '../space/space.js';
+import { loadTransformer, type Transformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
+import { createTransformerRunner } from '../models/transformer-runner.js';
 import { sotuStreams, windowsOf } from '../data/text.js';
 import { meanNll } from '../data/windows.js';
-import { readManifest, type Manifest } from '../compress/database.js';
-import { ByteLru } from '../compress/lru.js';
-import { transformerStitcher, type Stitcher } from '../compress/stitcher.js';
-import { onnxExecutor, type Backend, type LmExecutor } from './lm-backends.js';
-import { samplesFor, type Fitness } from './types.js';
+import { readManifest } from '../compress/manifest.js';
+import { transformerStitcher } from '../compress/stitcher.js';
+import { positiveInt } from '../validation.js';
+import { DenseOutputs, StitchedModel } from './stitched-model.js';
+import { samplesFor, type Fitness, type ModelFiles } from './types.js';
 
-export type LmMetric = 'kl' | 'kl-topk' | 'ppl';
-
-/** What a worker needs to score a language-model configuration (plain JSON, stored with the run). */
-export interface LmFitnessSpec {
-  type: LmMetric;
-  /** Level database directory (absolute). */
-  database: string;
-  /** Model directory (absolute); must be the one the database was built from. */
-  model: string;
-  /** Calibration windows per unit of fidelity budget; a slice is `windows` consecutive windows of the pool. */
-  windows: number;
-  slices: number;
-  /** Tokens per window (the model's context by default). */
-  length: number;
+export const lmFitnessSchema = z.strictObject({
+  type: z.enum(['kl', 'kl-topk', 'ppl']),
+  /** Calibration windows per unit of fidelity budget (a racing stage with budget 4 reads 4× as many); a slice is `windows` consecutive windows of the pool. */
+  windows: positiveInt.default(4),
+  slices: positiveInt.default(16),
+  /** Tokens per window (default: the model's context). */
+  length: positiveInt.optional(),
   /** Teacher probabilities kept per token for kl-topk. */
-  topK: number;
+  topK: positiveInt.default(16),
   /** Memory for cached dense outputs, in MiB (least recently used windows are dropped). */
-  cacheMiB: number;
+  cacheMiB: positiveInt.default(256),
   /** Memory for level tensors read from the database, in MiB (least recently used are dropped). */
-  levelCacheMiB: number;
-  backend: Backend;
-  device: Device;
-  minimize: true;
-}
+  levelCacheMiB: positiveInt.default(1024),
+  backend: z.enum(['onnx', 'tfjs']).default('onnx'),
+  device: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
+  /** The model directory, relative to the experiment; default: the one the database was built from. */
+  model: z.string().min(1).optional(),
+  minimize: z.literal(true).default(true),
+});
+
+export type LmMetric = z.infer<typeof lmFitnessSchema>['type'];
+
+/** What a worker needs to score a language-model configuration (plain JSON, stored with the run): the window length is resolved. */
+export type LmFitnessSpec = z.infer<typeof lmFitnessSchema> & ModelFiles & { length: number };
 
 /** What the dense model says about one window: log-probabilities, all of them or the top K. */
 type Teacher = { full: Float32Array } | { top: { ids: Uint16Array; logp: Float32Array; tail: Float32Array } };
@@ -45,22 +45,22 @@ type Teacher = { full: Float32Array } | { top: { ids: Uint16Array; logp: Float32
  * is stitched by swapping in only the layers whose level changed since the last candidate.
  */
 export class LmFitness implements Fitness {
-  private readonly weights: Weights;
-  private readonly stitcher: Stitcher;
-  private readonly teachers: ByteLru<number, Teacher>;
+  private readonly teachers: DenseOutputs<Teacher>;
 
   private constructor(
     readonly spec: LmFitnessSpec,
     readonly model: Transformer,
-    manifest: Manifest,
-    private readonly executor: LmExecutor,
+    private readonly stitched: StitchedModel<Uint16Array>,
     /** The calibration pool: `windows · slices` windows of `length` + 1 tokens. */
     readonly pool: Uint16Array[],
     readonly heldOut: () => Uint16Array[],
   ) {
-    this.weights = new Map(model.weights);
-    this.stitcher = transformerStitcher(spec.database, manifest, model, spec.levelCacheMiB);
-    this.teachers = new ByteLru(spec.cacheMiB * 2 ** 20);
+    this.teachers = new DenseOutputs(stitched, spec.cacheMiB, async (index) => {
+      const logp = logSoftmax(await this.logits(this.pool[index]), this.vocab);
+      const teacher: Teacher = spec.type === 'kl-topk' ? { top: topK(logp, this.vocab, spec.topK) } : { full: logp };
+      const bytes = 'full' in teacher ? teacher.full.byteLength : teacher.top.ids.byteLength + teacher.top.logp.byteLength + teacher.top.tail.byteLength;
+      return { value: teacher, bytes };
+    });
   }
 
   static async load(spec: LmFitnessSpec): Promise<LmFitness> {
@@ -69,8 +69,9 @@ export class LmFitness implements Fitness {
     const tokenizer = readTokenizer(spec.model);
     const streams = sotuStreams((t) => tokenizer.encode(t));
     const pool = windowsOf(streams.calibration, spec.length, spec.windows * spec.slices);
-    const executor = await createExecutor(spec, model);
-    return new LmFitness(spec, model, manifest, executor, pool, () => windowsOf(streams.heldOut, spec.length, HELD_OUT_WINDOWS));
+    const runner = await createTransformerRunner(model.config, spec.length, model.weights, spec.backend, spec.device);
+    const stitched = new StitchedModel(runner, transformerStitcher(spec.database, manifest, model, spec.levelCacheMiB));
+    return new LmFitness(spec, model, stitched, pool, () => windowsOf(streams.heldOut, spec.length, HELD_OUT_WINDOWS));
   }
 
   /** Windows of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool windows, wrapping around. */
@@ -79,13 +80,13 @@ export class LmFitness implements Fitness {
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
-    this.stitch(genome);
+    this.stitched.stitch(genome);
     let total = 0;
     const indices = this.windowsFor(fidelity);
     for (const index of indices) {
       const window = this.pool[index];
-      const logits = await this.executor.logits(window.subarray(0, this.spec.length), this.weights);
-      total += this.spec.type === 'ppl' ? meanNll(logits, window.subarray(1), this.vocab) : kl(await this.teacher(index), logits, this.vocab);
+      const logits = await this.logits(window);
+      total += this.spec.type === 'ppl' ? meanNll(logits, window.subarray(1), this.vocab) : kl(await this.teachers.get(index), logits, this.vocab);
     }
     const mean = total / indices.length;
     return this.spec.type === 'ppl' ? Math.exp(mean) : mean;
@@ -97,17 +98,16 @@ export class LmFitness implements Fitness {
    */
   async measureHeldOut(genomes: (Genome | null)[]): Promise<{ kl: number; ppl: number }[]> {
     const windows = this.heldOut();
-    const run = (w: Uint16Array) => this.executor.logits(w.subarray(0, this.spec.length), this.weights);
-    this.stitch(null);
+    this.stitched.stitch(null);
     const dense: Float32Array[] = [];
-    for (const w of windows) dense.push(logSoftmax(await run(w), this.vocab));
+    for (const w of windows) dense.push(logSoftmax(await this.logits(w), this.vocab));
     const results: { kl: number; ppl: number }[] = [];
     for (const genome of genomes) {
-      this.stitch(genome);
+      this.stitched.stitch(genome);
       let klSum = 0;
       let nllSum = 0;
       for (const [i, w] of windows.entries()) {
-        const logits = await run(w);
+        const logits = await this.logits(w);
         klSum += kl({ full: dense[i] }, logits, this.vocab);
         nllSum += meanNll(logits, w.subarray(1), this.vocab);
       }
@@ -116,44 +116,22 @@ export class LmFitness implements Fitness {
     return results;
   }
 
-  async close(): Promise<void> {
-    await this.executor.close();
+  close(): Promise<void> {
+    return this.stitched.close();
   }
 
   private get vocab(): number {
     return this.model.config.vocabSize;
   }
 
-  /** Puts each unit at its genome level (null: all dense), touching only units whose level changed. */
-  private stitch(genome: Genome | null): void {
-    for (const [name, data] of this.stitcher.stitch(genome)) this.weights.set(name, data);
-  }
-
-  /** The dense model's output on a pool window: computed once, kept while the cache has room. */
-  private async teacher(index: number): Promise<Teacher> {
-    const hit = this.teachers.get(index);
-    if (hit) return hit;
-    const saved = this.stitcher.configuration;
-    this.stitch(null);
-    const logp = logSoftmax(await this.executor.logits(this.pool[index].subarray(0, this.spec.length), this.weights), this.vocab);
-    this.stitch(saved); // -1 entries: units still dense
-    const teacher: Teacher = this.spec.type === 'kl-topk' ? { top: topK(logp, this.vocab, this.spec.topK) } : { full: logp };
-    const bytes = 'full' in teacher ? teacher.full.byteLength : teacher.top.ids.byteLength + teacher.top.logp.byteLength + teacher.top.tail.byteLength;
-    this.teachers.set(index, teacher, bytes);
-    return teacher;
+  /** Logits of a window's first `length` tokens (its last token is only ever a target). */
+  private logits(window: Uint16Array): Promise<Float32Array> {
+    return this.stitched.run(window.subarray(0, this.spec.length));
   }
 }
 
 /** The held-out measurement uses as many windows as training's own held-out perplexity. */
 const HELD_OUT_WINDOWS = 64;
-
-async function createExecutor(spec: LmFitnessSpec, model: Transformer): Promise<LmExecutor> {
-  if (spec.backend === 'tfjs') {
-    const { tfjsExecutor } = await import('./lm-tfjs.js');
-    return tfjsExecutor(model.config, model.weights);
-  }
-  return onnxExecutor(model.config, spec.length, model.weights, spec.device);
-}
 
 function logSoftmax(logits: Float32Array, vocab: number): Float32Array {
   const out = new Float32Array(logits.length);

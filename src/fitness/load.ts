@@ -1,12 +1,25 @@
+import { z } from 'zod';
 import type { Fitness, FitnessContext, FitnessSpec } from './types.js';
-import { loadModuleFitness } from './module.js';
-import { startCommandFitness } from './command.js';
-import { SyntheticProblem } from './synthetic.js';
-import { LmFitness } from './lm.js';
-import { ImageFitness } from './image.js';
-import { ClassifierFitness } from './classifier.js';
+import { loadModuleFitness, moduleFitnessSchema } from './module.js';
+import { commandFitnessSchema, startCommandFitness } from './command.js';
+import { SyntheticProblem, syntheticFitnessSchema } from './synthetic.js';
+import { LmFitness, lmFitnessSchema } from './lm.js';
+import { ImageFitness, psnrFitnessSchema } from './image.js';
+import { ClassifierFitness, accuracyFitnessSchema } from './classifier.js';
 
-/** Builds the fitness a spec names. Runs in a worker, once per run. */
+/** Every fitness's settings as an experiment writes them, told apart by `type`: each schema sits beside its fitness. */
+export const fitnessSchema = z.discriminatedUnion('type', [
+  moduleFitnessSchema,
+  commandFitnessSchema,
+  lmFitnessSchema,
+  accuracyFitnessSchema,
+  psnrFitnessSchema,
+  syntheticFitnessSchema,
+]);
+
+export type FitnessInput = z.infer<typeof fitnessSchema>;
+
+/** Builds the fitness a spec names. Runs in a worker, once per run, and in the coordinator for held-out data. */
 export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promise<Fitness> {
   switch (spec.type) {
     case 'module':

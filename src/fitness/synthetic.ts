@@ -1,39 +1,23 @@
+import { z } from 'zod';
 import { Rng, hash32 } from '../rng/rng.js';
-import { SpaceIndex, costRange, type Genome, type Space } from '../space/space.js';
+import { SpaceIndex, type Genome, type Space, type Fidelity } from '../space/space.js';
 import { bestAllocation } from '../space/allocate.js';
-import type { Fidelity } from '../strategies/types.js';
+import { fitnessCommon } from './types.js';
 
-/** Generated search spaces with known structure, for tests and benchmarks. */
-export interface SyntheticSpaceSpec {
-  /** equalStep: every level step costs the same (as EvoPress builds levels); unequalCost: step costs vary 1–40× between units. */
-  family: 'equalStep' | 'unequalCost';
-  units: number;
-  levels: number;
-  seed: number;
-  /** Where the budget sits between the cheapest (0) and the most expensive (1) configuration. */
-  budgetFraction: number;
-}
-
-export function syntheticSpace(spec: SyntheticSpaceSpec): Space {
-  const rng = Rng.fromSeed(`space:${spec.family}:${spec.seed}`);
-  const units = Array.from({ length: spec.units }, (_, i) => {
-    // Log-uniform step cost in 1..40 for unequal units; level 0 is dense (most expensive).
-    const step = spec.family === 'equalStep' ? 10 : Math.round(Math.exp(rng.next() * Math.log(40)));
-    const levels = Array.from({ length: spec.levels }, (_, l) => l / spec.levels);
-    const cost = levels.map((_, l) => step * (spec.levels - l));
-    return { name: `unit${i}`, levels, cost };
-  });
-  const { min, max } = costRange({ units, budget: { total: 0, mode: 'atMost' } });
-  return { units, budget: { total: Math.round(min + spec.budgetFraction * (max - min)), mode: 'atMost' } };
-}
-
-export interface SyntheticFitnessSpec {
-  seed: number;
+export const syntheticFitnessSchema = z.strictObject({
+  type: z.literal('synthetic'),
+  seed: z.number().int().default(1),
   /** Pairwise terms on top of the additive losses: `pairs` random pairs of mean weight `strength`. */
-  interactions?: { pairs: number; strength: number };
+  interactions: z.strictObject({ pairs: z.number().int().min(0), strength: z.number().min(0) }).optional(),
   /** Standard deviation of evaluation noise at fidelity budget 1; it shrinks as 1/sqrt(budget). */
-  noise?: number;
-}
+  noise: z.number().min(0).default(0),
+  ...fitnessCommon,
+});
+
+export type SyntheticFitnessSpec = z.infer<typeof syntheticFitnessSchema>;
+
+/** What the problem itself needs from a spec. */
+export type SyntheticProblemSpec = Pick<SyntheticFitnessSpec, 'seed' | 'interactions'> & { noise?: number };
 
 /**
  * Additive per-unit losses that grow as a unit is compressed, monotone but not convex (random
@@ -46,7 +30,7 @@ export class SyntheticProblem {
   readonly pairs: { a: number; b: number; weight: number }[];
   private readonly index: SpaceIndex;
 
-  constructor(space: Space, readonly spec: SyntheticFitnessSpec) {
+  constructor(space: Space, readonly spec: SyntheticProblemSpec) {
     this.index = new SpaceIndex(space);
     const rng = Rng.fromSeed(`loss:${spec.seed}`);
     this.loss = space.units.map((unit, i) => {

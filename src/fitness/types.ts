@@ -1,21 +1,45 @@
-import type { Genome, Space } from '../space/space.js';
-import type { Fidelity } from '../strategies/types.js';
+import { z } from 'zod';
+import type { Genome, Space, Fidelity } from '../space/space.js';
+import { positiveInt } from '../validation.js';
 import type { LmFitnessSpec } from './lm.js';
 import type { ImageFitnessSpec } from './image.js';
 import type { ClassifierFitnessSpec } from './classifier.js';
+import type { ModuleFitnessSpec } from './module.js';
+import type { CommandFitnessSpec } from './command.js';
+import type { SyntheticFitnessSpec } from './synthetic.js';
+
+/** Settings every fitness has. */
+export const fitnessCommon = {
+  minimize: z.boolean().default(true),
+  /** How many distinct calibration slices the fitness offers; strategies pick among them. */
+  slices: positiveInt.default(1),
+};
+
+/**
+ * What the fitnesses of TensorFlow.js LayersModels (psnr, accuracy) share: maximised, run on
+ * onnxruntime (the layer graph converted; 2–3× faster here) or on TensorFlow.js.
+ */
+export const layersModelFitness = {
+  levelCacheMiB: positiveInt.default(1024),
+  backend: z.enum(['onnx', 'tfjs']).default('onnx'),
+  /** The model directory, relative to the experiment; default: the one the database was built from. */
+  model: z.string().min(1).optional(),
+  minimize: z.literal(false).default(false),
+};
+
+/** What a fitness that runs a model over a level database adds once the experiment is resolved: absolute directories. */
+export interface ModelFiles {
+  /** Level database directory. */
+  database: string;
+  /** Model directory; must be the one the database was built from. */
+  model: string;
+}
 
 /** What a worker needs to build a fitness: plain JSON, sent once per run to each worker. */
 export type FitnessSpec =
-  | { type: 'module'; path: string; minimize: boolean; slices: number }
-  | { type: 'command'; command: string[]; cwd: string; minimize: boolean; slices: number }
-  | {
-      type: 'synthetic';
-      seed: number;
-      interactions?: { pairs: number; strength: number };
-      noise: number;
-      minimize: boolean;
-      slices: number;
-    }
+  | ModuleFitnessSpec
+  | CommandFitnessSpec
+  | SyntheticFitnessSpec
   | LmFitnessSpec
   | ImageFitnessSpec
   | ClassifierFitnessSpec;
@@ -24,6 +48,10 @@ export type FitnessSpec =
 export interface Fitness {
   evaluate(genome: Genome, fidelity: Fidelity): number | Promise<number>;
   close?(): void | Promise<void>;
+  /** Fitnesses that run a model: metrics of configurations (null: the dense model) on data the search never saw. */
+  measureHeldOut?(genomes: (Genome | null)[]): Promise<Record<string, number>[]>;
+  /** Classifiers: pictures of the held-out set that `b` gets right where `a` is wrong (gained), and the reverse (lost). */
+  pairedHeldOut?(a: Genome | null, b: Genome | null): Promise<{ gained: number; lost: number }>;
 }
 
 export interface FitnessContext {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type * as TF from '@tensorflow/tfjs';
@@ -69,6 +69,9 @@ export interface KernelUnit {
   inFeatures: number;
   outFeatures: number;
 }
+
+/** Whether a model directory holds a TensorFlow.js LayersModel (model.json) rather than a Hugging Face–style transformer (config.json). */
+export const isLayersModelDir = (dir: string): boolean => existsSync(join(dir, 'model.json'));
 
 /** The weight shard file names of a model.json, in manifest order, checked to exist but not read. */
 export function shardNames(dir: string): string[] {
@@ -193,4 +196,17 @@ export function inputShape(files: LayersModelFiles): (number | null)[] {
   const layer = first.config?.layers?.[0];
   const shape = (layer?.config?.batch_input_shape ?? layer?.config?.batchInputShape) as (number | null)[] | undefined;
   return shape ? shape.slice(1) : [];
+}
+
+/** Writes a TensorFlow.js model as a LayersModel directory (model.json + one weight shard), the format {@link readLayersModel} reads. */
+export async function saveLayersModel(tf: typeof TF, model: TF.LayersModel, dir: string, shard = 'weights.bin'): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      writeFileSync(join(dir, shard), new Uint8Array(artifacts.weightData as ArrayBuffer));
+      const modelJson = { format: 'layers-model', generatedBy: `TensorFlow.js ${tf.version.tfjs}`, convertedBy: null, modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: [shard], weights: artifacts.weightSpecs }] };
+      writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
 }

@@ -103,6 +103,25 @@ export function layersModelGraph(files: LayersModelFiles, fed: Set<string>): Uin
         out = { name: g.op(layer.class_name === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x.name], { kernel_shape: pool, strides }), rank: 4 };
         break;
       }
+      case 'BatchNormalization': {
+        // Inference only: x·γ/√(var + ε) + (β − mean·γ/√(var + ε)), per channel, which is axis 1 inside.
+        const axis = Array.isArray(c.axis) ? (c.axis as number[]) : [(c.axis as number | undefined) ?? -1];
+        if (axis.length !== 1 || (axis[0] !== -1 && axis[0] !== x.rank - 1)) throw unsupported(layer, `normalisation along axis ${JSON.stringify(c.axis)}`);
+        const channels = shapes.get(`${name}/moving_mean`)?.[0] ?? 0;
+        const param = (w: string, fill: number) => (shapes.has(`${name}/${w}`) ? weight(`${name}/${w}`) : g.constant(`${name}_${w}`, [channels], new Float32Array(channels).fill(fill)));
+        const inputs = [x.name, param('gamma', 1), param('beta', 0), weight(`${name}/moving_mean`), weight(`${name}/moving_variance`)];
+        out = { name: g.op('BatchNormalization', inputs, { epsilon: { float: (c.epsilon as number | undefined) ?? 1e-3 } }), rank: x.rank };
+        break;
+      }
+      case 'Reshape': {
+        // Keras reshapes in NHWC order: back to it, reshape (0 keeps the batch), and channels-first again for an image.
+        const target = c.target_shape as number[];
+        if (target.length !== 1 && target.length !== 3) throw unsupported(layer, `a reshape to rank ${target.length + 1}`);
+        const nhwc = x.rank === 4 ? g.op('Transpose', [x.name], { perm: [0, 2, 3, 1] }) : x.name;
+        const y = g.op('Reshape', [nhwc, g.ints([0, ...target])]);
+        out = target.length === 3 ? { name: g.op('Transpose', [y], { perm: [0, 3, 1, 2] }), rank: 4 } : { name: y, rank: 2 };
+        break;
+      }
       case 'GlobalAveragePooling2D':
         out = { name: g.op('Flatten', [g.op('GlobalAveragePool', [x.name])], { axis: 1 }), rank: 2 };
         break;

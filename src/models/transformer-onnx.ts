@@ -1,6 +1,6 @@
 import type { TransformerConfig } from './config.js';
 import { weightShapes } from './config.js';
-import type { Weights } from './transformer.js';
+import { causalMask, type Weights } from './transformer.js';
 import { GraphBuilder } from '../runtime/onnx-graph.js';
 import { ort } from '../runtime/onnx.js';
 
@@ -158,11 +158,4 @@ function geluTanh(g: GraphBuilder, x: string): string {
   const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
   const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, g.scalar(0.044715)])]), g.scalar(Math.sqrt(2 / Math.PI))]);
   return g.op('Mul', [g.op('Mul', [x, g.scalar(0.5)]), g.op('Add', [g.op('Tanh', [inner]), g.scalar(1)])]);
-}
-
-/** The additive causal mask for T tokens: 0 on and below the diagonal, -1e9 above. */
-export function causalMask(T: number): Float32Array {
-  const mask = new Float32Array(T * T);
-  for (let t = 0; t < T; t++) for (let s = t + 1; s < T; s++) mask[t * T + s] = -1e9;
-  return mask;
 }

@@ -1,7 +1,9 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { TransformerConfig } from './config.js';
 import { weightShapes } from './config.js';
-import type { Weights } from './transformer.js';
+import { causalMask, type Weights } from './transformer.js';
+import type { TransformerRunner } from './transformer-runner.js';
+import { initTensorflow } from '../runtime/tfjs.js';
 
 type Tensor = TF.Tensor;
 
@@ -34,7 +36,7 @@ export class TfjsTransformer {
     const n = c.contextLength;
     const hd = c.dModel / c.nHeads;
     this.#shapes = weightShapes(c);
-    this.#mask = tf.tensor2d(Float32Array.from({ length: n * n }, (_, i) => (i % n > Math.floor(i / n) ? -1e9 : 0)), [n, n]);
+    this.#mask = tf.tensor2d(causalMask(n), [n, n]);
     if (c.family === 'llama') {
       // Angles in float64, then rounded to float32, as transformer-onnx.ts bakes its tables.
       const angle = (i: number) => Math.floor(i / hd) * c.ropeTheta ** (-(2 * ((i % hd) % (hd / 2))) / hd);
@@ -169,4 +171,22 @@ export class TfjsTransformer {
 
 function missing(name: string): never {
   throw new Error(`TfjsTransformer: weight "${name}" is missing`);
+}
+
+/**
+ * The `tfjs` backend of a language model: TensorFlow.js (tfjs-node-gpu or tfjs-node when
+ * installed, else wasm). The model keeps its weight tensors; a write re-uploads only the weights
+ * it names, which is what stitching a candidate changes.
+ */
+export async function tfjsTransformerRunner(config: TransformerConfig, dense: Weights): Promise<TransformerRunner> {
+  const { tf, backend } = await initTensorflow();
+  const model = new TfjsTransformer(tf, config, dense);
+  return {
+    name: `tfjs (${backend})`,
+    write(changes) {
+      for (const [name, data] of changes) model.setWeight(name, data);
+    },
+    run: async (tokens) => model.logits(tokens),
+    close: async () => model.dispose(),
+  };
 }

@@ -207,3 +207,10 @@ function geluTanh(x: number): number {
 function silu(x: number): number {
   return x / (1 + Math.exp(-x));
 }
+
+/** The additive causal mask for T tokens: 0 on and below the diagonal, -1e9 above. */
+export function causalMask(T: number): Float32Array {
+  const mask = new Float32Array(T * T);
+  for (let t = 0; t < T; t++) for (let s = t + 1; s < T; s++) mask[t * T + s] = -1e9;
+  return mask;
+}

@@ -1,5 +1,4 @@
-import type { Genome } from '../space/space.js';
-import type { Fidelity } from '../strategies/types.js';
+import type { Genome, Fidelity } from '../space/space.js';
 
 /** A candidate whose fitness failed (threw, NaN, not a number): the run stops with this message. */
 export class CandidateError extends Error {

@@ -1,12 +1,14 @@
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
-import type { Genome } from '../space/space.js';
-import type { Fidelity } from '../strategies/types.js';
+import type { Genome, Fidelity } from '../space/space.js';
 import { describeFitness } from '../fitness/types.js';
 import { CandidateError, type Evaluator } from './evaluator.js';
 import type { WorkerMemory, WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
 
 export const defaultWorkers = () => availableParallelism();
+
+/** How long closing waits for workers to close their fitnesses. */
+const CLOSE_MS = 10_000;
 
 /** The local evaluator: piscina worker threads, each holding one loaded fitness for the run. */
 export class WorkerPool implements Evaluator {
@@ -34,6 +36,7 @@ export class WorkerPool implements Evaluator {
       const slice = genomes.slice(offset, offset + size);
       chunks.push(
         this.pool.run({ genomes: slice, fidelity }).then((result) => {
+          if ('closed' in result) throw new Error('bug: an evaluation task came back closed');
           if ('failed' in result) {
             if (result.failed.index < 0) {
               failure ??= new CandidateError(-1, result.failed.message);
@@ -65,7 +68,18 @@ export class WorkerPool implements Evaluator {
     return new CandidateError(index, `${describeFitness(this.setup.fitness)} ${message} (candidate ${index}, genome ${shown})`);
   }
 
+  /**
+   * Closes every worker's fitness (releasing sessions, ending command processes), then the
+   * threads. A worker still busy past a few seconds (a fitness that never returns) is not waited
+   * for: destroying the pool terminates it.
+   */
   async close(): Promise<void> {
+    const close = { barrier: new SharedArrayBuffer(4), workers: this.threads, waitMs: CLOSE_MS };
+    const closed = Promise.all(Array.from({ length: this.threads }, () => this.pool.run({ close })));
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((done) => (timer = setTimeout(done, CLOSE_MS)));
+    await Promise.race([closed.catch(() => undefined), giveUp]);
+    clearTimeout(timer);
     await this.pool.destroy();
   }
 }

@@ -1,13 +1,14 @@
 import { threadId, workerData } from 'node:worker_threads';
 import { loadFitness } from '../fitness/load.js';
 import type { Fitness } from '../fitness/types.js';
-import type { WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
+import type { CloseTask, WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
 let fitness: Promise<Fitness> | null = null;
 
-/** Piscina task: evaluate a chunk of genomes in order. The fitness is loaded once per worker. */
-export default async function evaluateChunk(task: WorkerTask): Promise<WorkerResult> {
+/** Piscina task: evaluate a chunk of genomes in order (the fitness is loaded once per worker), or close the fitness. */
+export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
+  if ('close' in task) return closeFitness(task.close);
   fitness ??= loadFitness(setup.fitness, { space: setup.space, seed: setup.seed });
   let loaded: Fitness;
   try {
@@ -31,4 +32,23 @@ export default async function evaluateChunk(task: WorkerTask): Promise<WorkerRes
   }
   const { heapUsed, external, arrayBuffers } = process.memoryUsage();
   return { values, thread: threadId, memory: { heapUsed, external, arrayBuffers } };
+}
+
+async function closeFitness({ barrier, workers, waitMs }: CloseTask['close']): Promise<WorkerResult> {
+  const loaded = fitness;
+  fitness = null;
+  try {
+    await (await loaded)?.close?.();
+  } catch {
+    // A fitness that failed to load or fails to close has nothing more to release.
+  }
+  const arrived = new Int32Array(barrier);
+  Atomics.add(arrived, 0, 1);
+  Atomics.notify(arrived, 0);
+  const deadline = Date.now() + waitMs;
+  // Blocking is fine: this worker has nothing else to do until the pool ends.
+  for (let seen = Atomics.load(arrived, 0); seen < workers && Date.now() < deadline; seen = Atomics.load(arrived, 0)) {
+    Atomics.wait(arrived, 0, seen, Math.max(1, deadline - Date.now()));
+  }
+  return { closed: true };
 }

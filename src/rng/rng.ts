@@ -48,14 +48,6 @@ export class Rng {
     while (u === 0) u = this.gen();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.gen());
   }
-
-  shuffle<T>(items: T[]): T[] {
-    for (let i = items.length - 1; i > 0; i--) {
-      const j = Math.floor(this.gen() * (i + 1));
-      [items[i], items[j]] = [items[j], items[i]];
-    }
-    return items;
-  }
 }
 
 /** A stable 32-bit hash of a string (FNV-1a), for deterministic per-key randomness. */

@@ -1,17 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Rng } from '../rng/rng.js';
+import type { Budget, Unit } from './schema.js';
 
-/** One compressible unit (a layer, a block): its levels and the cost of each level. */
-export interface Unit {
-  name: string;
-  /** What each level means to the user (sparsity, bits, ...), index-aligned with `cost`. */
-  levels: number[];
-  cost: number[];
-}
-
-export type Budget =
-  | { total: number; mode: 'atMost' }
-  | { total: number; mode: 'equal'; tolerance: number };
+export type { Budget, Unit };
 
 export interface Space {
   units: Unit[];
@@ -25,6 +16,12 @@ export interface Space {
 
 /** genome[i] is the level index of unit i. */
 export type Genome = number[];
+
+/** How much of the calibration data an evaluation uses (`budget`) and which deterministic part (`slice`). */
+export interface Fidelity {
+  budget: number;
+  slice: number;
+}
 
 /**
  * A space with its derived lookups, built once. Strategies move units along their levels sorted

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import type { Genome } from '../space/space.js';
+import { positiveInt } from '../validation.js';
 import type { Strategy, Best } from './types.js';
 
 export interface BestSoFar {
@@ -25,8 +27,17 @@ export interface RandomState extends BestSoFar {
   pending: Genome[];
 }
 
+export const randomSchema = z.strictObject({
+  type: z.literal('random'),
+  samples: positiveInt,
+  batch: positiveInt.default(64),
+  budget: z.number().positive().default(1),
+});
+
+export type RandomConfig = z.infer<typeof randomSchema>;
+
 /** Feasible random samples (random levels, repaired into the budget and filled): the floor any search must beat. */
-export function randomSearch(config: { samples: number; batch: number; budget: number }): Strategy<RandomState> {
+export function randomSearch(config: RandomConfig): Strategy<RandomState> {
   return {
     type: 'random',
     init: () => ({ drawn: 0, pending: [], best: null, bestScore: null }),
@@ -53,8 +64,12 @@ export interface UniformState extends BestSoFar {
   done: boolean;
 }
 
+export const uniformSchema = z.strictObject({ type: z.literal('uniform'), budget: z.number().positive().default(1) });
+
+export type UniformConfig = z.infer<typeof uniformSchema>;
+
 /** One evaluation of the most uniform feasible configuration: what compression without search gives. */
-export function uniformBaseline(config: { budget: number }): Strategy<UniformState> {
+export function uniformBaseline(config: UniformConfig): Strategy<UniformState> {
   return {
     type: 'uniform',
     init: () => ({ done: false, best: null, bestScore: null }),

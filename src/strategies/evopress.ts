@@ -1,30 +1,37 @@
-import { genomeKey, type Genome, type SpaceIndex } from '../space/space.js';
+import { z } from 'zod';
+import { genomeKey, type Fidelity, type Genome, type SpaceIndex } from '../space/space.js';
+import { positiveInt } from '../validation.js';
 import type { Rng } from '../rng/rng.js';
-import type { Strategy, Best, Fidelity } from './types.js';
+import type { Strategy, Best } from './types.js';
 import { levelSwitch, rankByScore } from './operators.js';
 import { sliceFor } from './slices.js';
 import { difference, emptyModel, learnDifference, modelOptimum, predictDifference, type AdditiveModel, type Difference } from './surrogate.js';
 
-export interface EvoPressConfig {
-  generations: number;
+const stageSchema = z.strictObject({ survivors: positiveInt, budget: z.number().positive() });
+
+export const evopressSchema = z.strictObject({
+  type: z.literal('evopress'),
+  generations: positiveInt,
   /** λ: offspring per generation. */
-  offspring: number;
+  offspring: positiveInt.default(16),
   /** Racing stages: evaluate at `budget`, keep `survivors`; the parent joins the last stage. */
-  selection: { survivors: number; budget: number }[];
+  selection: z.array(stageSchema).min(1).default([{ survivors: 1, budget: 1 }]),
   /** Largest number of ranks one switch moves a unit. */
-  maxJump: number;
+  maxJump: positiveInt.default(16),
   /**
    * Surrogate screening: this many mutations are drawn per offspring slot and half of the
    * offspring are the ones an additive model of the scores ranks best (the other half stay random,
    * so the model keeps learning everywhere); 0 or 1 disables the model.
    */
-  screening: number;
+  screening: z.number().int().min(0).default(16),
   /** How many recent score differences the model replays each step. */
-  memory: number;
+  memory: z.number().int().min(0).default(512),
   /** Every this many generations one offspring is the model's optimum within `trustRadius` ranks of the parent; 0 never. */
-  proposalEvery: number;
-  trustRadius: number;
-}
+  proposalEvery: z.number().int().min(0).default(10),
+  trustRadius: z.number().int().min(0).default(3),
+});
+
+export type EvoPressConfig = z.infer<typeof evopressSchema>;
 
 export interface EvoPressState {
   generation: number;

@@ -1,29 +1,34 @@
+import { z } from 'zod';
 import { genomeKey, type Genome } from '../space/space.js';
+import { positiveInt } from '../validation.js';
 import type { Strategy, Best } from './types.js';
 import { levelSwitch, onePointCrossover, pointMutation, rankByScore, tournament, uniformCrossover } from './operators.js';
 import { sliceFor } from './slices.js';
 
-export interface GeneticConfig {
-  generations: number;
-  population: number;
+export const geneticSchema = z.strictObject({
+  type: z.literal('genetic'),
+  generations: positiveInt,
+  population: z.number().int().min(2).default(64),
   /** Under generational survival, the best individuals carried over unchanged each generation. */
-  elite: number;
-  tournament: number;
-  crossover: 'uniform' | 'onePoint';
-  crossoverRate: number;
+  elite: z.number().int().min(0).default(2),
+  tournament: positiveInt.default(3),
+  crossover: z.enum(['uniform', 'onePoint']).default('uniform'),
+  crossoverRate: z.number().min(0).max(1).default(0.9),
   /** Per-unit probability of a point mutation; null means 1/units. */
-  mutationRate: number | null;
+  mutationRate: z.number().min(0).max(1).nullable().default(null),
   /** Probability that a child also gets a budget-keeping level switch. */
-  switchRate: number;
-  maxJump: number;
+  switchRate: z.number().min(0).max(1).default(0.5),
+  maxJump: positiveInt.default(3),
   /** Fidelity budget every evaluation uses. */
-  budget: number;
+  budget: z.number().positive().default(1),
   /**
    * `plus`: parents and children compete and the best distinct `population` survive (elitist,
    * converges faster); `generational`: children replace all but the `elite` best parents.
    */
-  survival: 'plus' | 'generational';
-}
+  survival: z.enum(['plus', 'generational']).default('plus'),
+});
+
+export type GeneticConfig = z.infer<typeof geneticSchema>;
 
 export interface GeneticState {
   generation: number;

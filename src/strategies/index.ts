@@ -1,18 +1,23 @@
-import type { StrategyConfig } from '../config/schema.js';
+import { z } from 'zod';
 import type { Strategy } from './types.js';
-import { evopress } from './evopress.js';
-import { genetic } from './genetic.js';
-import { randomSearch, uniformBaseline } from './baselines.js';
+import { evopress, evopressSchema } from './evopress.js';
+import { genetic, geneticSchema } from './genetic.js';
+import { randomSchema, randomSearch, uniformBaseline, uniformSchema } from './baselines.js';
+
+/** Every strategy's settings, told apart by `type`: each schema sits beside its strategy. */
+export const strategySchema = z.discriminatedUnion('type', [evopressSchema, geneticSchema, randomSchema, uniformSchema]);
+
+export type StrategyConfig = z.infer<typeof strategySchema>;
 
 export function createStrategy(config: StrategyConfig): Strategy {
   switch (config.type) {
     case 'evopress':
-      return evopress(config) as Strategy;
+      return evopress(config);
     case 'genetic':
-      return genetic(config) as Strategy;
+      return genetic(config);
     case 'random':
-      return randomSearch(config) as Strategy;
+      return randomSearch(config);
     case 'uniform':
-      return uniformBaseline(config) as Strategy;
+      return uniformBaseline(config);
   }
 }

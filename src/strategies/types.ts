@@ -1,11 +1,5 @@
-import type { Genome, SpaceIndex } from '../space/space.js';
+import type { Fidelity, Genome, SpaceIndex } from '../space/space.js';
 import type { Rng } from '../rng/rng.js';
-
-/** How much of the calibration data an evaluation uses (`budget`) and which deterministic part (`slice`). */
-export interface Fidelity {
-  budget: number;
-  slice: number;
-}
 
 /** One request from a strategy: score these candidates at this fidelity. */
 export interface Ask {

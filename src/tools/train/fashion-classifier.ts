@@ -5,16 +5,17 @@
  * a LayersModel directory (model.json + weights) with training.json.
  * Options: --epochs N, --out DIR, --seed S.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initTensorflow, trainingMatmul } from '../runtime/tfjs.js';
-import { loadPictures, PICTURE_SIZE, type Pictures } from '../data/fashion.js';
-import { im2col } from '../models/im2col.js';
-import { Rng } from '../rng/rng.js';
+import { initTensorflow, trainingMatmul } from '../../runtime/tfjs.js';
+import { loadPictures, PICTURE_SIZE, type Pictures } from '../../data/fashion.js';
+import { im2col } from '../../models/im2col.js';
+import { saveLayersModel } from '../../models/layers-model.js';
+import { Rng } from '../../rng/rng.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const { values: args } = parseArgs({
   options: {
     epochs: { type: 'string', default: '3' },
@@ -140,15 +141,6 @@ const result = {
 console.log(`trained in ${seconds.toFixed(0)} s on ${backend}: train ${result.trainAccuracy.toFixed(4)}, calibration ${result.calibrationAccuracy.toFixed(4)}, held-out ${result.heldOutAccuracy.toFixed(4)}`);
 
 const out = args.out;
-mkdirSync(out, { recursive: true });
-await model.save(
-  tf.io.withSaveHandler(async (artifacts) => {
-    const shard = 'weights.bin';
-    writeFileSync(join(out, shard), new Uint8Array(artifacts.weightData as ArrayBuffer));
-    const modelJson = { format: 'layers-model', generatedBy: `TensorFlow.js ${tf.version.tfjs}`, convertedBy: null, modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: [shard], weights: artifacts.weightSpecs }] };
-    writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }),
-);
+await saveLayersModel(tf, model, out);
 writeFileSync(join(out, 'training.json'), JSON.stringify(result, null, 2) + '\n');
 console.log(`wrote ${out}`);

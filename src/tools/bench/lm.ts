@@ -17,14 +17,14 @@ import { threadId } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseTransformerConfig, linearLayers, weightShapes, type TransformerConfig } from '../models/config.js';
-import { loadTransformer, type Weights } from '../models/transformer.js';
-import { onnxExecutor, type LmExecutor } from '../fitness/lm-backends.js';
-import { GraphBuilder } from '../runtime/onnx-graph.js';
-import { createSession, floatTensor } from '../runtime/onnx.js';
-import { Rng } from '../rng/rng.js';
+import { parseTransformerConfig, linearLayers, weightShapes, type TransformerConfig } from '../../models/config.js';
+import { loadTransformer, type Weights } from '../../models/transformer.js';
+import { createTransformerRunner, type TransformerRunner } from '../../models/transformer-runner.js';
+import { GraphBuilder } from '../../runtime/onnx-graph.js';
+import { createSession, floatTensor } from '../../runtime/onnx.js';
+import { Rng } from '../../rng/rng.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const REFERENCE = resolve(ROOT, 'models', 'reference-lm');
 const EXPERIMENT = resolve(ROOT, 'experiments', 'lm', 'sparsegpt-60.json');
 /** Used only when the MatMul peak cannot be measured: a 2-core Zen 3 (AVX2/FMA) measured earlier. */
@@ -91,7 +91,7 @@ function sampleMemory(): void {
   };
 }
 
-let executor: { key: string; run: LmExecutor; weights: Weights } | null = null;
+let runner: { key: string; run: TransformerRunner } | null = null;
 
 /** Waits until every party of the run has arrived, so that all workers time the same seconds. */
 function arrive({ sab, parties }: Barrier): void {
@@ -118,16 +118,15 @@ function randomGpt2(raw: Record<string, unknown>, seed: number): { config: Trans
   return { config, weights };
 }
 
-async function executorFor(backend: 'onnx' | 'tfjs', model: ModelSpec, T: number): Promise<{ run: LmExecutor; weights: Weights }> {
+async function runnerFor(backend: 'onnx' | 'tfjs', model: ModelSpec, T: number): Promise<TransformerRunner> {
   const key = JSON.stringify([backend, model, T]);
-  if (executor?.key === key) return executor;
-  await executor?.run.close();
-  executor = null;
+  if (runner?.key === key) return runner.run;
+  await runner?.run.close();
+  runner = null;
   const { config, weights } = 'dir' in model ? loadTransformer(model.dir) : randomGpt2(model.config, model.seed);
-  const run =
-    backend === 'onnx' ? await onnxExecutor(config, T, weights, 'cpu') : await (await import('../fitness/lm-tfjs.js')).tfjsExecutor(config, weights);
-  executor = { key, run, weights };
-  return executor;
+  const run = await createTransformerRunner(config, T, weights, backend, 'cpu');
+  runner = { key, run };
+  return run;
 }
 
 function matmulPeak(n: number, seconds: number, barrier: Barrier): Promise<number> {
@@ -154,15 +153,15 @@ function matmulPeak(n: number, seconds: number, barrier: Barrier): Promise<numbe
 /** Piscina task of this section. */
 export default async function lmBenchTask(task: Task): Promise<Result> {
   if (task.kind === 'peak') return { kind: 'peak', gflops: await matmulPeak(task.n, task.seconds, task.barrier) };
-  const { run, weights } = await executorFor(task.backend, task.model, task.windows[0].length);
-  for (let i = 0; i < 3; i++) await run.logits(task.windows[i % task.windows.length], weights); // warm-up
+  const run = await runnerFor(task.backend, task.model, task.windows[0].length);
+  for (let i = 0; i < 3; i++) await run.run(task.windows[i % task.windows.length]); // warm-up
   peakMemory = { rss: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
   arrive(task.barrier);
   let passes = 0;
   const start = performance.now();
   let elapsed = 0;
   do {
-    await run.logits(task.windows[passes % task.windows.length], weights);
+    await run.run(task.windows[passes % task.windows.length]);
     passes++;
     sampleMemory();
     elapsed = performance.now() - start;
@@ -205,10 +204,10 @@ async function searchRun(generations: number, workers: number) {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { loadExperiment } = await import('../config/load.js');
-  const { Store } = await import('../store/store.js');
-  const { WorkerPool } = await import('../pool/pool.js');
-  const { createRun, continueRun } = await import('../engine/engine.js');
+  const { loadExperiment } = await import('../../cli/db.js');
+  const { Store } = await import('../../store/store.js');
+  const { WorkerPool } = await import('../../pool/pool.js');
+  const { createRun, continueRun } = await import('../../engine/engine.js');
   const loaded = await loadExperiment(EXPERIMENT); // builds results/db/reference-lm-sparsegpt-60 on first use
   const experiment = { ...loaded, strategy: { ...loaded.strategy, generations } as typeof loaded.strategy };
   const dir = mkdtempSync(join(tmpdir(), 'evosearch-bench-lm-'));
@@ -245,8 +244,8 @@ async function searchRun(generations: number, workers: number) {
 
 /** The windows the forward benchmark feeds: real text under the reference tokenizer. */
 async function benchWindows(T: number, count: number): Promise<Uint16Array[]> {
-  const { readTokenizer } = await import('../models/tokenizer.js');
-  const { sotuStreams, windowsOf } = await import('../data/text.js');
+  const { readTokenizer } = await import('../../models/tokenizer.js');
+  const { sotuStreams, windowsOf } = await import('../../data/text.js');
   const tokenizer = readTokenizer(REFERENCE);
   return windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, T, count).map((w) => w.slice(0, T));
 }
@@ -282,7 +281,7 @@ function cpuWatch(): () => string {
 
 export async function lmBench(): Promise<void> {
   const sectionStart = performance.now();
-  const { readTransformerConfig } = await import('../models/config.js');
+  const { readTransformerConfig } = await import('../../models/config.js');
   const refRaw = JSON.parse(readFileSync(resolve(REFERENCE, 'config.json'), 'utf8')) as Record<string, unknown>;
   const wideRaw = { ...refRaw, n_embd: 256, n_layer: 4, n_head: 4, n_inner: 1024 };
   const models: { label: string; spec: ModelSpec; config: TransformerConfig }[] = [

@@ -8,15 +8,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initTensorflow, trainingMatmul } from '../runtime/tfjs.js';
-import { loadAddresses, splitByYear, corpusHash, HELD_OUT_FROM } from '../data/corpus.js';
-import { CharTokenizer } from '../data/char-tokenizer.js';
-import { evaluationWindows } from '../data/windows.js';
-import { Rng } from '../rng/rng.js';
-import { parseTransformerConfig, weightShapes } from '../models/config.js';
-import { writeSafetensors } from '../models/safetensors.js';
+import { initTensorflow, trainingMatmul } from '../../runtime/tfjs.js';
+import { loadAddresses, splitByYear, corpusHash, HELD_OUT_FROM } from '../../data/corpus.js';
+import { CharTokenizer } from '../../data/char-tokenizer.js';
+import { evaluationWindows } from '../../data/windows.js';
+import { Rng } from '../../rng/rng.js';
+import { parseTransformerConfig, weightShapes } from '../../models/config.js';
+import { writeSafetensors } from '../../models/safetensors.js';
+import { causalMask } from '../../models/transformer.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const { values: args } = parseArgs({
   options: {
     steps: { type: 'string', default: '600' },
@@ -56,7 +57,7 @@ const p = (name: string) => params.get(name)!;
 const parameterCount = [...weightShapes(config).values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
 console.log(`${parameterCount} parameters`);
 
-const mask = tf.tensor2d(Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? -1e9 : 0)), [T, T]);
+const mask = tf.tensor2d(causalMask(T), [T, T]);
 
 type Tensor = ReturnType<typeof tf.tensor>;
 

@@ -7,12 +7,12 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as TF from '@tensorflow/tfjs';
-import { initTensorflow } from '../runtime/tfjs.js';
-import { kernelUnits, loadLayersModel, readLayersModel } from '../models/layers-model.js';
-import { createLayersRunner, type LayersRunner } from '../models/layers-runner.js';
-import { upscalerPackageDir } from '../models/upscaler.js';
+import { initTensorflow } from '../../runtime/tfjs.js';
+import { kernelUnits, loadLayersModel, readLayersModel } from '../../models/layers-model.js';
+import { createLayersRunner, type LayersRunner } from '../../models/layers-runner.js';
+import { upscalerPackageDir } from '../../models/upscaler.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
@@ -25,14 +25,14 @@ function flopsPerInput(model: TF.LayersModel, positions = (layer: TF.layers.Laye
     .reduce((sum, l) => sum + 2 * l.getWeights()[0].size * (l.getClassName() === 'Conv2D' ? positions(l) : 1), 0);
 }
 
-async function measure(runner: LayersRunner, input: Float32Array, dims: number[], seconds = 2): Promise<number> {
-  await runner.run(input, dims); // warm-up
+async function measure(runner: LayersRunner, data: Float32Array, dims: number[], seconds = 2): Promise<number> {
+  await runner.run({ data, dims }); // warm-up
   const rates: number[] = [];
   for (let rep = 0; rep < 3; rep++) {
     let runs = 0;
     const start = performance.now();
     while (performance.now() - start < seconds * 1000) {
-      await runner.run(input, dims);
+      await runner.run({ data, dims });
       runs++;
     }
     rates.push((runs * dims[0]) / ((performance.now() - start) / 1000));

@@ -1,9 +1,7 @@
-import type { Experiment } from '../config/load.js';
-import type { RunResult } from '../export/result.js';
-import { LmFitness } from '../fitness/lm.js';
-import { ImageFitness } from '../fitness/image.js';
-import { ClassifierFitness } from '../fitness/classifier.js';
-import { SpaceIndex, type Genome } from '../space/space.js';
+import type { Experiment } from '../engine/experiment.js';
+import type { RunResult } from './result.js';
+import { loadFitness } from '../fitness/load.js';
+import { SpaceIndex } from '../space/space.js';
 
 /** One configuration on held-out data: its metrics (kl and ppl for language models; psnrToDense and psnrToPhoto for images). */
 export type HeldOutRow = { configuration: 'dense' | 'uniform' | 'search'; cost: number | null } & Record<string, number | string | null>;
@@ -11,30 +9,24 @@ export type HeldOutRow = { configuration: 'dense' | 'uniform' | 'search'; cost: 
 /** Runs whose fitness runs a model over a level database, and so can be judged on held-out data. */
 export const hasHeldOut = (e: Experiment) => 'database' in e.fitness;
 
-interface HeldOutMeasure {
-  measureHeldOut(genomes: (Genome | null)[]): Promise<Record<string, number>[]>;
-  close(): Promise<void>;
-}
-
 /** The search's best configuration against uniform compression at the same budget (and the dense model), on held-out data. */
 export async function heldOutComparison(experiment: Experiment, result: RunResult): Promise<HeldOutRow[]> {
   const space = new SpaceIndex(experiment.space);
   const uniform = space.uniform();
   const best = result.units.map((u) => u.level);
-  const f = experiment.fitness;
-  const fitness: HeldOutMeasure =
-    f.type === 'psnr' ? await ImageFitness.load(f) : f.type === 'accuracy' ? await ClassifierFitness.load(f) : await LmFitness.load(f as Parameters<typeof LmFitness.load>[0]);
+  const fitness = await loadFitness(experiment.fitness, { space: experiment.space, seed: experiment.seed });
   try {
+    if (!fitness.measureHeldOut) throw new Error(`bug: ${experiment.fitness.type} fitness has no held-out measurement`);
     const [dense, uni, search] = await fitness.measureHeldOut([null, uniform, best]);
     // A classifier's accuracy moves in whole pictures: say how many the search gained and lost against uniform.
-    const paired = fitness instanceof ClassifierFitness && uniform ? await fitness.pairedHeldOut(uniform, best) : {};
+    const paired = fitness.pairedHeldOut && uniform ? await fitness.pairedHeldOut(uniform, best) : {};
     return [
       { configuration: 'dense', ...dense, cost: null },
       { configuration: 'uniform', ...uni, cost: uniform ? space.cost(uniform) : null },
       { configuration: 'search', ...search, ...paired, cost: space.cost(best) },
     ];
   } finally {
-    await fitness.close();
+    await fitness.close?.();
   }
 }
 

@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mcnemarZ, type HeldOutRow } from '../cli/heldout.js';
+import { mcnemarZ, type HeldOutRow } from '../../export/heldout.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 
 interface Metric {
   key: string;

@@ -1,8 +1,8 @@
-import { SpaceIndex, type Space } from '../space/space.js';
-import { SyntheticProblem, additiveOptimum, syntheticSpace, type SyntheticSpaceSpec } from '../fitness/synthetic.js';
-import { createStrategy } from '../strategies/index.js';
-import { drive } from '../engine/drive.js';
-import type { StrategyConfig } from '../config/schema.js';
+import { SpaceIndex, type Space } from '../../space/space.js';
+import { syntheticSpace, type SyntheticSpaceSpec } from '../../space/synthetic.js';
+import { SyntheticProblem, additiveOptimum } from '../../fitness/synthetic.js';
+import { createStrategy, type StrategyConfig } from '../../strategies/index.js';
+import { drive } from '../../engine/drive.js';
 
 export interface GapRun {
   optimum: number;

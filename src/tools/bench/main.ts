@@ -6,20 +6,21 @@ import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Store } from '../store/store.js';
-import { WorkerPool } from '../pool/pool.js';
-import { createRun, continueRun } from '../engine/engine.js';
-import { strategySchema, fitnessSchema } from '../config/schema.js';
-import { syntheticSpace } from '../fitness/synthetic.js';
-import type { Experiment } from '../config/load.js';
-import type { FitnessSpec } from '../fitness/types.js';
+import { Store } from '../../store/store.js';
+import { WorkerPool } from '../../pool/pool.js';
+import { createRun, continueRun } from '../../engine/engine.js';
+import { strategySchema } from '../../strategies/index.js';
+import { fitnessSchema } from '../../fitness/load.js';
+import { syntheticSpace } from '../../space/synthetic.js';
+import type { Experiment } from '../../engine/experiment.js';
+import type { FitnessSpec } from '../../fitness/types.js';
 import { gapRun } from './gap.js';
 import { lmBench } from './lm.js';
 import { imageBench } from './images.js';
-import { GraphBuilder } from '../runtime/onnx-graph.js';
-import { createSession, floatTensor } from '../runtime/onnx.js';
+import { GraphBuilder } from '../../runtime/onnx-graph.js';
+import { createSession, floatTensor } from '../../runtime/onnx.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const args = new Set(process.argv.slice(2));
 
@@ -68,8 +69,8 @@ async function coordinatorOverhead(): Promise<void> {
 
 async function workerScaling(): Promise<void> {
   console.log('\n## Worker scaling (CPU-bound module fitness, ~2 ms per evaluation, random search batch 64)');
-  process.env.EVOSEARCH_TEST_EVAL_MS = '2';
-  const fitness = fitnessSchema.parse({ type: 'module', path: join(ROOT, 'test', 'fixtures', 'slow-fitness.mjs') }) as FitnessSpec;
+  process.env.EVOSEARCH_BENCH_EVAL_MS = '2';
+  const fitness = fitnessSchema.parse({ type: 'module', path: fileURLToPath(new URL('./cpu-fitness.js', import.meta.url)) }) as FitnessSpec;
   const strategy = { type: 'random', samples: 1280, batch: 64 };
   const one: number[] = [];
   const two: number[] = [];

@@ -1,0 +1,282 @@
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, extname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { UserError } from '../errors.js';
+import { CandidateError } from '../pool/evaluator.js';
+import { Store } from '../store/store.js';
+import { createRun } from '../engine/engine.js';
+import { defaultWorkers } from '../pool/pool.js';
+import { formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
+import { exportWeights, type WeightsFormat } from '../export/weights.js';
+import { createReporter, type ProgressMode } from './progress.js';
+import { executeRun } from './execute.js';
+import { VERSION } from '../version.js';
+import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
+import { checkRunDatabase } from '../compress/manifest.js';
+import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from '../export/heldout.js';
+import type { Experiment } from '../engine/experiment.js';
+import type { Backend } from '../models/runner.js';
+import type { Device } from '../runtime/onnx.js';
+
+const DEFAULT_DB = 'results/evosearch.db';
+
+const positiveInt = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+};
+
+interface Common {
+  db: string;
+  json?: boolean;
+}
+
+const progressMode = (opts: { json?: boolean }): ProgressMode => (opts.json ? 'none' : process.stderr.isTTY ? 'bar' : 'lines');
+const print = (text: string): void => {
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+};
+
+function newRunId(name: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+function formatFromPath(path: string): ExportFormat {
+  const ext = extname(path).toLowerCase();
+  return ext === '.csv' ? 'csv' : ext === '.txt' ? 'evopress' : 'json';
+}
+
+function writeOut(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+}
+
+async function runAndReport(store: Store, runId: string, workers: number | undefined, opts: Common & { out?: string }): Promise<void> {
+  const experiment = loadExperimentOfRun(store, runId);
+  const threads = workers ?? experiment.workers ?? defaultWorkers();
+  store.acquireLock(runId);
+  if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers, ${experiment.fitness.type} fitness${describeBackend(experiment)}) in ${store.file}\n`);
+  const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
+  const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;
+  if (opts.out && result) writeOut(opts.out, formatResult(result, formatFromPath(opts.out)));
+  const heldOut = outcome.status === 'finished' && result && hasHeldOut(experiment) ? await heldOutComparison(experiment, result) : null;
+  if (opts.json) {
+    print(JSON.stringify({ runId, status: outcome.status, result, heldOut }));
+  } else if (outcome.status === 'interrupted') {
+    print(`interrupted at step ${outcome.checkpoint.step}; continue with: evosearch resume ${runId} --db ${store.file}`);
+  } else {
+    print(`finished ${runId}: best fitness ${result?.fitness} at cost ${result?.cost} after ${outcome.checkpoint.evaluations} evaluations`);
+    if (opts.out) print(`wrote ${opts.out}`);
+    if (heldOut) print(formatHeldOut(experiment, heldOut));
+  }
+}
+
+/** A stored run's model may have changed since the run began: its database must still match it. */
+async function checkRunModel(experiment: Experiment): Promise<void> {
+  if ('database' in experiment.fitness) await checkRunDatabase(experiment.fitness.database, experiment.fitness.model);
+}
+
+/** " on onnx (cpu)" for a language-model run, " on onnx" for a LayersModel run, "" for a run without a model. */
+function describeBackend(e: Experiment): string {
+  if (!('backend' in e.fitness)) return '';
+  return ` on ${e.fitness.backend}${'device' in e.fitness ? ` (${e.fitness.device})` : ''}`;
+}
+
+/** --backend / --device, checked before anything is built, so that a typo is one line and costs nothing. */
+function backendFlags(opts: { backend?: string; device?: string }): { backend?: Backend; device?: Device } {
+  if (opts.backend !== undefined && opts.backend !== 'onnx' && opts.backend !== 'tfjs') throw new UserError(`--backend: expected onnx or tfjs, got "${opts.backend}"`);
+  if (opts.device !== undefined && opts.device !== 'cpu' && opts.device !== 'cuda' && opts.device !== 'webgpu') {
+    throw new UserError(`--device: expected cpu, cuda or webgpu, got "${opts.device}"`);
+  }
+  return { backend: opts.backend as Backend | undefined, device: opts.device as Device | undefined };
+}
+
+function applyBackend(experiment: Experiment, flags: { backend?: Backend; device?: Device }): void {
+  if (flags.backend === undefined && flags.device === undefined) return;
+  const { source, fitness } = experiment;
+  if (!('backend' in fitness)) throw new UserError(`--backend/--device: ${source}: fitness.type: ${fitness.type} fitness, which runs no model`);
+  if (flags.device !== undefined && !('device' in fitness)) {
+    throw new UserError(`--device: ${source}: fitness.type: ${fitness.type} fitness runs on the CPU; --device chooses a language model's device (kl, kl-topk, ppl)`);
+  }
+  fitness.backend = flags.backend ?? fitness.backend;
+  if ('device' in fitness) fitness.device = flags.device ?? fitness.device;
+}
+
+async function withStore<T>(file: string, mustExist: boolean, fn: (store: Store) => T | Promise<T>): Promise<T> {
+  const store = Store.open(file, { mustExist });
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('evosearch')
+    .description('Evolutionary search of per-layer compression configurations')
+    .version(VERSION)
+    .option('--debug', 'print stack traces on errors')
+    .showHelpAfterError();
+  const dbOption = () => new Option('--db <file>', 'SQLite database').default(DEFAULT_DB);
+
+  program
+    .command('run')
+    .description('launch a search experiment from a JSON file')
+    .argument('<experiment>', 'experiment JSON file')
+    .addOption(dbOption())
+    .option('--run-id <id>', 'id of the new run (default: <name>-<time>-<random>)')
+    .option('--workers <n>', 'worker threads (default: experiment.workers, else the number of cores)', positiveInt)
+    .option('--out <file>', 'also export the best configuration here when done (.json, .csv or .txt)')
+    .option('--backend <name>', 'model evaluation: onnx (onnxruntime, default) or tfjs (TensorFlow.js)')
+    .option('--device <name>', 'onnx execution provider: cpu (default), cuda or webgpu')
+    .option('--json', 'machine-readable output on stdout, no progress')
+    .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string }) => {
+      const flags = backendFlags(opts);
+      const experiment = await loadExperiment(file, Boolean(opts.json));
+      applyBackend(experiment, flags);
+      const runId = opts.runId ?? newRunId(experiment.name);
+      await withStore(opts.db, false, async (store) => {
+        createRun(store, runId, experiment);
+        await runAndReport(store, runId, opts.workers, opts);
+      });
+    });
+
+  program
+    .command('resume')
+    .description('continue an interrupted run from its last checkpoint')
+    .argument('<run-id>')
+    .addOption(dbOption())
+    .option('--workers <n>', 'worker threads', positiveInt)
+    .option('--out <file>', 'also export the best configuration here when done')
+    .option('--json', 'machine-readable output')
+    .action(async (runId: string, opts: Common & { workers?: number; out?: string }) => {
+      await withStore(opts.db, true, async (store) => {
+        const run = store.requireRun(runId);
+        await checkRunModel(loadExperimentOfRun(store, runId));
+        if (run.status === 'finished' && !opts.json) print(`run ${runId} already finished`);
+        await runAndReport(store, runId, opts.workers, opts);
+      });
+    });
+
+  program
+    .command('list')
+    .description('list runs')
+    .addOption(dbOption())
+    .option('--json', 'machine-readable output')
+    .action(async (opts: Common) => {
+      await withStore(opts.db, true, (store) => {
+        const runs = store.listRuns();
+        if (opts.json) return print(JSON.stringify(runs));
+        if (runs.length === 0) return print('no runs');
+        print(['id\tstatus\tstrategy\tgeneration\tevaluations\tbest', ...runs.map((r) => `${r.id}\t${r.status}\t${r.strategy}\t${r.generation}\t${r.evaluations}\t${r.bestFitness ?? '-'}`)].join('\n'));
+      });
+    });
+
+  program
+    .command('status')
+    .description('show one run')
+    .argument('<run-id>')
+    .addOption(dbOption())
+    .option('--json', 'machine-readable output')
+    .action(async (runId: string, opts: Common) => {
+      await withStore(opts.db, true, (store) => {
+        const run = store.requireRun(runId);
+        const checkpoint = store.getCheckpoint(runId);
+        const experiment = loadExperimentOfRun(store, runId);
+        const status = {
+          id: run.id,
+          name: run.name,
+          strategy: run.strategy,
+          status: run.status,
+          message: run.message,
+          step: checkpoint.step,
+          generation: checkpoint.generation,
+          evaluations: checkpoint.evaluations,
+          bestFitness: checkpoint.bestFitness,
+          wallSeconds: checkpoint.wallMs / 1000,
+          createdAt: run.createdAt,
+          updatedAt: run.updatedAt,
+          source: experiment.source,
+          fitness: `${experiment.fitness.type}${describeBackend(experiment)}`,
+        };
+        if (opts.json) return print(JSON.stringify(status));
+        print(Object.entries(status).map(([k, v]) => `${k}: ${v ?? '-'}`).join('\n'));
+      });
+    });
+
+  program
+    .command('export')
+    .description('export the best per-layer configuration of a run, or the model with it stitched in')
+    .argument('<run-id>')
+    .addOption(dbOption())
+    .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), or the compressed model: tfjs (LayersModel) or safetensors (Hugging Face)').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors']).default('json'))
+    .option('--out <path>', 'write here instead of stdout (a directory for tfjs and safetensors)')
+    .action(async (runId: string, opts: Common & { format: ExportFormat | WeightsFormat; out?: string }) => {
+      await withStore(opts.db, true, async (store) => {
+        const result = runResult(store, runId);
+        if (opts.format === 'tfjs' || opts.format === 'safetensors') {
+          if (!opts.out) throw new UserError(`--format ${opts.format}: give the directory to write with --out DIR`);
+          const experiment = loadExperimentOfRun(store, runId);
+          await checkRunModel(experiment);
+          const files = exportWeights(runId, experiment, result.units.map((u) => u.level), opts.format, opts.out);
+          print(`wrote ${files.join(', ')}`);
+          // What the exported model does on data the search never saw (accuracy for a classifier).
+          if (hasHeldOut(experiment)) print(formatHeldOut(experiment, await heldOutComparison(experiment, result)));
+          return;
+        }
+        const text = formatResult(result, opts.format);
+        if (opts.out) writeOut(opts.out, text);
+        else process.stdout.write(text);
+      });
+    });
+
+  program
+    .command('heldout')
+    .description('compare a run\'s best configuration with uniform compression on held-out data (language models, images)')
+    .argument('<run-id>')
+    .addOption(dbOption())
+    .option('--json', 'machine-readable output')
+    .action(async (runId: string, opts: Common) => {
+      const [experiment, rows]: [Experiment, HeldOutRow[]] = await withStore(opts.db, true, async (store) => {
+        const experiment = loadExperimentOfRun(store, runId);
+        if (!hasHeldOut(experiment)) throw new UserError(`run "${runId}" has ${experiment.fitness.type} fitness, which runs no model: nothing to compare on held-out data`);
+        await checkRunModel(experiment);
+        return [experiment, await heldOutComparison(experiment, runResult(store, runId))];
+      });
+      print(opts.json ? JSON.stringify(rows) : formatHeldOut(experiment, rows));
+    });
+
+  const db = program.command('db').description('level databases: every compressed variant of every layer');
+  db.command('build')
+    .description('build (or reuse, when up to date) the level database a config describes')
+    .argument('<config>', 'database config JSON file')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const { manifest, reused, dir } = await buildDatabaseCommand(file, Boolean(opts.json));
+      if (opts.json) return print(JSON.stringify({ dir, reused, units: manifest.units.length, budget: manifest.budget }));
+      print(`${reused ? 'reused' : `built in ${manifest.buildSeconds.toFixed(1)} s`} ${dir}: ${describeManifest(manifest)}`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as Error & { code?: string; exitCode?: number };
+    if (e.code?.startsWith('commander.')) return e.exitCode ?? 1; // commander already printed it
+    const debug = argv.includes('--debug');
+    if (e instanceof UserError || e instanceof CandidateError) {
+      process.stderr.write(`evosearch: error: ${e.message}\n`);
+    } else {
+      process.stderr.write(`evosearch: internal error: ${e.message}${debug ? '' : ' (run with --debug for the stack trace)'}\n`);
+    }
+    if (debug) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

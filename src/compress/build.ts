@@ -1,0 +1,114 @@
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Budget } from '../space/space.js';
+import { writeSafetensors } from '../models/safetensors.js';
+import type { Matrix } from './linalg.js';
+import { defaultCalibrationLength, openTarget } from './targets.js';
+import type { Compression, DatabaseConfig } from './config.js';
+import { readManifestOrNull, type Manifest, type UnitEntry } from './manifest.js';
+import { fileHash, modelHash, sha256 } from './hashing.js';
+import { compressLayer, selectLayers } from './levels.js';
+
+export type BuildProgress = { stage: 'calibration' | 'units'; done: number; total: number; unit?: string };
+
+/**
+ * Builds the database a config describes, or reuses it when manifest.json says it was built from
+ * the same config, model and calibration text and every unit file still has its recorded hash.
+ * Memory stays at the model plus one unit's levels: each unit is written and dropped in turn.
+ */
+export async function buildDatabase(config: DatabaseConfig, onProgress: (p: BuildProgress) => void = () => {}): Promise<{ manifest: Manifest; reused: boolean }> {
+  const started = Date.now();
+  const mHash = await modelHash(config.modelDir);
+  const length = config.calibration.length ?? defaultCalibrationLength(config.modelDir);
+  const configSha256 = sha256(JSON.stringify({ compression: config.compression, calibration: { ...config.calibration, length }, model: mHash }));
+  const manifestFile = join(config.outDir, 'manifest.json');
+  if (existsSync(manifestFile)) {
+    const old = readManifestOrNull(config.outDir); // one this version cannot read is rebuilt like a stale one
+    if (old && old.configSha256 === configSha256 && (await filesIntact(config.outDir, old))) return { manifest: old, reused: true };
+    rmSync(manifestFile);
+  }
+  mkdirSync(config.outDir, { recursive: true });
+
+  // Only a build needs the weights: reusing a database reads none of them.
+  const target = await openTarget(config.modelDir);
+  const c = config.compression;
+  const needsCalibration = (c.type === 'sparsity' && c.method !== 'magnitude') || (c.type === 'quantization' && c.method === 'gptq');
+  let grams: Map<string, Matrix> | null = null;
+  let calibration: Manifest['calibration'] = null;
+  if (needsCalibration) {
+    const total = config.calibration.windows;
+    ({ grams, info: calibration } = await target.calibrate(total, length, (done) => onProgress({ stage: 'calibration', done, total })));
+  }
+
+  const units = c.type === 'drop' ? target.dropUnits(c.granularity) : selectLayers(target.layers, config).map((layer) => ({ layer }));
+  const entries: UnitEntry[] = [];
+  const uniform: number[] = [];
+  const step = c.type === 'sparsity' ? Math.max(1, Math.round(c.step * Math.min(...units.map((u) => ('layer' in u ? u.layer.inFeatures * u.layer.outFeatures : Infinity))))) : 0;
+  for (const [i, unit] of units.entries()) {
+    onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unit.layer.weight : unit.name });
+    if ('layer' in unit) {
+      const { entry, tensors, uniformLevel } = compressLayer(target, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step);
+      if (tensors.length > 0) {
+        const file = `${unit.layer.weight.replace(/\//g, '.')}.safetensors`;
+        const tmp = join(config.outDir, `${file}.tmp`);
+        writeSafetensors(tmp, Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape: unit.layer.shape, data }])), { unit: entry.name });
+        renameSync(tmp, join(config.outDir, file));
+        entry.file = file;
+        entry.sha256 = await fileHash(join(config.outDir, file));
+      }
+      entries.push(entry);
+      uniform.push(uniformLevel);
+    } else {
+      entries.push({ name: unit.name, weights: unit.weights, parameters: unit.parameters, file: null, sha256: null, levels: [{ value: 0, cost: 1, method: 'dense', tensors: 'dense' }, { value: 1, cost: 0, method: 'drop', tensors: 'zero' }] });
+      uniform.push(0);
+    }
+  }
+  onProgress({ stage: 'units', done: units.length, total: units.length });
+
+  const budget = databaseBudget(c, entries);
+  if (c.type === 'drop') uniformDrop(entries, budget.total).forEach((level, i) => (uniform[i] = level));
+  const manifest: Manifest = {
+    format: 'evosearch-level-db',
+    version: 1,
+    configSha256,
+    compression: c,
+    model: { path: config.modelDir, sha256: mHash, family: target.family },
+    calibration,
+    budget,
+    uniform,
+    units: entries,
+    buildSeconds: (Date.now() - started) / 1000,
+  };
+  writeFileSync(`${manifestFile}.tmp`, JSON.stringify(manifest, null, 1) + '\n');
+  renameSync(`${manifestFile}.tmp`, manifestFile);
+  return { manifest, reused: false };
+}
+
+/** Keeps the first units (ties in a fixed order) and drops the rest: drop databases have no "uniform", this is only the search's start. */
+function uniformDrop(entries: UnitEntry[], kept: number): number[] {
+  return entries.map((_, i) => (i < kept ? 0 : 1));
+}
+
+function databaseBudget(c: Compression, entries: UnitEntry[]): Budget {
+  if (c.type === 'sparsity') {
+    // Every unit's uniform level keeps the rounded target: the sum is the exact budget, and steps of equal size keep it.
+    const total = entries.reduce((s, e) => s + e.parameters - Math.round(c.target * e.parameters), 0);
+    return { mode: 'equal', total, tolerance: 0 };
+  }
+  if (c.type === 'quantization') {
+    // Average bits within [target·(1 − tolerance), target]: an equal budget centred in that band.
+    const most = c.target * entries.reduce((s, e) => s + e.parameters, 0);
+    return c.tolerance >= 1 ? { mode: 'atMost', total: most } : { mode: 'equal', total: most * (1 - c.tolerance / 2), tolerance: (most * c.tolerance) / 2 };
+  }
+  return { mode: 'equal', total: entries.length - Math.round(c.target * entries.length), tolerance: 0 };
+}
+
+/** Whether every unit file still has the hash the manifest recorded. */
+async function filesIntact(dir: string, manifest: Manifest): Promise<boolean> {
+  for (const u of manifest.units) {
+    if (!u.file) continue;
+    const file = join(dir, u.file);
+    if (!existsSync(file) || !statSync(file).isFile() || (await fileHash(file)) !== u.sha256) return false;
+  }
+  return true;
+}

@@ -1,0 +1,121 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Budget, Genome, Space } from '../space/space.js';
+import { budgetSchema } from '../space/schema.js';
+import { UserError } from '../errors.js';
+import { readJson, validate } from '../validation.js';
+import { readTensor } from '../models/safetensors.js';
+import type { Compression } from './config.js';
+import { modelHash } from './hashing.js';
+
+/**
+ * A level database: for every compressible unit of a model, the tensors of each of its levels,
+ * one safetensors file per unit (tensor `level.<i>`), and manifest.json describing every level
+ * (value, cost, real sparsity or bits) with the hashes of the model, the calibration text and
+ * each file. Levels whose tensors are the dense ones or all zeros (a dropped sub-block) are not
+ * stored. The manifest is written last, so a half-built database is never read as a whole one.
+ */
+
+export interface Level {
+  /** What the level means to the user: sparsity (fraction of zeros), bits, or 1 for dropped. */
+  value: number;
+  /** Weights kept (sparsity), bits stored (quantization) or 1 per kept sub-block (drop). */
+  cost: number;
+  /** How its tensors were made: the database's method, `dense` (untouched) or `drop`. */
+  method: string;
+  tensors: 'file' | 'dense' | 'zero';
+}
+
+export interface UnitEntry {
+  name: string;
+  /** The model weights this unit replaces. */
+  weights: string[];
+  parameters: number;
+  file: string | null;
+  sha256: string | null;
+  levels: Level[];
+}
+
+export interface Manifest {
+  format: 'evosearch-level-db';
+  version: 1;
+  configSha256: string;
+  compression: Compression;
+  model: { path: string; sha256: string; family: string };
+  calibration: { corpus: string; windows: number; length: number; sha256: string } | null;
+  budget: Budget;
+  uniform: Genome;
+  units: UnitEntry[];
+  buildSeconds: number;
+}
+
+const manifestSchema = z.looseObject({
+  format: z.literal('evosearch-level-db'),
+  version: z.literal(1),
+  configSha256: z.string(),
+  model: z.looseObject({ path: z.string(), sha256: z.string(), family: z.string() }),
+  budget: budgetSchema,
+  uniform: z.array(z.number().int().min(0)),
+  units: z
+    .array(
+      z.strictObject({
+        name: z.string(),
+        weights: z.array(z.string()).min(1),
+        parameters: z.number(),
+        file: z.string().nullable(),
+        sha256: z.string().nullable(),
+        levels: z.array(z.strictObject({ value: z.number(), cost: z.number(), method: z.string(), tensors: z.enum(['file', 'dense', 'zero']) })).min(1),
+      }),
+    )
+    .min(1),
+});
+
+export function readManifest(dir: string): Manifest {
+  const file = join(dir, 'manifest.json');
+  if (!existsSync(file)) throw new UserError(`${file}: no level database here (build one with: evosearch db build <config>)`);
+  return validate(manifestSchema, readJson(file, 'level database manifest'), file) as unknown as Manifest;
+}
+
+export function readManifestOrNull(dir: string): Manifest | null {
+  try {
+    return readManifest(dir);
+  } catch (err) {
+    if (err instanceof UserError) return null;
+    throw err;
+  }
+}
+
+/** The search space a database defines: one unit per entry, its levels and costs, the budget its target fixes. */
+export function spaceFromManifest(manifest: Manifest): Space {
+  return {
+    units: manifest.units.map((u) => ({ name: u.name, levels: u.levels.map((l) => l.value), cost: u.levels.map((l) => l.cost) })),
+    budget: manifest.budget,
+    uniform: manifest.uniform,
+  };
+}
+
+/** {@link checkDatabaseModel} for a stored run's database directory. */
+export async function checkRunDatabase(dir: string, modelDir: string): Promise<void> {
+  await checkDatabaseModel(dir, readManifest(dir), modelDir);
+}
+
+/**
+ * Throws a one-line error unless the database was built from the model in `modelDir` (the same
+ * bytes of every model file). Checked once by the coordinator, not by every worker.
+ */
+export async function checkDatabaseModel(dir: string, manifest: Manifest, modelDir: string): Promise<void> {
+  const actual = await modelHash(modelDir);
+  if (actual !== manifest.model.sha256) {
+    throw new UserError(
+      `${join(dir, 'manifest.json')}: model.sha256: the database was built for a model with hash ${manifest.model.sha256.slice(0, 12)}…, but ${modelDir} has ${actual.slice(0, 12)}… (rebuild it with evosearch db build)`,
+    );
+  }
+}
+
+/** The stored tensor of one level (a level whose `tensors` is "file"), read alone from its unit's file. */
+export function readLevel(dir: string, manifest: Manifest, unit: number, level: number, shape: number[]): Float32Array {
+  const entry = manifest.units[unit];
+  if (!entry.file || entry.levels[level]?.tensors !== 'file') throw new Error(`bug: level ${level} of ${entry.name} has no stored tensor`);
+  return readTensor(join(dir, entry.file), `level.${level}`, shape);
+}

@@ -1,0 +1,16 @@
+import type { Space } from '../space/space.js';
+import type { StrategyConfig } from '../strategies/index.js';
+import type { FitnessSpec } from '../fitness/types.js';
+
+/** An experiment with every reference resolved: what a run stores and what resume replays. */
+export interface Experiment {
+  name: string;
+  seed: number;
+  space: Space;
+  strategy: StrategyConfig;
+  fitness: FitnessSpec;
+  workers?: number;
+  stop: { maxEvaluations?: number };
+  /** The experiment file it came from (absolute), for messages. */
+  source: string;
+}
