@@ -1,6 +1,6 @@
 import { Rng, type RngState } from '../rng/rng.js';
 import { SpaceIndex, genomeHash, type Genome } from '../space/space.js';
-import type { Experiment } from '../engine/experiment.js';
+import type { Experiment } from './experiment.js';
 import { createStrategy } from '../strategies/index.js';
 import type { Strategy, StrategyContext } from '../strategies/types.js';
 import type { Store, Checkpoint } from '../store/store.js';

