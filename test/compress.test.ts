@@ -10,7 +10,8 @@ import { linearLayers, weightShapes, type LinearLayer } from '../src/models/conf
 import { readTokenizer } from '../src/models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../src/data/text.js';
 import { collectGrams } from '../src/compress/calibrate.js';
-import { cholesky, inverseFromCholesky, inverseHessianFactor, matrix, reconstructionError, type Matrix } from '../src/compress/linalg.js';
+import { cholesky, dampedHessian, inverseFromCholesky, inverseHessianFactor, matrix, reconstructionError, type Matrix } from '../src/compress/linalg.js';
+import { asRowsOut, fromRowsOut } from '../src/compress/levels.js';
 import { magnitudePrune, sparseGptPrune, wandaPrune } from '../src/compress/sparsify.js';
 import { gptqQuantize, rtnQuantize } from '../src/compress/quantize.js';
 import { buildDatabase } from '../src/compress/build.js';
@@ -38,16 +39,7 @@ afterAll(() => {
   if (process.env.COMPRESS_REPORT) console.log(report.join('\n'));
 });
 
-/** A stored weight (HF layout) as float64 [out × in], the orientation the methods work in. */
-function rowsOut(layer: LinearLayer, data: Float32Array): Matrix {
-  const { inFeatures: n, outFeatures: m } = layer;
-  const w = matrix(m, n);
-  if (layer.layout === 'outIn') w.data.set(data);
-  else for (let i = 0; i < n; i++) for (let o = 0; o < m; o++) w.data[o * n + i] = data[i * m + o];
-  return w;
-}
-
-const weightOf = (layer: LinearLayer) => rowsOut(layer, model.weights.get(layer.weight)!);
+const weightOf = (layer: LinearLayer) => asRowsOut(model.weights.get(layer.weight)!, layer);
 
 function zeros(data: ArrayLike<number>): number {
   let z = 0;
@@ -97,20 +89,6 @@ function distanceFromIdentity(a: Matrix): number {
   return worst;
 }
 
-/** H + λ·mean(diag H)·I, with never-activated inputs (H_ii = 0) first set to 1: what inverseHessianFactor inverts. */
-function damped(h: Matrix, damping: number): Matrix {
-  const n = h.rows;
-  const out = matrix(n, n, Float64Array.from(h.data));
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += h.data[i * n + i];
-  mean /= n;
-  for (let i = 0; i < n; i++) {
-    if (out.data[i * n + i] === 0) out.data[i * n + i] = 1;
-    out.data[i * n + i] += damping * mean;
-  }
-  return out;
-}
-
 /** The diagonal part of the reconstruction error, Σ (w − ŵ)²·H_jj: the per-weight saliency Wanda's score approximates. */
 function diagonalError(w: Matrix, c: Matrix, h: Matrix): number {
   let total = 0;
@@ -149,9 +127,17 @@ describe('linalg', () => {
           for (let j = 0; j < i; j++) if (u.data[i * n + j] !== 0) bad++;
         }
         expect(bad).toBe(0);
-        expect(distanceFromIdentity(multiply(multiply(transposeOf(u), u), damped(h, damping)))).toBeLessThan(1e-8);
+        expect(distanceFromIdentity(multiply(multiply(transposeOf(u), u), dampedHessian(h, damping)))).toBeLessThan(1e-8);
       }
     }
+  });
+
+  it('dampedHessian adds λ·mean(diag H) to the diagonal, after an input no token activated gets H_ii = 1', () => {
+    const h = matrix(3, 3, Float64Array.from([4, 1, 0, 1, 2, 0, 0, 0, 0]));
+    // mean(diag H) = 2 before the inactive input is set to 1; λ = 0.5 adds 1 to each diagonal entry.
+    expect([...dampedHessian(h, 0.5).data]).toEqual([5, 1, 0, 1, 3, 0, 0, 0, 2]);
+    expect([...h.data]).toEqual([4, 1, 0, 1, 2, 0, 0, 0, 0]); // the input is not changed
+    expect([...dampedHessian(matrix(2, 2), 0.1).data]).toEqual([1.1, 0, 0, 1.1]); // no activation at all: λ·1
   });
 
   it('inverseHessianFactor treats an input no token activated as H_ii = 1', () => {
@@ -159,7 +145,7 @@ describe('linalg', () => {
     const h = randomSpd(n, 48);
     for (let k = 0; k < n; k++) h.data[5 * n + k] = h.data[k * n + 5] = 0;
     const u = inverseHessianFactor(h, 0.01);
-    expect(distanceFromIdentity(multiply(multiply(transposeOf(u), u), damped(h, 0.01)))).toBeLessThan(1e-8);
+    expect(distanceFromIdentity(multiply(multiply(transposeOf(u), u), dampedHessian(h, 0.01)))).toBeLessThan(1e-8);
   });
 
   it('reconstructionError is Σ_r (w_r − ŵ_r)·H·(w_r − ŵ_r)ᵀ', () => {
@@ -251,7 +237,7 @@ describe('compression on real activations of the reference model', () => {
     for (const weight of ['h.1.attn.c_attn.weight', 'h.1.mlp.c_proj.weight']) {
       const layer = layers.find((l) => l.weight === weight)!;
       const u = factor(layer);
-      const worst = distanceFromIdentity(multiply(multiply(transposeOf(u), u), damped(grams.get(weight)!, DAMPING)));
+      const worst = distanceFromIdentity(multiply(multiply(transposeOf(u), u), dampedHessian(grams.get(weight)!, DAMPING)));
       report.push(`UᵀU·H_damped − I on ${weight} (${layer.inFeatures} inputs): ${fmt(worst)}`);
       expect(worst).toBeLessThan(1e-8);
     }
@@ -464,11 +450,7 @@ describe('level databases of the reference model', () => {
 
   /** magnitudePrune of a layer, back in the stored (HF) layout as float32. */
   function magnitudePruneStored(layer: LinearLayer, count: number): Float32Array {
-    const pruned = magnitudePrune(weightOf(layer), count);
-    const { inFeatures: n, outFeatures: m } = layer;
-    const out = new Float32Array(n * m);
-    for (let i = 0; i < n; i++) for (let o = 0; o < m; o++) out[layer.layout === 'inOut' ? i * m + o : o * n + i] = pruned.data[o * n + i];
-    return out;
+    return fromRowsOut(magnitudePrune(weightOf(layer), count), layer);
   }
 
   it('magnitude sparsity: real sparsity of every level, equal steps, uniform cost = budget; reuse, rebuild on change or corruption', async () => {
@@ -566,7 +548,7 @@ describe('level databases of the reference model', () => {
       const w = weightOf(layer);
       const h = grams.get(layer.weight)!;
       unit.levels.forEach((level, l) => {
-        const q = rowsOut(layer, stored.get(l)!);
+        const q = asRowsOut(stored.get(l)!, layer);
         expect(maxDistinctPerGroup(q, group)).toBeLessThanOrEqual(2 ** level.value);
         expect(reconstructionError(w, q, h)).toBeLessThan(reconstructionError(w, rtnQuantize(w, level.value, group), h));
       });

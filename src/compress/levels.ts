@@ -8,6 +8,9 @@ import type { UnitEntry } from './manifest.js';
 
 /** The levels of each compression method, per layer: the tensors a level database stores. */
 
+/** How a layer's weight is stored: enough to turn it to [out × in] and back. */
+type LayerLayout = Pick<CompressibleLayer, 'inFeatures' | 'outFeatures' | 'layout'>;
+
 /** A layer's unit name: its weight's name without ".weight" or "/kernel". */
 export const unitName = (layer: CompressibleLayer) => layer.weight.replace(/[./](weight|kernel)$/, '');
 
@@ -19,7 +22,7 @@ export function selectLayers(layers: CompressibleLayer[], config: DatabaseConfig
 }
 
 /** A weight in HF layout → float64 [out × in], the orientation every compression method works in. */
-function asRowsOut(data: Float32Array, layer: CompressibleLayer): Matrix {
+export function asRowsOut(data: Float32Array, layer: LayerLayout): Matrix {
   const { inFeatures: n, outFeatures: m } = layer;
   const out = matrix(m, n);
   if (layer.layout === 'outIn') out.data.set(data);
@@ -27,7 +30,8 @@ function asRowsOut(data: Float32Array, layer: CompressibleLayer): Matrix {
   return out;
 }
 
-function fromRowsOut(w: Matrix, layer: CompressibleLayer): Float32Array {
+/** The inverse of {@link asRowsOut}: back to the layer's own layout, as float32. */
+export function fromRowsOut(w: Matrix, layer: LayerLayout): Float32Array {
   const { inFeatures: n, outFeatures: m } = layer;
   if (layer.layout === 'outIn') return Float32Array.from(w.data);
   const out = new Float32Array(n * m);

@@ -60,11 +60,10 @@ export function inverseFromCholesky(L: Matrix): Matrix {
 }
 
 /**
- * The upper Cholesky factor U of the damped inverse Hessian (H + λ·mean(diag H)·I)⁻¹ = Uᵀ·U, as
- * SparseGPT and GPTQ use it: row i of U holds, scaled by U[i][i], how the not-yet-processed columns
- * compensate the error made on column i. Columns no calibration token activated get H[i][i] = 1.
+ * H + λ·mean(diag H)·I, with inputs no calibration token activated (H[i][i] = 0) first set to 1:
+ * the Hessian that SparseGPT and GPTQ invert, made positive definite.
  */
-export function inverseHessianFactor(hessian: Matrix, damping: number): Matrix {
+export function dampedHessian(hessian: Matrix, damping: number): Matrix {
   const n = hessian.rows;
   const h = matrix(n, n, Float64Array.from(hessian.data));
   let mean = 0;
@@ -74,7 +73,16 @@ export function inverseHessianFactor(hessian: Matrix, damping: number): Matrix {
     if (h.data[i * n + i] === 0) h.data[i * n + i] = 1;
     h.data[i * n + i] += damping * (mean || 1);
   }
-  return transpose(cholesky(inverseFromCholesky(cholesky(h))));
+  return h;
+}
+
+/**
+ * The upper Cholesky factor U of the damped inverse Hessian ({@link dampedHessian})⁻¹ = Uᵀ·U, as
+ * SparseGPT and GPTQ use it: row i of U holds, scaled by U[i][i], how the not-yet-processed columns
+ * compensate the error made on column i.
+ */
+export function inverseHessianFactor(hessian: Matrix, damping: number): Matrix {
+  return transpose(cholesky(inverseFromCholesky(cholesky(dampedHessian(hessian, damping)))));
 }
 
 /** ‖(W − Ŵ)·Xᵀ‖² = Σ_r (w_r − ŵ_r)·H·(w_r − ŵ_r)ᵀ with H = XᵀX: how far a layer's outputs move on the calibration inputs. */
