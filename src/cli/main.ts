@@ -1,7 +1,14 @@
 #!/usr/bin/env node
-// The `evosearch` command. The program lives in program.ts, so that importing it runs nothing.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { main } from './program.js';
 
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});
+export { buildProgram, main } from './program.js';
+
+// Runs only as the `evosearch` command (npm's bin link resolved): importing this module runs nothing.
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
+if (invoked === fileURLToPath(import.meta.url)) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}
