@@ -9,7 +9,7 @@ import { readManifest } from '../compress/manifest.js';
 import { transformerStitcher } from '../compress/stitcher.js';
 import { positiveInt } from '../validation.js';
 import { DenseOutputs, StitchedModel } from './stitched-model.js';
-import { samplesFor, type Fitness, type ModelFiles } from './types.js';
+import { modelFitness, samplesFor, type Fitness, type ModelFiles } from './types.js';
 
 export const lmFitnessSchema = z.strictObject({
   type: z.enum(['kl', 'kl-topk', 'ppl']),
@@ -22,12 +22,9 @@ export const lmFitnessSchema = z.strictObject({
   topK: positiveInt.default(16),
   /** Memory for cached dense outputs, in MiB (least recently used windows are dropped). */
   cacheMiB: positiveInt.default(256),
-  /** Memory for level tensors read from the database, in MiB (least recently used are dropped). */
-  levelCacheMiB: positiveInt.default(1024),
-  backend: z.enum(['onnx', 'tfjs']).default('onnx'),
+  ...modelFitness,
+  /** onnxruntime's execution provider. */
   device: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
-  /** The model directory, relative to the experiment; default: the one the database was built from. */
-  model: z.string().min(1).optional(),
   minimize: z.literal(true).default(true),
 });
 

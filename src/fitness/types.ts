@@ -15,15 +15,19 @@ export const fitnessCommon = {
   slices: positiveInt.default(1),
 };
 
-/**
- * What the fitnesses of TensorFlow.js LayersModels (psnr, accuracy) share: maximised, run on
- * onnxruntime (the layer graph converted; 2–3× faster here) or on TensorFlow.js.
- */
-export const layersModelFitness = {
+/** What every fitness that runs a model over a level database has. */
+export const modelFitness = {
+  /** Memory for level tensors read from the database, in MiB (least recently used are dropped). */
   levelCacheMiB: positiveInt.default(1024),
+  /** onnxruntime (the model's graph built here; 2–3× faster here) or TensorFlow.js. */
   backend: z.enum(['onnx', 'tfjs']).default('onnx'),
   /** The model directory, relative to the experiment; default: the one the database was built from. */
   model: z.string().min(1).optional(),
+};
+
+/** What the fitnesses of TensorFlow.js LayersModels (psnr, accuracy) share: maximised. */
+export const layersModelFitness = {
+  ...modelFitness,
   minimize: z.literal(false).default(false),
 };
 
