@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
 import { createRun } from '../src/engine/engine.js';
 import { loadExperiment } from '../src/cli/db.js';
+import { loadExperimentOfRun } from '../src/export/result.js';
+import type { Experiment } from '../src/engine/experiment.js';
 import { ROOT, tempDir } from './cli-helpers.js';
 
 const toy = await loadExperiment(join(ROOT, 'experiments', 'toy', 'experiment.json'));
@@ -16,6 +18,16 @@ describe('store', () => {
     createRun(store, 'r1', experiment());
     expect(store.getCheckpoint('r1')).toMatchObject({ step: 0, evaluations: 0, bestGenome: null });
     expect(() => createRun(store, 'r1', experiment())).toThrow(/run "r1" already exists/);
+    store.close();
+  });
+
+  it('reads runs stored before the image fitnesses named their samples (windows → pictures, patches and patchSize)', () => {
+    const store = Store.open(join(tempDir(), 'old.db'));
+    const stored = (fitness: object): Experiment => ({ ...experiment(), fitness: { minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', ...fitness } as unknown as Experiment['fitness'] });
+    createRun(store, 'accuracy', stored({ type: 'accuracy', windows: 500 }));
+    createRun(store, 'psnr', stored({ type: 'psnr', windows: 2, length: 32, cacheMiB: 16 }));
+    expect(loadExperimentOfRun(store, 'accuracy').fitness).toEqual({ type: 'accuracy', pictures: 500, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d' });
+    expect(loadExperimentOfRun(store, 'psnr').fitness).toEqual({ type: 'psnr', patches: 2, patchSize: 32, cacheMiB: 16, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d' });
     store.close();
   });
 
