@@ -15,9 +15,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   runtime: [],
   // Repair and random sampling draw from the seeded Rng.
   space: ['rng'],
-  // Tokenizers read the corpus's character set.
+  // A model directory's tokenizer.json loads into data's character tokenizer.
   models: ['runtime', 'data'],
-  // Levels are a space: the budget and genome types.
+  // Calibration reads text and pictures from data; a database's levels are a space (budget, genomes).
   compress: ['models', 'runtime', 'data', 'space'],
   // Genomes and fidelities; the synthetic problem draws its losses from the Rng.
   fitness: ['models', 'compress', 'data', 'runtime', 'space', 'rng'],
