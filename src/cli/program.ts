@@ -64,13 +64,16 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   if (opts.json) {
     print(JSON.stringify({ runId, status: outcome.status, result, heldOut }));
   } else if (outcome.status === 'interrupted') {
-    print(`interrupted at step ${outcome.checkpoint.step}; continue with: evosearch resume ${runId} --db ${store.file}`);
+    print(`interrupted at step ${outcome.checkpoint.step}; continue with: ${resumeCommand(runId, store.file)}`);
   } else {
     print(`finished ${runId}: best fitness ${result?.fitness} at cost ${result?.cost} after ${outcome.checkpoint.evaluations} evaluations`);
     if (opts.out) print(`wrote ${opts.out}`);
     if (heldOut) print(formatHeldOut(experiment, heldOut));
   }
 }
+
+/** The command that continues a run, as the README gives it. */
+const resumeCommand = (runId: string, db: string) => `npx evosearch resume ${runId} --db ${db}`;
 
 /** A stored run's model may have changed since the run began: its database must still match it. */
 async function checkRunModel(experiment: Experiment): Promise<void> {
@@ -170,6 +173,8 @@ export function buildProgram(): Command {
         if (opts.json) return print(JSON.stringify(runs));
         if (runs.length === 0) return print('no runs');
         print(['id\tstatus\tstrategy\tgeneration\tevaluations\tbest', ...runs.map((r) => `${r.id}\t${r.status}\t${r.strategy}\t${r.generation}\t${r.evaluations}\t${r.bestFitness ?? '-'}`)].join('\n'));
+        const stopped = runs.filter((r) => r.status === 'interrupted' || r.status === 'failed');
+        if (stopped.length) print(`continue a stopped run with: ${resumeCommand(stopped.length === 1 ? stopped[0].id : '<id>', store.file)}`);
       });
     });
 
@@ -199,6 +204,7 @@ export function buildProgram(): Command {
           updatedAt: run.updatedAt,
           source: experiment.source,
           fitness: `${experiment.fitness.type}${describeBackend(experiment)}`,
+          resume: run.status === 'interrupted' || run.status === 'failed' ? resumeCommand(run.id, store.file) : null,
         };
         if (opts.json) return print(JSON.stringify(status));
         print(Object.entries(status).map(([k, v]) => `${k}: ${v ?? '-'}`).join('\n'));

@@ -112,14 +112,15 @@ export class Store {
     })();
   }
 
+  /** The run, with the status a reader should see: "running" only while its coordinator lives. */
   getRun(id: string): RunRow | undefined {
     const row = this
       .sql(
         `SELECT id, name, strategy, experiment, seed, status, message, version,
-                created_at AS createdAt, updated_at AS updatedAt, finished_at AS finishedAt FROM runs WHERE id = ?`,
+                created_at AS createdAt, updated_at AS updatedAt, finished_at AS finishedAt, ${LOCK_COLUMNS} FROM runs WHERE id = ?`,
       )
-      .get(id) as RunRow | undefined;
-    return row;
+      .get(id) as (RunRow & Lock) | undefined;
+    return row && withObservedStatus(row);
   }
 
   requireRun(id: string): RunRow {
@@ -133,10 +134,11 @@ export class Store {
       .sql(
         `SELECT r.id, r.name, r.strategy, r.seed, r.status, r.message, r.version,
                 r.created_at AS createdAt, r.updated_at AS updatedAt, r.finished_at AS finishedAt,
-                c.evaluations, c.best_fitness AS bestFitness, c.generation
+                c.evaluations, c.best_fitness AS bestFitness, c.generation, ${LOCK_COLUMNS}
          FROM runs r JOIN checkpoints c ON c.run_id = r.id ORDER BY r.created_at, r.id`,
       )
-      .all() as never;
+      .all()
+      .map((row) => withObservedStatus(row as RunRow & Lock & { evaluations: number; bestFitness: number | null; generation: number })) as never;
   }
 
   /**
@@ -146,15 +148,10 @@ export class Store {
    */
   acquireLock(runId: string): void {
     this.db.transaction(() => {
-      const row = this.sql('SELECT lock_pid AS pid, lock_host AS host, lock_token AS token, lock_heartbeat AS beat FROM runs WHERE id = ?').get(runId) as
-        | { pid: number | null; host: string | null; token: string | null; beat: number | null }
-        | undefined;
+      const row = this.sql(`SELECT lock_token AS token, ${LOCK_COLUMNS} FROM runs WHERE id = ?`).get(runId) as (Lock & { token: string | null }) | undefined;
       if (!row) throw new UserError(`${this.file}: no run "${runId}"`);
-      if (row.token && row.token !== this.lockToken && row.pid !== null) {
-        const alive = row.host === hostname() ? processAlive(row.pid) : Date.now() - (row.beat ?? 0) < 60_000;
-        if (alive) {
-          throw new UserError(`run "${runId}" is already being run by process ${row.pid} on ${row.host}; only one coordinator may run it`);
-        }
+      if (row.token && row.token !== this.lockToken && lockAlive(row)) {
+        throw new UserError(`run "${runId}" is already being run by process ${row.lockPid} on ${row.lockHost}; only one coordinator may run it`);
       }
       this.writeLock(runId);
     }).immediate();
@@ -233,6 +230,27 @@ export class Store {
       for (const r of rows) insert.run(runId, r.hash, budget, slice, r.genome.join(','), r.fitness, step);
     })();
   }
+}
+
+const LOCK_COLUMNS = 'lock_pid AS lockPid, lock_host AS lockHost, lock_heartbeat AS lockHeartbeat';
+
+/** Who holds a run's lock: a process on a host, and when it last committed a step. */
+interface Lock {
+  lockPid: number | null;
+  lockHost: string | null;
+  lockHeartbeat: number | null;
+}
+
+/** A lock is held while its process lives on this host, or while another host refreshed it in the last minute. */
+function lockAlive(lock: Lock): boolean {
+  if (lock.lockPid === null) return false;
+  return lock.lockHost === hostname() ? processAlive(lock.lockPid) : Date.now() - (lock.lockHeartbeat ?? 0) < 60_000;
+}
+
+/** A run marked running whose coordinator is gone (killed, crashed) is interrupted: resume continues it. */
+function withObservedStatus<T extends RunRow & Lock>(row: T): Omit<T, keyof Lock> {
+  const { lockPid, lockHost, lockHeartbeat, ...run } = row;
+  return row.status === 'running' && !lockAlive({ lockPid, lockHost, lockHeartbeat }) ? { ...run, status: 'interrupted' } : run;
 }
 
 function processAlive(pid: number): boolean {
