@@ -1,13 +1,14 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { writeFileSync, mkdirSync } from 'node:fs';
-import { dirname, extname } from 'node:path';
+import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { CandidateError } from '../pool/evaluator.js';
 import { Store } from '../store/store.js';
 import { createRun } from '../engine/engine.js';
 import { defaultWorkers } from '../pool/pool.js';
-import { formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
+import { exportFormat, formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
+import { writeFileAtomically } from '../files.js';
 import { exportWeights, type WeightsFormat } from '../export/weights.js';
 import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
@@ -42,14 +43,9 @@ function newRunId(name: string): string {
   return `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
-function formatFromPath(path: string): ExportFormat {
-  const ext = extname(path).toLowerCase();
-  return ext === '.csv' ? 'csv' : ext === '.txt' ? 'evopress' : 'json';
-}
-
 function writeOut(path: string, text: string): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, text);
+  writeFileAtomically(path, (temporary) => writeFileSync(temporary, text));
 }
 
 async function runAndReport(store: Store, runId: string, workers: number | undefined, opts: Common & { out?: string }): Promise<void> {
@@ -59,7 +55,7 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
   if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers, ${experiment.fitness.type} fitness${describeBackend(experiment)}) in ${store.file}\n`);
   const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
   const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;
-  if (opts.out && result) writeOut(opts.out, formatResult(result, formatFromPath(opts.out)));
+  if (opts.out && result) writeOut(opts.out, formatResult(result, exportFormat(opts.out)));
   const heldOut = outcome.status === 'finished' && result && hasHeldOut(experiment) ? await heldOutComparison(experiment, result) : null;
   if (opts.json) {
     print(JSON.stringify({ runId, status: outcome.status, result, heldOut }));
@@ -216,9 +212,9 @@ export function buildProgram(): Command {
     .description('export the best per-layer configuration of a run, or the model with it stitched in')
     .argument('<run-id>')
     .addOption(dbOption())
-    .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), or the compressed model: tfjs (LayersModel) or safetensors (Hugging Face)').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors']).default('json'))
+    .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), or the compressed model: tfjs (LayersModel) or safetensors (Hugging Face); default: from the --out extension (.json, .csv, .txt), else json').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors']))
     .option('--out <path>', 'write here instead of stdout (a directory for tfjs and safetensors)')
-    .action(async (runId: string, opts: Common & { format: ExportFormat | WeightsFormat; out?: string }) => {
+    .action(async (runId: string, opts: Common & { format?: ExportFormat | WeightsFormat; out?: string }) => {
       await withStore(opts.db, true, async (store) => {
         const result = runResult(store, runId);
         if (opts.format === 'tfjs' || opts.format === 'safetensors') {
@@ -231,7 +227,7 @@ export function buildProgram(): Command {
           if (hasHeldOut(experiment)) print(formatHeldOut(experiment, await heldOutComparison(experiment, result)));
           return;
         }
-        const text = formatResult(result, opts.format);
+        const text = formatResult(result, exportFormat(opts.out, opts.format));
         if (opts.out) writeOut(opts.out, text);
         else process.stdout.write(text);
       });

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Budget } from '../space/space.js';
 import { writeSafetensors } from '../models/safetensors.js';
+import { writeFileAtomically } from '../files.js';
 import type { Matrix } from './linalg.js';
 import { defaultCalibrationLength, openTarget } from './targets.js';
 import type { Compression, DatabaseConfig } from './config.js';
@@ -50,9 +51,8 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
       const { entry, tensors, uniformLevel } = compressLayer(target, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step);
       if (tensors.length > 0) {
         const file = `${unit.layer.weight.replace(/\//g, '.')}.safetensors`;
-        const tmp = join(config.outDir, `${file}.tmp`);
-        writeSafetensors(tmp, Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape: unit.layer.shape, data }])), { unit: entry.name });
-        renameSync(tmp, join(config.outDir, file));
+        const levels = Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape: unit.layer.shape, data }]));
+        writeFileAtomically(join(config.outDir, file), (path) => writeSafetensors(path, levels, { unit: entry.name }));
         entry.file = file;
         entry.sha256 = await fileHash(join(config.outDir, file));
       }
@@ -79,8 +79,7 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
     units: entries,
     buildSeconds: (Date.now() - started) / 1000,
   };
-  writeFileSync(`${manifestFile}.tmp`, JSON.stringify(manifest, null, 1) + '\n');
-  renameSync(`${manifestFile}.tmp`, manifestFile);
+  writeFileAtomically(manifestFile, (path) => writeFileSync(path, JSON.stringify(manifest, null, 1) + '\n'));
   return { manifest, reused: false };
 }
 

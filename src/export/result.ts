@@ -1,3 +1,4 @@
+import { extname } from 'node:path';
 import type { Store } from '../store/store.js';
 import type { Experiment } from '../engine/experiment.js';
 import { SpaceIndex, type Budget } from '../space/space.js';
@@ -65,6 +66,22 @@ export function runResult(store: Store, runId: string): RunResult {
 }
 
 export type ExportFormat = 'json' | 'csv' | 'evopress';
+
+const FORMAT_OF_EXTENSION: Record<string, ExportFormat> = { '.json': 'json', '.csv': 'csv', '.txt': 'evopress' };
+const EXTENSION_OF_FORMAT: Record<ExportFormat, string> = { json: '.json', csv: '.csv', evopress: '.txt' };
+
+/**
+ * The format of a configuration written to `out`: `format` when given, else the one its extension
+ * names (.json, .csv, .txt for EvoPress's lines), else JSON. A format the extension contradicts is
+ * refused rather than written under a misleading name.
+ */
+export function exportFormat(out: string | undefined, format?: ExportFormat): ExportFormat {
+  const implied = out ? FORMAT_OF_EXTENSION[extname(out).toLowerCase()] : undefined;
+  if (format && implied && format !== implied) {
+    throw new UserError(`--format ${format}: ${out} names a ${implied} file; write ${format} to a ${EXTENSION_OF_FORMAT[format]} file, or leave out --format`);
+  }
+  return format ?? implied ?? 'json';
+}
 
 export function formatResult(result: RunResult, format: ExportFormat): string {
   switch (format) {

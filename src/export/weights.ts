@@ -9,6 +9,7 @@ import { loadTransformer } from '../models/transformer.js';
 import { weightShapes } from '../models/config.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { UserError } from '../errors.js';
+import { writeFileAtomically } from '../files.js';
 
 export type WeightsFormat = 'tfjs' | 'safetensors';
 
@@ -38,7 +39,8 @@ export function exportWeights(runId: string, experiment: Experiment, genome: Gen
     }
     for (const [name, values] of stitcher.stitch(genome)) data.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offsets.get(name)!);
     const shard = 'group1-shard1of1.bin';
-    writeFileSync(join(outDir, shard), data);
+    // The shard first, model.json (what loaders open) last.
+    writeFileAtomically(join(outDir, shard), (path) => writeFileSync(path, data));
     const modelJson = {
       format: 'layers-model',
       generatedBy: `evosearch run ${runId}`,
@@ -47,7 +49,7 @@ export function exportWeights(runId: string, experiment: Experiment, genome: Gen
       weightsManifest: [{ paths: [shard], weights: files.weightSpecs }],
       userDefinedMetadata: { evosearch: { run: runId, units: manifest.units.map((u, i) => ({ name: u.name, value: u.levels[genome[i]].value })) } },
     };
-    writeFileSync(join(outDir, 'model.json'), JSON.stringify(modelJson));
+    writeFileAtomically(join(outDir, 'model.json'), (path) => writeFileSync(path, JSON.stringify(modelJson)));
     return [join(outDir, 'model.json'), join(outDir, shard)];
   }
   const model = loadTransformer(spec.model);
@@ -55,11 +57,11 @@ export function exportWeights(runId: string, experiment: Experiment, genome: Gen
   for (const [name, values] of stitcher.stitch(genome)) model.weights.set(name, values);
   const shapes = weightShapes(model.config);
   const tensors = Object.fromEntries([...shapes].map(([name, shape]) => [name, { shape, data: model.weights.get(name)! }]));
-  writeSafetensors(join(outDir, 'model.safetensors'), tensors, { format: 'pt', evosearch_run: runId });
+  writeFileAtomically(join(outDir, 'model.safetensors'), (path) => writeSafetensors(path, tensors, { format: 'pt', evosearch_run: runId }));
   const written = [join(outDir, 'model.safetensors')];
   for (const f of ['config.json', 'tokenizer.json']) {
     if (!existsSync(join(spec.model, f))) continue;
-    copyFileSync(join(spec.model, f), join(outDir, f));
+    writeFileAtomically(join(outDir, f), (path) => copyFileSync(join(spec.model, f), path));
     written.push(join(outDir, f));
   }
   return written;
