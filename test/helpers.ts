@@ -1,7 +1,11 @@
 import { Rng } from '../src/rng/rng.js';
 import { SpaceIndex, checkBudget, type Space } from '../src/space/space.js';
 import type { StrategyContext } from '../src/strategies/types.js';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { readLevel, type Manifest } from '../src/compress/manifest.js';
+import { readSafetensors } from '../src/models/safetensors.js';
+import { ROOT, tempDir } from './cli-helpers.js';
 
 /** A random space: unit and level counts, integer or fractional costs, any level order, either budget mode. */
 export function randomSpace(rng: Rng): Space {
@@ -45,5 +49,20 @@ export function readUnitLevels(dir: string, manifest: Manifest, unit: number, sh
   manifest.units[unit].levels.forEach((l, i) => {
     if (l.tensors === 'file') out.set(i, readLevel(dir, manifest, unit, i, shape));
   });
+  return out;
+}
+
+/** A copy of the reference language model's directory, to break on purpose. */
+export function modelCopy(): string {
+  const dir = join(tempDir(), 'model');
+  mkdirSync(dir);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) copyFileSync(join(ROOT, 'models', 'reference-lm', f), join(dir, f));
+  return dir;
+}
+
+/** Every tensor of a float32 safetensors file, as writeSafetensors takes them. */
+export function floatTensors(file: string): Record<string, { shape: number[]; data: Float32Array }> {
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [name, t] of readSafetensors(file).tensors) out[name] = { shape: [...t.shape], data: new Float32Array(new Uint8Array(t.bytes).buffer) };
   return out;
 }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
-import { readSafetensors, writeSafetensors } from '../src/models/safetensors.js';
+import { writeSafetensors } from '../src/models/safetensors.js';
+import { floatTensors, modelCopy } from './helpers.js';
 import { ROOT, after, afterNextStep, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
 
 /**
@@ -42,19 +43,6 @@ function oneLineError(r: { code: number | null; stderr: string }, pattern: RegEx
 }
 
 /** A copy of the reference model whose files can be spoiled. */
-function modelCopy(): string {
-  const dir = join(tempDir(), 'model');
-  mkdirSync(dir);
-  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) copyFileSync(join(MODEL, f), join(dir, f));
-  return dir;
-}
-
-function floatTensors(file: string): Record<string, { shape: number[]; data: Float32Array }> {
-  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [name, t] of readSafetensors(file).tensors) out[name] = { shape: [...t.shape], data: new Float32Array(new Uint8Array(t.bytes).buffer) };
-  return out;
-}
-
 describe('language-model runs through the CLI', () => {
   it('runs, prints the backend, and compares with uniform on held-out text', { timeout: 120_000 }, () => {
     const { experiment, db } = setup();

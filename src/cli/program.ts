@@ -256,7 +256,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (file: string, opts: { json?: boolean }) => {
       const { manifest, reused, dir } = await buildDatabaseCommand(file, Boolean(opts.json));
-      if (opts.json) return print(JSON.stringify({ dir, reused, units: manifest.units.length, budget: manifest.budget }));
+      if (opts.json) return print(JSON.stringify({ dir, reused, units: manifest.units.length, budget: manifest.budget, dense: manifest.dense ?? null }));
       print(`${reused ? 'reused' : `built in ${manifest.buildSeconds.toFixed(1)} s`} ${dir}: ${describeManifest(manifest)}`);
     });
 

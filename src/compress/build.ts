@@ -41,6 +41,8 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
     ({ grams, info: calibration } = await target.calibrate(total, length, (done) => onProgress({ stage: 'calibration', done, total })));
   }
 
+  const dense = await target.denseQuality(config.calibration.windows, length);
+
   const units = c.type === 'drop' ? target.dropUnits(c.granularity) : selectLayers(target.layers, config).map((layer) => ({ layer }));
   const entries: UnitEntry[] = [];
   const uniform: number[] = [];
@@ -74,6 +76,7 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
     compression: c,
     model: { path: config.modelDir, sha256: mHash, family: target.family },
     calibration,
+    dense,
     budget,
     uniform,
     units: entries,

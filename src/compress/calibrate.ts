@@ -2,6 +2,7 @@ import type { Transformer } from '../models/transformer.js';
 import { linearLayers } from '../models/config.js';
 import { transformerGraph, graphFeeds, gramOutput } from '../models/transformer-onnx.js';
 import { createSession } from '../runtime/onnx.js';
+import { meanNll } from '../data/windows.js';
 import { matrix, type Matrix } from './linalg.js';
 
 /**
@@ -25,4 +26,24 @@ export async function collectGrams(model: Transformer, windows: Uint16Array[], o
     await session.release();
   }
   return grams;
+}
+
+/**
+ * The dense model's perplexity on calibration windows (each `length` + 1 tokens: inputs and their
+ * next tokens): stored in a database's manifest, so that a model that does not say what its
+ * files hold (a wrong config, mis-scaled weights) shows at once.
+ */
+export async function densePerplexity(model: Transformer, windows: Uint16Array[]): Promise<number> {
+  const T = windows[0].length - 1;
+  const session = await createSession(transformerGraph(model.config, T, model.weights, false));
+  let nll = 0;
+  try {
+    for (const window of windows) {
+      const logits = (await session.run(graphFeeds(model.config, window.subarray(0, T), model.weights, false))).logits.data as Float32Array;
+      nll += meanNll(logits, window.subarray(1), model.config.vocabSize);
+    }
+  } finally {
+    await session.release();
+  }
+  return Math.exp(nll / windows.length);
 }

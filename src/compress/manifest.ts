@@ -7,6 +7,7 @@ import { UserError } from '../errors.js';
 import { readJson, validate } from '../validation.js';
 import { readTensor } from '../models/safetensors.js';
 import type { Compression } from './config.js';
+import type { DenseQuality } from './targets.js';
 import { modelHash } from './hashing.js';
 
 /**
@@ -44,6 +45,8 @@ export interface Manifest {
   compression: Compression;
   model: { path: string; sha256: string; family: string };
   calibration: { corpus: string; windows: number; length: number; sha256: string } | null;
+  /** The dense model on calibration samples (a language model's perplexity): a broken model shows here. Absent in databases built before it was recorded. */
+  dense?: DenseQuality | null;
   budget: Budget;
   uniform: Genome;
   units: UnitEntry[];

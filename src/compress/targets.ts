@@ -9,7 +9,7 @@ import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { UserError } from '../errors.js';
-import { collectGrams } from './calibrate.js';
+import { collectGrams, densePerplexity } from './calibrate.js';
 import { collectLayerGrams } from './calibrate-layers.js';
 import type { Matrix } from './linalg.js';
 
@@ -46,6 +46,15 @@ export interface CompressionTarget {
   weight(name: string): Float32Array;
   dropUnits(granularity: 'sublayer' | 'block'): DropUnit[];
   calibrate(count: number, length: number, onSample: (done: number) => void): Promise<Calibration>;
+  /** How well the dense model does on `count` calibration samples, where the model has a measure of its own (a language model's perplexity). */
+  denseQuality(count: number, length: number): Promise<DenseQuality | null>;
+}
+
+export interface DenseQuality {
+  metric: 'perplexity';
+  value: number;
+  samples: number;
+  length: number;
 }
 
 /** Calibration sample size when a config gives none: a transformer's context, an image patch side. Reads no weights. */
@@ -59,6 +68,10 @@ export async function openTarget(dir: string): Promise<CompressionTarget> {
 
 function transformerTarget(dir: string): CompressionTarget {
   const model = loadTransformer(dir);
+  const calibrationWindows = (count: number, length: number) => {
+    const tokenizer = readTokenizer(dir);
+    return windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, length, count);
+  };
   const shapes = weightShapes(model.config);
   const layers = linearLayers(model.config);
   return {
@@ -79,10 +92,13 @@ function transformerTarget(dir: string): CompressionTarget {
       }));
     },
     async calibrate(count, length, onSample) {
-      const tokenizer = readTokenizer(dir);
-      const windows = windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, length, count);
+      const windows = calibrationWindows(count, length);
       const grams = await collectGrams(model, windows, onSample);
       return { grams, info: { corpus: 'sotu-before-2011', windows: windows.length, length, sha256: windowsHash(windows) } };
+    },
+    async denseQuality(count, length) {
+      const windows = calibrationWindows(count, length);
+      return { metric: 'perplexity', value: await densePerplexity(model, windows), samples: windows.length, length };
     },
   };
 }
@@ -109,6 +125,7 @@ async function layersTarget(dir: string): Promise<CompressionTarget> {
         model.dispose();
       }
     },
+    denseQuality: async () => null,
   };
 }
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type * as TF from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { readJson, validate } from '../validation.js';
+import { checkWeightValues } from './weight-values.js';
 
 /**
  * TensorFlow.js LayersModel directories (`model.json` + binary weight shards), read from disk
@@ -125,13 +126,9 @@ export function readLayersModel(dir: string): LayersModelFiles {
     weightData.set(s, offset);
     offset += s.byteLength;
   }
-  return {
-    dir,
-    modelTopology: json.modelTopology,
-    weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-    weightData: weightData.buffer,
-    layers,
-  };
+  const model: LayersModelFiles = { dir, modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: weightData.buffer, layers };
+  for (const w of model.weightSpecs) if (w.dtype === 'float32') checkWeightValues(weightValues(model, w.name), w.name, file);
+  return model;
 }
 
 /** Builds the model on TensorFlow.js from the checked files (tf.io.fromMemory: nothing is fetched). */

@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import type { TransformerConfig } from './config.js';
 import { readTransformerConfig, weightShapes } from './config.js';
 import { float32, readSafetensors } from './safetensors.js';
+import { checkWeightValues } from './weight-values.js';
+import { UserError } from '../errors.js';
 
 /** Weights by Hugging Face name, float32, in the layouts of {@link weightShapes}. */
 export type Weights = Map<string, Float32Array>;
@@ -12,9 +14,17 @@ export interface Transformer {
 }
 
 /**
+ * Buffers Hugging Face checkpoints store beside the weights (GPT-2's causal masks, a tied LM head's
+ * copy of the embedding): not weights the config describes, and harmless to leave unread.
+ */
+const IGNORED_TENSORS = /(^|\.)attn\.(masked_)?bias$|^lm_head\.weight$/;
+
+/**
  * Loads `config.json` + `model.safetensors` from a Hugging Face–style directory. Every weight the
- * forward pass needs must be there with the shape the config implies; a mismatch is one line
- * naming the file and the tensor. GPT-2 files that prefix names with "transformer." are accepted.
+ * forward pass needs must be there with the shape the config implies, finite and within ±1e6, and
+ * every tensor of the file must be one of them (a config with fewer layers than the file would
+ * silently drop the rest); a mismatch is one line naming the file and the tensors. GPT-2 files
+ * that prefix names with "transformer." are accepted.
  */
 export function loadTransformer(dir: string): Transformer {
   const config = readTransformerConfig(join(dir, 'config.json'));
@@ -23,8 +33,18 @@ export function loadTransformer(dir: string): Transformer {
   for (const name of [...st.tensors.keys()]) {
     if (name.startsWith('transformer.')) st.tensors.set(name.slice('transformer.'.length), st.tensors.get(name)!);
   }
+  const shapes = weightShapes(config);
+  const unused = [...st.tensors.keys()].filter((name) => !shapes.has(name) && !name.startsWith('transformer.') && !IGNORED_TENSORS.test(name));
+  if (unused.length) {
+    const shown = unused.length > 4 ? `${unused.slice(0, 4).join(', ')} and ${unused.length - 4} more` : unused.join(', ');
+    throw new UserError(`${file}: ${unused.length} tensors that ${join(dir, 'config.json')} does not use (n_layer ${config.nLayers}): ${shown}`);
+  }
   const weights: Weights = new Map();
-  for (const [name, shape] of weightShapes(config)) weights.set(name, float32(st, name, shape, file));
+  for (const [name, shape] of shapes) {
+    const data = float32(st, name, shape, file);
+    checkWeightValues(data, name, file);
+    weights.set(name, data);
+  }
   return { config, weights };
 }
 
