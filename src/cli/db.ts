@@ -22,12 +22,14 @@ export async function buildDatabaseCommand(configFile: string, quiet: boolean): 
       stage = p.stage;
     } else bar.update(p.done, { stage: p.stage, unit: p.unit ?? '' });
   };
+  let built: Awaited<ReturnType<typeof buildDatabase>>;
   try {
-    const { manifest, reused } = await buildDatabase(config, onProgress);
-    return { manifest, reused, dir: config.outDir };
+    built = await buildDatabase(config, onProgress);
   } finally {
     bar?.stop();
   }
+  if (built.kept && !quiet) process.stderr.write(`db: the previous database of ${config.outDir} (another config) is kept for the runs made with it: ${built.kept}\n`);
+  return { manifest: built.manifest, reused: built.reused, dir: config.outDir };
 }
 
 /** An experiment file, resolved; the level database its space names is built first (or reused), with progress unless `quiet`. */

@@ -14,7 +14,7 @@ import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
 import { VERSION } from '../version.js';
 import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
-import { checkRunDatabase } from '../compress/manifest.js';
+import { runDatabase } from '../compress/manifest.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from '../export/heldout.js';
 import type { Experiment } from '../engine/experiment.js';
 import type { Backend } from '../models/runner.js';
@@ -48,8 +48,7 @@ function writeOut(path: string, text: string): void {
   writeFileAtomically(path, (temporary) => writeFileSync(temporary, text));
 }
 
-async function runAndReport(store: Store, runId: string, workers: number | undefined, opts: Common & { out?: string }): Promise<void> {
-  const experiment = loadExperimentOfRun(store, runId);
+async function runAndReport(store: Store, runId: string, experiment: Experiment, workers: number | undefined, opts: Common & { out?: string }): Promise<void> {
   const threads = workers ?? experiment.workers ?? defaultWorkers();
   store.acquireLock(runId);
   if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers, ${experiment.fitness.type} fitness${describeBackend(experiment)}) in ${store.file}\n`);
@@ -71,9 +70,14 @@ async function runAndReport(store: Store, runId: string, workers: number | undef
 /** The command that continues a run, as the README gives it. */
 const resumeCommand = (runId: string, db: string) => `npx evosearch resume ${runId} --db ${db}`;
 
-/** A stored run's model may have changed since the run began: its database must still match it. */
-async function checkRunModel(experiment: Experiment): Promise<void> {
-  if ('database' in experiment.fitness) await checkRunDatabase(experiment.fitness.database, experiment.fitness.model);
+/**
+ * A stored run, ready to resume or to run its model again: its level database is the one it was
+ * made with (kept aside if a changed config has replaced it since) and still fits its model.
+ */
+async function openStoredRun(store: Store, runId: string): Promise<Experiment> {
+  const experiment = loadExperimentOfRun(store, runId);
+  if ('database' in experiment.fitness) experiment.fitness.database = await runDatabase(runId, experiment.fitness);
+  return experiment;
 }
 
 /** " on onnx (cpu)" for a language-model run, " on onnx" for a LayersModel run, "" for a run without a model. */
@@ -137,7 +141,7 @@ export function buildProgram(): Command {
       const runId = opts.runId ?? newRunId(experiment.name);
       await withStore(opts.db, false, async (store) => {
         createRun(store, runId, experiment);
-        await runAndReport(store, runId, opts.workers, opts);
+        await runAndReport(store, runId, loadExperimentOfRun(store, runId), opts.workers, opts); // what resume will replay
       });
     });
 
@@ -152,9 +156,9 @@ export function buildProgram(): Command {
     .action(async (runId: string, opts: Common & { workers?: number; out?: string }) => {
       await withStore(opts.db, true, async (store) => {
         const run = store.requireRun(runId);
-        await checkRunModel(loadExperimentOfRun(store, runId));
+        const experiment = await openStoredRun(store, runId);
         if (run.status === 'finished' && !opts.json) print(`run ${runId} already finished`);
-        await runAndReport(store, runId, opts.workers, opts);
+        await runAndReport(store, runId, experiment, opts.workers, opts);
       });
     });
 
@@ -219,8 +223,7 @@ export function buildProgram(): Command {
         const result = runResult(store, runId);
         if (opts.format === 'tfjs' || opts.format === 'safetensors') {
           if (!opts.out) throw new UserError(`--format ${opts.format}: give the directory to write with --out DIR`);
-          const experiment = loadExperimentOfRun(store, runId);
-          await checkRunModel(experiment);
+          const experiment = await openStoredRun(store, runId);
           const files = exportWeights(runId, experiment, result.units.map((u) => u.level), opts.format, opts.out);
           print(`wrote ${files.join(', ')}`);
           // What the exported model does on data the search never saw (accuracy for a classifier).
@@ -241,9 +244,8 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common) => {
       const [experiment, rows]: [Experiment, HeldOutRow[]] = await withStore(opts.db, true, async (store) => {
-        const experiment = loadExperimentOfRun(store, runId);
+        const experiment = await openStoredRun(store, runId);
         if (!hasHeldOut(experiment)) throw new UserError(`run "${runId}" has ${experiment.fitness.type} fitness, which runs no model: nothing to compare on held-out data`);
-        await checkRunModel(experiment);
         return [experiment, await heldOutComparison(experiment, runResult(store, runId))];
       });
       print(opts.json ? JSON.stringify(rows) : formatHeldOut(experiment, rows));

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Budget } from '../space/space.js';
 import { writeSafetensors } from '../models/safetensors.js';
@@ -6,7 +6,7 @@ import { writeFileAtomically } from '../files.js';
 import type { Matrix } from './linalg.js';
 import { defaultCalibrationLength, openTarget } from './targets.js';
 import type { Compression, DatabaseConfig } from './config.js';
-import { readManifestOrNull, type Manifest, type UnitEntry } from './manifest.js';
+import { databaseIdentity, filesIntact, keptDatabaseDir, readManifestOrNull, type Manifest, type UnitEntry } from './manifest.js';
 import { fileHash, modelHash, sha256 } from './hashing.js';
 import { compressLayer, selectLayers } from './levels.js';
 
@@ -17,16 +17,18 @@ export type BuildProgress = { stage: 'calibration' | 'units'; done: number; tota
  * the same config, model and calibration text and every unit file still has its recorded hash.
  * Memory stays at the model plus one unit's levels: each unit is written and dropped in turn.
  */
-export async function buildDatabase(config: DatabaseConfig, onProgress: (p: BuildProgress) => void = () => {}): Promise<{ manifest: Manifest; reused: boolean }> {
+export async function buildDatabase(config: DatabaseConfig, onProgress: (p: BuildProgress) => void = () => {}): Promise<{ manifest: Manifest; reused: boolean; kept: string | null }> {
   const started = Date.now();
   const mHash = await modelHash(config.modelDir);
   const length = config.calibration.length ?? defaultCalibrationLength(config.modelDir);
   const configSha256 = sha256(JSON.stringify({ compression: config.compression, calibration: { ...config.calibration, length }, model: mHash }));
   const manifestFile = join(config.outDir, 'manifest.json');
+  let kept: string | null = null;
   if (existsSync(manifestFile)) {
     const old = readManifestOrNull(config.outDir); // one this version cannot read is rebuilt like a stale one
-    if (old && old.configSha256 === configSha256 && (await filesIntact(config.outDir, old))) return { manifest: old, reused: true };
-    rmSync(manifestFile);
+    if (old && old.configSha256 === configSha256 && (await filesIntact(config.outDir, old))) return { manifest: old, reused: true, kept };
+    if (old && old.configSha256 !== configSha256) kept = keepPrevious(config.outDir, old);
+    else rmSync(manifestFile);
   }
   mkdirSync(config.outDir, { recursive: true });
 
@@ -83,7 +85,18 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
     buildSeconds: (Date.now() - started) / 1000,
   };
   writeFileAtomically(manifestFile, (path) => writeFileSync(path, JSON.stringify(manifest, null, 1) + '\n'));
-  return { manifest, reused: false };
+  return { manifest, reused: false, kept };
+}
+
+/**
+ * Moves a database that a changed config replaces aside, under its identity, rather than over
+ * writing it: the runs made with it find it there ({@link runDatabase}) and never change.
+ */
+function keepPrevious(dir: string, old: Manifest): string {
+  const kept = keptDatabaseDir(dir, databaseIdentity(old));
+  if (existsSync(kept)) rmSync(dir, { recursive: true, force: true }); // the same database is kept already
+  else renameSync(dir, kept);
+  return kept;
 }
 
 /** Keeps the first units (ties in a fixed order) and drops the rest: drop databases have no "uniform", this is only the search's start. */
@@ -103,14 +116,4 @@ function databaseBudget(c: Compression, entries: UnitEntry[]): Budget {
     return c.tolerance >= 1 ? { mode: 'atMost', total: most } : { mode: 'equal', total: most * (1 - c.tolerance / 2), tolerance: (most * c.tolerance) / 2 };
   }
   return { mode: 'equal', total: entries.length - Math.round(c.target * entries.length), tolerance: 0 };
-}
-
-/** Whether every unit file still has the hash the manifest recorded. */
-async function filesIntact(dir: string, manifest: Manifest): Promise<boolean> {
-  for (const u of manifest.units) {
-    if (!u.file) continue;
-    const file = join(dir, u.file);
-    if (!existsSync(file) || !statSync(file).isFile() || (await fileHash(file)) !== u.sha256) return false;
-  }
-  return true;
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Budget, Genome, Space } from '../space/space.js';
@@ -8,7 +8,7 @@ import { readJson, validate } from '../validation.js';
 import { readTensor } from '../models/safetensors.js';
 import type { Compression } from './config.js';
 import type { DenseQuality } from './targets.js';
-import { modelHash } from './hashing.js';
+import { fileHash, modelHash, sha256 } from './hashing.js';
 
 /**
  * A level database: for every compressible unit of a model, the tensors of each of its levels,
@@ -98,9 +98,51 @@ export function spaceFromManifest(manifest: Manifest): Space {
   };
 }
 
-/** {@link checkDatabaseModel} for a stored run's database directory. */
-export async function checkRunDatabase(dir: string, modelDir: string): Promise<void> {
-  await checkDatabaseModel(dir, readManifest(dir), modelDir);
+/**
+ * What a database holds, whatever its path and however long it took to build: the config it was
+ * built from, the model's hash, the levels and the hash of every layer file. A run records it, and
+ * refuses to go on with a database that no longer has it.
+ */
+export function databaseIdentity(m: Manifest): string {
+  const { configSha256, compression, calibration, budget, uniform, units } = m;
+  return sha256(JSON.stringify({ configSha256, model: m.model.sha256, compression, calibration, budget, uniform, units }));
+}
+
+/** Where `db build` keeps a database that a changed config replaces, so that the runs made with it keep working. */
+export const keptDatabaseDir = (dir: string, identity: string) => `${dir}@${identity.slice(0, 12)}`;
+
+/** Whether every unit file still has the hash the manifest recorded. */
+export async function filesIntact(dir: string, manifest: Manifest): Promise<boolean> {
+  for (const u of manifest.units) {
+    if (!u.file) continue;
+    const file = join(dir, u.file);
+    if (!existsSync(file) || !statSync(file).isFile() || (await fileHash(file)) !== u.sha256) return false;
+  }
+  return true;
+}
+
+/**
+ * The directory of the database a stored run was made with: its own directory while that still
+ * holds the same database, else the copy `db build` kept when a changed config replaced it.
+ * Otherwise one line naming the database and the run: a stored run never changes after the fact.
+ * Runs stored before identities were recorded are checked against their model only.
+ */
+export async function runDatabase(runId: string, spec: { database: string; model: string; databaseSha256?: string }): Promise<string> {
+  const recorded = spec.databaseSha256;
+  const candidates = recorded ? [spec.database, keptDatabaseDir(spec.database, recorded)] : [spec.database];
+  for (const dir of candidates) {
+    const manifest = readManifestOrNull(dir);
+    if (!manifest || (recorded && databaseIdentity(manifest) !== recorded)) continue;
+    if (!(await filesIntact(dir, manifest))) {
+      throw new UserError(`${dir}: a layer file of the level database of run "${runId}" has changed since it was built (rebuild the database with evosearch db build, then start a new run)`);
+    }
+    await checkDatabaseModel(dir, manifest, spec.model);
+    return dir;
+  }
+  if (!recorded) readManifest(spec.database); // says what is missing
+  throw new UserError(
+    `${join(spec.database, 'manifest.json')}: run "${runId}" was made with another level database (identity ${recorded!.slice(0, 12)}…), which was rebuilt since and is not kept in ${keptDatabaseDir(spec.database, recorded!)}; the run can no longer be resumed or exported`,
+  );
 }
 
 /**

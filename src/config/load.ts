@@ -6,7 +6,7 @@ import { checkBudget, type Space } from '../space/space.js';
 import { spaceSchema } from '../space/schema.js';
 import { syntheticSpace, syntheticSpaceSchema } from '../space/synthetic.js';
 import type { FitnessSpec } from '../fitness/types.js';
-import { spaceFromManifest, checkDatabaseModel, type Manifest } from '../compress/manifest.js';
+import { spaceFromManifest, checkDatabaseModel, databaseIdentity, type Manifest } from '../compress/manifest.js';
 import { readTransformerConfig } from '../models/config.js';
 import type { Experiment } from '../engine/experiment.js';
 import { experimentSchema, type ExperimentInput } from './schema.js';
@@ -73,8 +73,9 @@ export async function resolveExperiment({ file, input, databaseConfig }: Experim
     const model = f.model ? resolve(base, f.model) : database.manifest.model.path;
     // Building or reusing the database has just hashed its own model; another one must match it.
     if (f.model) await checkDatabaseModel(database.dir, database.manifest, model);
-    if (f.type === 'psnr' || f.type === 'accuracy') fitness = { ...f, model, database: database.dir };
-    else fitness = { ...f, model, length: f.length ?? readTransformerConfig(resolve(model, 'config.json')).contextLength, database: database.dir };
+    const files = { model, database: database.dir, databaseSha256: databaseIdentity(database.manifest) };
+    if (f.type === 'psnr' || f.type === 'accuracy') fitness = { ...f, ...files };
+    else fitness = { ...f, ...files, length: f.length ?? readTransformerConfig(resolve(model, 'config.json')).contextLength };
   }
   return {
     name: input.name,

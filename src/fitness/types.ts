@@ -37,6 +37,8 @@ export interface ModelFiles {
   database: string;
   /** Model directory; must be the one the database was built from. */
   model: string;
+  /** The database's identity when the run began (absent in runs stored before it was recorded): a run never goes on with another. */
+  databaseSha256?: string;
 }
 
 /** What a worker needs to build a fitness: plain JSON, sent once per run to each worker. */

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { ROOT, cli, tempDir } from './cli-helpers.js';
+
+/** The issue's reproduction: a search on a magnitude database, then the database rebuilt in place with another target. */
+function setup() {
+  const dir = tempDir();
+  const dbConfig = join(dir, 'db.json');
+  const writeConfig = (target: number) =>
+    writeFileSync(dbConfig, JSON.stringify({ model: join(ROOT, 'models', 'reference-lm'), out: 'db', compression: { type: 'sparsity', method: 'magnitude', target, stepsEachSide: 3 } }));
+  writeConfig(0.6);
+  const experiment = join(dir, 'experiment.json');
+  writeFileSync(
+    experiment,
+    JSON.stringify({
+      name: 'stored',
+      seed: 5,
+      space: { database: 'db.json' },
+      strategy: { type: 'evopress', generations: 6, offspring: 6 },
+      fitness: { type: 'kl', windows: 1, slices: 2 },
+      workers: 2,
+    }),
+  );
+  return { dir, dbConfig, writeConfig, experiment, db: join(dir, 'runs.db'), database: join(dir, 'db') };
+}
+
+const filesOf = (dir: string) => Object.fromEntries(readdirSync(dir).map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]));
+
+function oneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  expect(r.code).toBe(1);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines.filter((l) => l.startsWith('evosearch: error: '))).toHaveLength(1);
+  expect(lines[lines.length - 1]).toMatch(pattern);
+}
+
+describe('a stored run never changes after the fact', () => {
+  it('keeps exporting what it found after its database is rebuilt with another config, and refuses once that database is gone', { timeout: 240_000 }, () => {
+    const { dir, writeConfig, dbConfig, experiment, db, database } = setup();
+    expect(cli(['run', experiment, '--db', db, '--run-id', 'a', '--json']).code).toBe(0);
+    const first = join(dir, 'first');
+    expect(cli(['export', 'a', '--db', db, '--format', 'safetensors', '--out', first]).code).toBe(0);
+    const heldOut = cli(['heldout', 'a', '--db', db, '--json']).stdout;
+
+    // The config changes and the database is rebuilt in place: the old one is kept aside, not overwritten.
+    writeConfig(0.5);
+    const rebuilt = cli(['db', 'build', dbConfig]);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    const kept = /kept for the runs made with it: (\S+)/.exec(rebuilt.stderr)?.[1];
+    expect(kept).toMatch(/db@[0-9a-f]{12}$/);
+    expect(JSON.parse(readFileSync(join(database, 'manifest.json'), 'utf8')).compression.target).toBe(0.5);
+
+    // The old run exports the same files, and the same held-out numbers.
+    const second = join(dir, 'second');
+    expect(cli(['export', 'a', '--db', db, '--format', 'safetensors', '--out', second]).code).toBe(0);
+    expect(filesOf(second)).toEqual(filesOf(first));
+    expect(cli(['heldout', 'a', '--db', db, '--json']).stdout).toBe(heldOut);
+    // A new run uses the new database.
+    expect(cli(['run', experiment, '--db', db, '--run-id', 'b', '--json']).code).toBe(0);
+
+    // Without the kept copy, the old run refuses in one line naming the database and the run.
+    rmSync(kept!, { recursive: true });
+    const refusal = /db\/manifest\.json: run "a" was made with another level database \(identity [0-9a-f]{12}…\), which was rebuilt since and is not kept in .*db@[0-9a-f]{12}; the run can no longer be resumed or exported$/;
+    oneLineError(cli(['export', 'a', '--db', db, '--format', 'safetensors', '--out', join(dir, 'third')]), refusal);
+    expect(existsSync(join(dir, 'third'))).toBe(false);
+    oneLineError(cli(['heldout', 'a', '--db', db]), refusal);
+    oneLineError(cli(['resume', 'a', '--db', db]), refusal);
+    // The configuration itself is stored with the run and still exports.
+    expect(JSON.parse(cli(['export', 'a', '--db', db]).stdout).runId).toBe('a');
+  });
+
+  it('refuses a database whose layer file changed under the same manifest', { timeout: 120_000 }, () => {
+    const { experiment, db, database } = setup();
+    expect(cli(['run', experiment, '--db', db, '--run-id', 'a', '--json']).code).toBe(0);
+    // Two layer files of the same shape swapped: each file is valid, the database is not the run's.
+    const units: { name: string; file: string }[] = JSON.parse(readFileSync(join(database, 'manifest.json'), 'utf8')).units;
+    const [x, y] = ['h.0.attn.c_attn', 'h.1.attn.c_attn'].map((name) => join(database, units.find((u) => u.name === name)!.file));
+    renameSync(x, `${x}.swap`);
+    renameSync(y, x);
+    renameSync(`${x}.swap`, y);
+    oneLineError(cli(['resume', 'a', '--db', db]), /db: a layer file of the level database of run "a" has changed since it was built/);
+  });
+});
