@@ -60,12 +60,25 @@ export const after =
 export const afterNextStep =
   (db: string, runId: string, stepBefore: number, extraMs: number): KillMoment =>
   async (signal) => {
-    while (committedStep(db, runId) <= stepBefore) await sleep(25, undefined, { signal });
+    await stepBeyond(db, runId, stepBefore, signal);
     await sleep(extraMs, undefined, { signal });
   };
 
+/**
+ * Resolves with the run's committed step once it is beyond `stepBefore`. No deadline of its own:
+ * a busy machine only makes it wait longer, and the test's timeout bounds it; `signal` (the
+ * process's exit) ends the wait early, rejecting.
+ */
+export async function stepBeyond(db: string, runId: string, stepBefore: number, signal?: AbortSignal): Promise<number> {
+  for (;;) {
+    const step = committedStep(db, runId);
+    if (step > stepBefore) return step;
+    await sleep(25, undefined, { signal });
+  }
+}
+
 /** The run's last committed checkpoint step, read from the database file (0 before the first). */
-function committedStep(db: string, runId: string): number {
+export function committedStep(db: string, runId: string): number {
   try {
     const conn = new Database(db, { readonly: true, fileMustExist: true });
     try {
