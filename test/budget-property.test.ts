@@ -20,7 +20,7 @@ const strategies: Strategy[] = [
 describe('every emitted candidate satisfies the budget', () => {
   const spaces = feasibleRandomSpaces(120, 7);
 
-  it('holds over 120 random spaces × 6 strategies × random scores', () => {
+  it('holds over 120 random spaces × 6 strategies × random scores [slow]', { timeout: 240_000 }, () => {
     let checked = 0;
     spaces.forEach((space, s) => {
       const ctx = context(space, s);

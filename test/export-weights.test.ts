@@ -42,7 +42,7 @@ function searchAndExport(dbConfig: object, fitness: object, format: 'tfjs' | 'sa
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-describe('exporting the compressed model', () => {
+describe('exporting the compressed model [slow]', () => {
   it('tfjs: the exported LayersModel loads with plain TensorFlow.js and scores what the search measured', { timeout: 180_000 }, async () => {
     const model = join(upscalerPackageDir(), 'models');
     const { out, rows } = searchAndExport(

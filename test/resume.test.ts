@@ -50,7 +50,7 @@ function rowCount(db: string): number {
 }
 
 describe('kill -9 and resume', () => {
-  it('gives the uninterrupted result after 20+ SIGKILLs at random moments', { timeout: 300_000 }, async () => {
+  it('gives the uninterrupted result after 20+ SIGKILLs at random moments [slow]', { timeout: 600_000 }, async () => {
     const dir = tempDir();
     const reference = join(dir, 'reference.db');
     const ref = cli(['run', experiment, '--db', reference, '--run-id', 'r', '--json']);
@@ -76,7 +76,7 @@ describe('kill -9 and resume', () => {
     expect(rowCount(reference)).toBe(evaluations);
   });
 
-  it('gives the same result with 1 and with 2 workers, and after Ctrl-C and resume', { timeout: 120_000 }, async () => {
+  it('gives the same result with 1 and with 2 workers, and after Ctrl-C and resume [slow]', { timeout: 300_000 }, async () => {
     const dir = tempDir();
     const one = join(dir, 'one.db');
     const two = join(dir, 'two.db');
@@ -104,7 +104,7 @@ describe('kill -9 and resume', () => {
     expect(exportOf(two, 'w')).toBe(exportOf(one, 'w'));
   });
 
-  it('refuses a second coordinator on a running run', { timeout: 60_000 }, async () => {
+  it('refuses a second coordinator on a running run', async () => {
     const dir = tempDir();
     const db = join(dir, 'lock.db');
     // Slow evaluations (same results) keep the first coordinator running while the second starts,
