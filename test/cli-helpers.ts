@@ -53,6 +53,10 @@ export const after =
   (signal) =>
     sleep(ms, undefined, { signal });
 
+/** No kill: the process runs until it exits on its own (the test's timeout bounds it). */
+export const never: KillMoment = (signal) =>
+  new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+
 /**
  * A kill `extraMs` after the run has committed a step beyond `stepBefore`: it lands inside the
  * search whatever the machine's start-up time, never before the process has made progress.
@@ -60,9 +64,22 @@ export const after =
 export const afterNextStep =
   (db: string, runId: string, stepBefore: number, extraMs: number): KillMoment =>
   async (signal) => {
-    while (committedStep(db, runId) <= stepBefore) await sleep(25, undefined, { signal });
+    await stepBeyond(db, runId, stepBefore, signal);
     await sleep(extraMs, undefined, { signal });
   };
+
+/**
+ * Resolves with the run's committed step once it is beyond `stepBefore`. No deadline of its own:
+ * a busy machine only makes it wait longer, and the test's timeout bounds it; `signal` (the
+ * process's exit) ends the wait early, rejecting.
+ */
+export async function stepBeyond(db: string, runId: string, stepBefore: number, signal?: AbortSignal): Promise<number> {
+  for (;;) {
+    const step = committedStep(db, runId);
+    if (step > stepBefore) return step;
+    await sleep(25, undefined, { signal });
+  }
+}
 
 /** The run's last committed checkpoint step, read from the database file (0 before the first). */
 function committedStep(db: string, runId: string): number {
@@ -98,7 +115,8 @@ export async function runWithKills(experiment: string, db: string, runId: string
     const step = started ? (JSON.parse(status.stdout).step as number) : 0;
     if (killed > 0) stepsAtKill.push(step);
     const args = started ? ['resume', runId, '--db', db, '--json'] : ['run', experiment, '--db', db, '--run-id', runId, '--json'];
-    const outcome = await cliKilledAt(args, killed < kills ? moment(step) : after(120_000));
+    // The last run must finish however slow the machine: a deadline here would kill it once too often.
+    const outcome = await cliKilledAt(args, killed < kills ? moment(step) : never);
     if (outcome.killed) killed++;
     else return { kills: killed, stepsAtKill, finished: outcome.code === 0 };
   }

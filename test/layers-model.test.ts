@@ -19,7 +19,7 @@ function modelCopy(): string {
 }
 
 describe('TensorFlow.js LayersModel from a local directory', () => {
-  it('runs the pretrained RDN and reproduces the package\'s own ×2 sample (≥ 60 dB)', { timeout: 60_000 }, async () => {
+  it('runs the pretrained RDN and reproduces the package\'s own ×2 sample (≥ 60 dB)', async () => {
     const { tf } = await initTensorflow();
     const model = await loadLayersModel(tf, readLayersModel(MODEL));
     const input = readImage(join(PACKAGE, 'assets', 'fixture.png'));

@@ -47,7 +47,7 @@ describe('LayersModels on onnxruntime', () => {
     expect(maxDifference(onnx, reference)).toBeLessThan(1e-4);
   });
 
-  it('gives the fitnesses the same scores on both backends, configuration after configuration', { timeout: 120_000 }, async () => {
+  it('gives the fitnesses the same scores on both backends, configuration after configuration', async () => {
     const rng = Rng.fromSeed('backends');
     const build = async (model: string, units: string[]) => {
       const dir = tempDir();

@@ -44,7 +44,7 @@ function oneLineError(r: { code: number | null; stderr: string }, pattern: RegEx
 
 /** A copy of the reference model whose files can be spoiled. */
 describe('language-model runs through the CLI', () => {
-  it('runs, prints the backend, and compares with uniform on held-out text', { timeout: 120_000 }, () => {
+  it('runs, prints the backend, and compares with uniform on held-out text [slow]', { timeout: 240_000 }, () => {
     const { experiment, db } = setup();
     const r = cli(['run', experiment, '--db', db, '--run-id', 'a']);
     expect(r.code, r.stderr).toBe(0);
@@ -60,7 +60,7 @@ describe('language-model runs through the CLI', () => {
     expect(stored.fitness).toBe('kl on onnx (cpu)'); // stored with the run
   });
 
-  it('gives the uninterrupted export after kill -9 at random moments of a neural run', { timeout: 300_000 }, async () => {
+  it('gives the uninterrupted export after kill -9 at random moments of a neural run [slow]', { timeout: 600_000 }, async () => {
     // About 1 s of start-up (model, corpus, sessions) and 7 s of search on a quiet 2-core machine.
     const { experiment, dbConfig, dir } = setup({ generations: 150 });
     expect(cli(['db', 'build', dbConfig]).code).toBe(0); // kills below land in the search, not the build
@@ -82,14 +82,14 @@ describe('language-model runs through the CLI', () => {
     expect(withoutTimestamps(cli(['export', 'r', '--db', db]).stdout)).toBe(expected);
   });
 
-  it('refuses an unknown backend, on the command line and in the experiment', { timeout: 60_000 }, () => {
+  it('refuses an unknown backend, on the command line and in the experiment', () => {
     const { experiment, db } = setup();
     oneLineError(cli(['run', experiment, '--db', db, '--backend', 'torch']), /--backend: expected onnx or tfjs, got "torch"/);
     const bad = setup({ fitness: { backend: 'torch' } });
     oneLineError(cli(['run', bad.experiment, '--db', bad.db]), /experiment\.json: fitness\.backend: .*onnx.*tfjs/);
   });
 
-  it('refuses a database built for another model, at launch and when a run\'s model changed since', { timeout: 120_000 }, () => {
+  it('refuses a database built for another model, at launch and when a run\'s model changed since [slow]', { timeout: 240_000 }, () => {
     const original = setup();
     expect(cli(['db', 'build', original.dbConfig]).code).toBe(0);
     // The experiment evaluates `other`, a copy of the reference model, with the reference model's database.
@@ -108,7 +108,7 @@ describe('language-model runs through the CLI', () => {
     oneLineError(cli(['heldout', 'same', '--db', original.db]), mismatch);
   });
 
-  it('refuses a safetensors file with a wrong dtype or shape, and a config.json that does not match the weights', { timeout: 60_000 }, () => {
+  it('refuses a safetensors file with a wrong dtype or shape, and a config.json that does not match the weights', () => {
     const wrongShape = modelCopy();
     const tensors = floatTensors(join(wrongShape, 'model.safetensors'));
     tensors['h.0.mlp.c_fc.weight'].shape = [640, 160];

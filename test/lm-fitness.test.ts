@@ -43,7 +43,7 @@ describe('language-model fitness', () => {
     const config = loadDatabaseConfig(join(dir, 'db.json'));
     manifest = (await buildDatabase(config)).manifest;
     database = config.outDir;
-  }, 60_000);
+  });
   afterAll(async () => {
     for (const f of open) await f.close();
   });
@@ -103,7 +103,7 @@ describe('language-model fitness', () => {
     expect(await f.evaluate(genome, { budget: 1, slice: 1 })).toBeCloseTo(Math.exp(nll / 2), 4);
   });
 
-  it('tfjs and onnx give the same fitness for the same configuration', { timeout: 60_000 }, async () => {
+  it('tfjs and onnx give the same fitness for the same configuration', async () => {
     const onnx = await (await fitness()).evaluate(skewed(), { budget: 1, slice: 2 });
     const tfjs = await (await fitness({ backend: 'tfjs' })).evaluate(skewed(), { budget: 1, slice: 2 });
     expect(Math.abs(tfjs - onnx)).toBeLessThan(1e-3 * onnx);

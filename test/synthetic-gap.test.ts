@@ -9,19 +9,19 @@ const genetic = strategySchema.parse({ type: 'genetic', generations: 1_000_000 }
 const random = strategySchema.parse({ type: 'random', samples: 5000 });
 const problem = (family: SyntheticSpaceSpec['family'], units: number, levels: number): SyntheticSpaceSpec => ({ family, units, levels, seed: 1, budgetFraction: 0.5 });
 
-describe('gap to the DP optimum on synthetic problems (≤ 100k evaluations)', () => {
+describe('gap to the DP optimum on synthetic problems (≤ 100k evaluations) [slow]', () => {
   it.each([
     ['equalStep', 100, 10, 0.1],
     ['equalStep', 200, 8, 0.1],
     ['unequalCost', 100, 10, 1],
     ['unequalCost', 200, 8, 1],
-  ] as const)('%s, %i units × %i levels: evopress within %s percent', { timeout: 240_000 }, (family, units, levels, target) => {
+  ] as const)('%s, %i units × %i levels: evopress within %s percent', { timeout: 300_000 }, (family, units, levels, target) => {
     const run = gapRun(problem(family, units, levels), evopress, { seed: 1, maxEvaluations: 100_000, stopAtGap: target });
     expect(run.gap, JSON.stringify(run.curve)).toBeLessThanOrEqual(target);
     expect(run.evaluations).toBeLessThanOrEqual(100_000);
   });
 
-  it('the genetic algorithm beats random sampling at the same evaluations', { timeout: 240_000 }, () => {
+  it('the genetic algorithm beats random sampling at the same evaluations', { timeout: 300_000 }, () => {
     const spec = problem('unequalCost', 100, 10);
     const ga = gapRun(spec, genetic, { seed: 1, maxEvaluations: 5000 });
     const rs = gapRun(spec, random, { seed: 1, maxEvaluations: 5000 });
