@@ -16,7 +16,7 @@ describe('export file formats', () => {
     expect(r.code, r.stderr).toBe(0);
   });
 
-  it('infers the format from the --out extension, as run --out does', () => {
+  it('infers the format from the --out extension, as run --out does [slow]', { timeout: 300_000 }, () => {
     const csvLines = (file: string) => readFileSync(file, 'utf8').trim().split('\n');
     for (const [name, check] of [
       ['best.csv', (f: string) => expect(csvLines(f)[0]).toBe('name,level,value,cost')],

@@ -56,7 +56,7 @@ describe('models that lie', () => {
     expect(() => readLayersModel(dir)).toThrow(new RegExp(`model\\.json: tensor "${first}" holds NaN at index 5`));
   });
 
-  it('stores the dense model\'s calibration perplexity in the manifest, and db build prints it', () => {
+  it('stores the dense model\'s calibration perplexity in the manifest, and db build prints it [slow]', { timeout: 300_000 }, () => {
     const reference = cli(['db', 'build', dbConfig(join(ROOT, 'models', 'reference-lm')), '--json']);
     expect(reference.code, reference.stderr).toBe(0);
     const dense = JSON.parse(reference.stdout).dense;

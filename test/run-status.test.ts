@@ -5,7 +5,7 @@ import { FIXTURES, afterNextStep, cli, cliKilledAt, tempDir } from './cli-helper
 const experiment = join(FIXTURES, 'slow-experiment.json');
 
 describe('status of a run whose coordinator was killed', () => {
-  it('is "interrupted", with the command that resumes it, in status and list', { timeout: 120_000 }, async () => {
+  it('is "interrupted", with the command that resumes it, in status and list [slow]', { timeout: 300_000 }, async () => {
     const db = join(tempDir(), 'killed.db');
     const killed = await cliKilledAt(['run', experiment, '--db', db, '--run-id', 'k', '--json'], afterNextStep(db, 'k', 0, 0));
     expect(killed.killed).toBe(true);

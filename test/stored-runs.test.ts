@@ -35,8 +35,8 @@ function oneLineError(r: { code: number | null; stderr: string }, pattern: RegEx
   expect(lines[lines.length - 1]).toMatch(pattern);
 }
 
-describe('a stored run never changes after the fact', () => {
-  it('keeps exporting what it found after its database is rebuilt with another config, and refuses once that database is gone', { timeout: 240_000 }, () => {
+describe('a stored run never changes after the fact [slow]', () => {
+  it('keeps exporting what it found after its database is rebuilt with another config, and refuses once that database is gone', { timeout: 600_000 }, () => {
     const { dir, writeConfig, dbConfig, experiment, db, database } = setup();
     expect(cli(['run', experiment, '--db', db, '--run-id', 'a', '--json']).code).toBe(0);
     const first = join(dir, 'first');
@@ -70,7 +70,7 @@ describe('a stored run never changes after the fact', () => {
     expect(JSON.parse(cli(['export', 'a', '--db', db]).stdout).runId).toBe('a');
   });
 
-  it('refuses a database whose layer file changed under the same manifest', { timeout: 120_000 }, () => {
+  it('refuses a database whose layer file changed under the same manifest', { timeout: 300_000 }, () => {
     const { experiment, db, database } = setup();
     expect(cli(['run', experiment, '--db', db, '--run-id', 'a', '--json']).code).toBe(0);
     // Two layer files of the same shape swapped: each file is valid, the database is not the run's.
