@@ -69,6 +69,8 @@ export interface Fitness {
 export interface FitnessContext {
   space: Space;
   seed: number;
+  /** A fitness that starts processes reports each (running) and its end, so that a worker stopped mid-task (a timeout, Ctrl-C) leaves none behind. */
+  onProcess?(pid: number, running: boolean): void;
 }
 
 /** The timeout a fitness of this kind gets by default (for runs stored before `timeout` existed). */
