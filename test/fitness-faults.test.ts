@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -108,6 +108,24 @@ async function stillRunning(pids: number[]): Promise<number[]> {
   return pids.filter(running);
 }
 
+/** Starts the CLI, sends SIGINT once `ready()` holds, and resolves with how it ended. */
+async function interruptWhen(args: string[], ready: () => boolean): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => (stderr += c));
+  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), DEADLINE_MS);
+  let ended = false;
+  void exited.then(() => (ended = true));
+  while (!ready() && !ended) await sleep(50);
+  if (!ended) child.kill('SIGINT');
+  const code = await exited;
+  clearTimeout(killer);
+  return { code, stdout, stderr };
+}
+
 beforeAll(() => {
   dir = tempDir();
   const db = join(dir, 'reference.db');
@@ -195,6 +213,39 @@ describe('fitness.timeout', TEST_TIMEOUT, () => {
     const started = pidsIn(pids, 'start');
     expect(started.length).toBeGreaterThanOrEqual(3); // two workers' processes, and the retry's
     expect(await stillRunning(started)).toEqual([]);
+  });
+});
+
+describe('Ctrl-C', TEST_TIMEOUT, () => {
+  it('the first Ctrl-C stops a run whose worker loops for good: interrupted, exit 0; resume then ends as an uninterrupted run', async () => {
+    const flag = join(dir, 'loop.flag');
+    const looping = join(dir, 'loop.looping');
+    writeFileSync(flag, '');
+    const path = module('loop.mjs', [
+      "import { existsSync, writeFileSync } from 'node:fs';",
+      TOY_LOSS,
+      'let calls = 0;',
+      `export default (genome, ctx) => { if (existsSync(${JSON.stringify(flag)}) && ++calls > 20) { writeFileSync(${JSON.stringify(looping)}, ''); for (;;) {} } return loss(genome, ctx); };`,
+    ]);
+    // The default timeout (600 s) is far away: only Ctrl-C can end this run.
+    const db = join(dir, 'loop.db');
+    const r = await interruptWhen(['run', experiment('loop', { type: 'module', path }), '--db', db, '--run-id', 'r', '--json'], () => existsSync(looping));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).status).toBe('interrupted');
+    expect(statusOf(db, 'r').status).toBe('interrupted');
+    rmSync(flag);
+    expectResumedToReference(db, 'r');
+  });
+
+  it('the first Ctrl-C stops a run waiting on a command that never answers, and leaves no command process running', async () => {
+    const pids = join(dir, 'ctrl-c.pids');
+    const command = [process.execPath, join(FIXTURES, 'command-fitness.mjs'), '--hang-after', '10', '--pid-file', pids];
+    const db = join(dir, 'ctrl-c.db');
+    const r = await interruptWhen(['run', experiment('ctrl-c', { type: 'command', command }), '--db', db, '--run-id', 'c', '--json'], () => pidsIn(pids, 'hang').length > 0);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).status).toBe('interrupted');
+    expect(statusOf(db, 'c').status).toBe('interrupted');
+    expect(await stillRunning(pidsIn(pids, 'start'))).toEqual([]);
   });
 });
 
