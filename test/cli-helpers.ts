@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
@@ -23,6 +24,19 @@ export interface CliResult {
 export function cli(args: string[], env: Record<string, string> = {}): CliResult {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A user-facing failure: exactly one `evosearch: error:` line, the last, matching `pattern`; non-zero exit; no stack trace. */
+export function expectOneLineError(r: CliResult, pattern: RegExp): void {
+  expect(r.code).not.toBe(0);
+  expect(r.code).not.toBeNull();
+  // Progress lines may come first; the error itself is exactly one line, and the last.
+  const lines = r.stderr.trim().split('\n');
+  const errors = lines.filter((l) => l.startsWith('evosearch: error: '));
+  expect(errors, r.stderr).toHaveLength(1);
+  expect(lines[lines.length - 1]).toBe(errors[0]);
+  expect(errors[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace without --debug
 }
 
 /** When to kill a CLI process: resolves at the moment; `signal` aborts once the process has exited on its own. */

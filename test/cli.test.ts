@@ -2,7 +2,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { FIXTURES, ROOT, cli, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { FIXTURES, ROOT, cli, expectOneLineError, tempDir, withoutTimestamps } from './cli-helpers.js';
 
 const toy = join(ROOT, 'experiments', 'toy', 'experiment.json');
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -14,18 +14,6 @@ function variant(dir: string, name: string, edit: (e: Record<string, any>) => vo
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(experiment, null, 2));
   return file;
-}
-
-function expectOneLineError(r: { code: number | null; stderr: string; stdout: string }, pattern: RegExp) {
-  expect(r.code).not.toBe(0);
-  expect(r.code).not.toBeNull();
-  // Progress lines may come first; the error itself is exactly one line, and the last.
-  const lines = r.stderr.trim().split('\n');
-  const errors = lines.filter((l) => l.startsWith('evosearch: error: '));
-  expect(errors, r.stderr).toHaveLength(1);
-  expect(lines[lines.length - 1]).toBe(errors[0]);
-  expect(errors[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace without --debug
 }
 
 describe('CLI', () => {

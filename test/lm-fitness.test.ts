@@ -23,7 +23,7 @@ describe('language-model fitness', () => {
   let database: string;
   const open: LmFitness[] = [];
   const fitness = async (overrides: Partial<LmFitnessSpec> = {}) => {
-    const spec: LmFitnessSpec = { type: 'kl', database, model: MODEL, windows: 2, slices: 3, length: 128, topK: 16, cacheMiB: 256, levelCacheMiB: 1024, backend: 'onnx', device: 'cpu', minimize: true, ...overrides };
+    const spec: LmFitnessSpec = { type: 'kl', database, model: MODEL, windows: 2, slices: 3, length: 128, topK: 16, cacheMiB: 256, levelCacheMiB: 1024, backend: 'onnx', device: 'cpu', minimize: true, timeout: 3600, ...overrides };
     const f = await LmFitness.load(spec);
     open.push(f);
     return f;

@@ -21,13 +21,13 @@ describe('store', () => {
     store.close();
   });
 
-  it('reads runs stored before the image fitnesses named their samples (windows → pictures, patches and patchSize)', () => {
+  it('reads runs stored before the image fitnesses named their samples (windows → pictures, patches and patchSize), and before fitness.timeout', () => {
     const store = Store.open(join(tempDir(), 'old.db'));
     const stored = (fitness: object): Experiment => ({ ...experiment(), fitness: { minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', ...fitness } as unknown as Experiment['fitness'] });
     createRun(store, 'accuracy', stored({ type: 'accuracy', windows: 500 }));
     createRun(store, 'psnr', stored({ type: 'psnr', windows: 2, length: 32, cacheMiB: 16 }));
-    expect(loadExperimentOfRun(store, 'accuracy').fitness).toEqual({ type: 'accuracy', pictures: 500, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d' });
-    expect(loadExperimentOfRun(store, 'psnr').fitness).toEqual({ type: 'psnr', patches: 2, patchSize: 32, cacheMiB: 16, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d' });
+    expect(loadExperimentOfRun(store, 'accuracy').fitness).toEqual({ type: 'accuracy', pictures: 500, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', timeout: 3600 });
+    expect(loadExperimentOfRun(store, 'psnr').fitness).toEqual({ type: 'psnr', patches: 2, patchSize: 32, cacheMiB: 16, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', timeout: 3600 });
     store.close();
   });
 

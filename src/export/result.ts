@@ -3,6 +3,7 @@ import type { Store } from '../store/store.js';
 import type { Experiment } from '../engine/experiment.js';
 import { SpaceIndex, type Budget } from '../space/space.js';
 import { UserError } from '../errors.js';
+import { defaultTimeout } from '../fitness/types.js';
 
 /** The exported best configuration of a run: the contract of `evosearch export --format json`. */
 export interface RunResult {
@@ -24,8 +25,10 @@ export function loadExperimentOfRun(store: Store, runId: string): Experiment {
 /**
  * Runs stored before the image fitnesses named their samples: `windows` were pictures (accuracy)
  * or patches (psnr), and a psnr `length` was the patch side. Renamed on reading, nothing rewritten.
+ * Runs stored before `timeout` get its default.
  */
 function upgradeStoredExperiment(experiment: Experiment): Experiment {
+  if ((experiment.fitness as { timeout?: number }).timeout === undefined) experiment.fitness = { ...experiment.fitness, timeout: defaultTimeout(experiment.fitness) };
   const f = experiment.fitness as unknown as Record<string, unknown>;
   if (f.type === 'accuracy' && 'windows' in f) {
     const { windows, ...rest } = f;

@@ -19,6 +19,8 @@ export type CommandFitnessSpec = z.infer<typeof commandFitnessSchema> & { cwd: s
  */
 export function startCommandFitness(command: string[], cwd: string, ctx: FitnessContext): Fitness {
   const child: ChildProcessWithoutNullStreams = spawn(command[0], command.slice(1), { cwd, stdio: 'pipe' });
+  const pid = child.pid;
+  if (pid !== undefined) ctx.onProcess?.(pid, true);
   const units = ctx.space.units.map((u) => u.name);
   const waiting: { resolve: (v: number) => void; reject: (e: Error) => void }[] = [];
   let stderr = '';
@@ -31,6 +33,7 @@ export function startCommandFitness(command: string[], cwd: string, ctx: Fitness
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   child.on('error', (err) => fail(new Error(`could not start: ${err.message}`)));
   child.on('exit', (code, signal) => {
+    if (pid !== undefined) ctx.onProcess?.(pid, false);
     const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
     const tail = stderr.trim().split('\n').pop();
     fail(new Error(`${why}${tail ? ` (stderr: ${tail})` : ''}`));

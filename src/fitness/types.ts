@@ -8,11 +8,18 @@ import type { ModuleFitnessSpec } from './module.js';
 import type { CommandFitnessSpec } from './command.js';
 import type { SyntheticFitnessSpec } from './synthetic.js';
 
+/** Default `timeout`, in seconds: module, command and synthetic fitnesses; model fitnesses (which load a model and a level database first). */
+export const DEFAULT_TIMEOUT = { fitness: 600, model: 3600 };
+
+/** Seconds one evaluation may take (and loading the fitness in a worker); past it the worker is replaced and the evaluation retried once. */
+const timeout = (seconds: number) => z.number().positive().default(seconds);
+
 /** Settings every fitness has. */
 export const fitnessCommon = {
   minimize: z.boolean().default(true),
   /** How many distinct calibration slices the fitness offers; strategies pick among them. */
   slices: positiveInt.default(1),
+  timeout: timeout(DEFAULT_TIMEOUT.fitness),
 };
 
 /** What every fitness that runs a model over a level database has. */
@@ -23,6 +30,7 @@ export const modelFitness = {
   backend: z.enum(['onnx', 'tfjs']).default('onnx'),
   /** The model directory, relative to the experiment; default: the one the database was built from. */
   model: z.string().min(1).optional(),
+  timeout: timeout(DEFAULT_TIMEOUT.model),
 };
 
 /** What the fitnesses of TensorFlow.js LayersModels (psnr, accuracy) share: maximised. */
@@ -63,6 +71,13 @@ export interface Fitness {
 export interface FitnessContext {
   space: Space;
   seed: number;
+  /** A fitness that starts processes reports each (running) and its end, so that a worker stopped mid-task (a timeout, Ctrl-C) leaves none behind. */
+  onProcess?(pid: number, running: boolean): void;
+}
+
+/** The timeout a fitness of this kind gets by default (for runs stored before `timeout` existed). */
+export function defaultTimeout(spec: Omit<FitnessSpec, 'timeout'>): number {
+  return 'database' in spec ? DEFAULT_TIMEOUT.model : DEFAULT_TIMEOUT.fitness;
 }
 
 /** A short name for messages: which fitness failed. */

@@ -1,10 +1,18 @@
 import type { Genome, Fidelity } from '../space/space.js';
 
-/** A candidate whose fitness failed (threw, NaN, not a number): the run stops with this message. */
+/** A candidate whose fitness failed (threw, NaN, not a number, timed out twice, killed its worker): the run stops with this message. */
 export class CandidateError extends Error {
   constructor(readonly index: number, message: string) {
     super(message);
     this.name = 'CandidateError';
+  }
+}
+
+/** The evaluations in flight were abandoned (Ctrl-C): nothing was lost that a resume cannot replay. */
+export class EvaluationInterrupted extends Error {
+  constructor() {
+    super('evaluation interrupted');
+    this.name = 'EvaluationInterrupted';
   }
 }
 
@@ -17,5 +25,7 @@ export class CandidateError extends Error {
 export interface Evaluator {
   readonly threads: number;
   evaluate(genomes: Genome[], fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void): Promise<number[]>;
+  /** Abandons the evaluations in flight, hung or not: `evaluate` rejects with EvaluationInterrupted, now and from then on. */
+  interrupt(): void;
   close(): Promise<void>;
 }

@@ -2,60 +2,256 @@ import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
 import type { Genome, Fidelity } from '../space/space.js';
 import { describeFitness } from '../fitness/types.js';
-import { CandidateError, type Evaluator } from './evaluator.js';
-import type { WorkerMemory, WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
+import { UserError } from '../errors.js';
+import { CandidateError, EvaluationInterrupted, type Evaluator } from './evaluator.js';
+import { LOADING, NOT_STARTED, type EvaluateTask, type ProcessNotice, type WorkerMemory, type WorkerResult, type WorkerSetup, type WorkerTask } from './protocol.js';
 
 export const defaultWorkers = () => availableParallelism();
 
 /** How long closing waits for workers to close their fitnesses. */
 const CLOSE_MS = 10_000;
 
-/** The local evaluator: piscina worker threads, each holding one loaded fitness for the run. */
+/** Caps each worker's JS heap (MiB), so that a fitness that allocates without bound fails fast with "ran out of memory". */
+export const HEAP_ENV = 'EVOSEARCH_WORKER_HEAP_MB';
+
+function heapLimitMb(): number | undefined {
+  const raw = process.env[HEAP_ENV];
+  if (raw === undefined || raw === '') return undefined;
+  const mb = Number(raw);
+  if (!Number.isInteger(mb) || mb < 1) throw new UserError(`${HEAP_ENV}: expected a positive whole number of MiB, got "${raw}"`);
+  return mb;
+}
+
+/** One evaluation request's chunks: the earliest candidate that failed so far. */
+interface Batch {
+  genomes: Genome[];
+  failure: CandidateError | null;
+}
+
+/** Consecutive candidates of a batch sent to a worker as one task; `retried`: those of them that have timed out once. */
+interface Piece {
+  start: number;
+  end: number;
+  retried: Set<number>;
+}
+
+/** One try of a chunk (or of its rest) on a worker. */
+interface Attempt {
+  batch: Batch;
+  /** Index in the batch of the try's first genome. */
+  first: number;
+  progress: Int32Array;
+  values: Float64Array;
+  controller: AbortController;
+  /** The progress value seen last by the watchdog, and since when. */
+  seen: number;
+  since: number;
+  /** What the try was doing when the watchdog stopped it. */
+  timedOutAt: number | null;
+  /** Stopped because an earlier candidate of its batch failed: its outcome no longer matters. */
+  cancelled: boolean;
+}
+
+type Outcome =
+  | { kind: 'scored'; values: number[] }
+  /** `scored`: values of the first genomes, finished before it stopped; `at`: LOADING or the genome it was on (index into the try). */
+  | { kind: 'timeout' | 'crashed' | 'failed' | 'stopped'; scored: number[]; at: number; message: string };
+
+/**
+ * The local evaluator: piscina worker threads, each holding one loaded fitness for the run.
+ *
+ * Every try of a chunk runs under a watchdog: an evaluation (or loading the fitness) that takes
+ * longer than the fitness's `timeout` is aborted, which terminates and replaces its worker, and
+ * is tried once more, first in a new task; a second time-out fails the run. A worker that dies
+ * (process.exit, out of memory, an uncaught exception) fails the run naming the candidate it was
+ * on. Processes a worker's fitness started die with the worker.
+ */
 export class WorkerPool implements Evaluator {
   private readonly pool: Piscina<WorkerTask, WorkerResult>;
   /** The largest memory figures each worker thread reported after a chunk. */
   readonly peakMemory = new Map<number, WorkerMemory>();
+  private readonly timeoutMs: number;
+  private readonly heapMb: number | undefined;
+  private readonly attempts = new Set<Attempt>();
+  private watchdog: NodeJS.Timeout | null = null;
+  /** Processes that workers' fitnesses started and that still run, by worker thread. */
+  private readonly processes = new Map<number, Set<number>>();
+  private interrupted = false;
 
   constructor(private readonly setup: WorkerSetup, readonly threads: number) {
+    this.timeoutMs = setup.fitness.timeout * 1000;
+    this.heapMb = heapLimitMb();
     this.pool = new Piscina({
       filename: new URL('./worker.js', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 60_000,
       workerData: setup,
+      resourceLimits: this.heapMb ? { maxOldGenerationSizeMb: this.heapMb } : undefined,
     });
+    this.pool.on('message', (message: unknown) => {
+      const notice = (message as Partial<ProcessNotice> | null)?.evosearchProcess;
+      if (!notice) return;
+      const pids = this.processes.get(notice.thread) ?? new Set<number>();
+      if (notice.running) pids.add(notice.pid);
+      else pids.delete(notice.pid);
+      this.processes.set(notice.thread, pids);
+    });
+    // A worker that dies between tasks (a fitness's timer that throws) is replaced by piscina; the
+    // next task it would have run goes to the new worker. Without a listener the event would end
+    // the process.
+    this.pool.on('error', () => undefined);
   }
 
   async evaluate(genomes: Genome[], fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
+    if (this.interrupted) throw new EvaluationInterrupted();
     // Several chunks per thread keep threads busy when some candidates are slower than others.
     const size = Math.max(1, Math.ceil(genomes.length / (this.threads * 4)));
     const values = new Array<number>(genomes.length);
-    let failure: CandidateError | null = null;
-    const chunks: Promise<void>[] = [];
-    for (let offset = 0; offset < genomes.length; offset += size) {
-      const slice = genomes.slice(offset, offset + size);
-      chunks.push(
-        this.pool.run({ genomes: slice, fidelity }).then((result) => {
-          if ('closed' in result) throw new Error('bug: an evaluation task came back closed');
-          if ('failed' in result) {
-            if (result.failed.index < 0) {
-              failure ??= new CandidateError(-1, result.failed.message);
-              return;
-            }
-            const index = offset + result.failed.index;
-            // Report the earliest failing candidate, so the message does not depend on timing.
-            if (!failure || (failure.index >= 0 && index < failure.index)) failure = this.candidateError(index, genomes[index], result.failed.message);
-            return;
-          }
-          result.values.forEach((v, i) => (values[offset + i] = v));
-          this.notePeak(result.thread, result.memory);
-          onChunk?.(offset, result.values);
-        }),
-      );
-    }
-    await Promise.all(chunks);
-    if (failure) throw failure;
+    const batch: Batch = { genomes, failure: null };
+    const queue: Piece[] = [];
+    for (let start = 0; start < genomes.length; start += size) queue.push({ start, end: Math.min(start + size, genomes.length), retried: new Set() });
+    // Two runners per thread (one task running, one waiting, so that no worker waits for the
+    // coordinator) each take the next piece when their last one ends; a retry goes first.
+    const runner = async () => {
+      for (let piece = queue.shift(); piece; piece = queue.shift()) {
+        if (this.interrupted || (batch.failure && batch.failure.index < piece.start)) continue;
+        const retry = await this.runPiece(batch, piece, fidelity, values, onChunk);
+        if (retry) queue.unshift(retry);
+      }
+    };
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(this.threads * 2, queue.length) }, runner));
+    if (this.interrupted) throw new EvaluationInterrupted();
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    if (batch.failure) throw batch.failure;
     return values;
+  }
+
+  /**
+   * Scores genomes[piece.start, piece.end) into `values` in one task, and hands what it scored to
+   * `onChunk` once. After a first time-out it returns the rest of the piece, from the candidate
+   * that timed out, so that this one is retried once, first in its task, in a new worker.
+   */
+  private async runPiece(batch: Batch, piece: Piece, fidelity: Fidelity, values: number[], onChunk?: (offset: number, values: number[]) => void): Promise<Piece | null> {
+    const { start, end, retried } = piece;
+    const outcome = await this.attempt(batch, start, end, fidelity);
+    const scored = outcome.kind === 'scored' ? outcome.values : outcome.scored;
+    scored.forEach((v, i) => (values[start + i] = v));
+    if (scored.length > 0) onChunk?.(start, scored);
+    if (outcome.kind === 'scored' || outcome.kind === 'stopped') return null;
+    const index = outcome.at === LOADING ? -1 : start + outcome.at;
+    if (outcome.kind === 'timeout' && !retried.has(index)) {
+      retried.add(index);
+      return { start: start + scored.length, end, retried };
+    }
+    const message = outcome.kind === 'timeout' ? `timed out twice${index < 0 ? ' while loading' : ''}: exceeded the timeout of ${this.setup.fitness.timeout} s (fitness.timeout)` : outcome.message;
+    this.fail(batch, index, outcome.kind === 'failed' && index < 0 ? message : `${describeFitness(this.setup.fitness)} ${message}`);
+    return null;
+  }
+
+  /** Keeps the earliest failing candidate (a failure to load comes first), so the message does not depend on timing; stops the tries that only cover later candidates. */
+  private fail(batch: Batch, index: number, message: string): void {
+    if (batch.failure && batch.failure.index <= index) return;
+    batch.failure = index < 0 ? new CandidateError(-1, message) : this.candidateError(index, batch.genomes[index], message);
+    for (const a of this.attempts) {
+      if (a.batch === batch && a.first > index) {
+        a.cancelled = true;
+        a.controller.abort();
+      }
+    }
+  }
+
+  private async attempt(batch: Batch, first: number, end: number, fidelity: Fidelity): Promise<Outcome> {
+    const genomes = batch.genomes.slice(first, end);
+    const task: EvaluateTask = { genomes, fidelity, progress: new SharedArrayBuffer(8), values: new SharedArrayBuffer(8 * genomes.length) };
+    const a: Attempt = {
+      batch,
+      first,
+      progress: new Int32Array(task.progress),
+      values: new Float64Array(task.values),
+      controller: new AbortController(),
+      seen: NOT_STARTED,
+      since: Date.now(),
+      timedOutAt: null,
+      cancelled: false,
+    };
+    this.attempts.add(a);
+    this.watch();
+    let result: WorkerResult;
+    try {
+      result = await this.pool.run(task, { signal: a.controller.signal });
+    } catch (err) {
+      // The worker is gone (terminated by an abort, or dead): so must be the processes it started.
+      this.killProcesses(Atomics.load(a.progress, 1));
+      // Progress is final: genomes before the one it was on have their values.
+      const on = a.timedOutAt ?? Atomics.load(a.progress, 0);
+      const at = on > 0 ? on - 1 : LOADING;
+      const scored = Array.from(a.values.subarray(0, Math.max(0, at)));
+      if (this.interrupted || a.cancelled) return { kind: 'stopped', scored, at, message: '' };
+      if (a.timedOutAt !== null) return { kind: 'timeout', scored, at, message: '' };
+      return { kind: 'crashed', scored, at, message: `crashed${at === LOADING ? ' while loading' : ''}: ${this.describeCrash(err)}` };
+    } finally {
+      this.attempts.delete(a);
+    }
+    if ('closed' in result) throw new Error('bug: an evaluation task came back closed');
+    if ('failed' in result) {
+      const at = result.failed.index < 0 ? LOADING : result.failed.index;
+      return { kind: 'failed', scored: Array.from(a.values.subarray(0, Math.max(0, at))), at, message: result.failed.message };
+    }
+    this.notePeak(result.thread, result.memory);
+    return { kind: 'scored', values: result.values };
+  }
+
+  /** Checks the tries in flight against the timeout: each evaluation's clock starts when its worker reaches it. */
+  private watch(): void {
+    if (this.watchdog) return;
+    const period = Math.min(1000, Math.max(50, this.timeoutMs / 8));
+    this.watchdog = setInterval(() => {
+      const now = Date.now();
+      for (const a of this.attempts) {
+        const on = Atomics.load(a.progress, 0);
+        if (on !== a.seen) {
+          a.seen = on;
+          a.since = now;
+        } else if (on !== NOT_STARTED && a.timedOutAt === null && now - a.since >= this.timeoutMs) {
+          a.timedOutAt = on;
+          a.controller.abort();
+        }
+      }
+      if (this.attempts.size === 0) {
+        clearInterval(this.watchdog!);
+        this.watchdog = null;
+      }
+    }, period);
+  }
+
+  private describeCrash(err: unknown): string {
+    const e = err as (Error & { code?: string }) | undefined;
+    if (e?.code === 'ERR_WORKER_OUT_OF_MEMORY') return `worker ran out of memory${this.heapMb ? ` (heap limit ${this.heapMb} MiB, ${HEAP_ENV})` : ''}`;
+    const message = String(e?.message ?? err).split('\n')[0];
+    const exit = /^worker exited with code: (-?\d+)/.exec(message);
+    if (exit) return `worker exited with code ${exit[1]}`;
+    return `uncaught ${e?.name ?? 'error'}: ${message}`;
+  }
+
+  /** Ends the processes that the fitness of one worker thread (or of all) started and that still run. */
+  killProcesses(thread?: number): void {
+    for (const [t, pids] of this.processes) {
+      if (thread !== undefined && t !== thread) continue;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      this.processes.delete(t);
+    }
+  }
+
+  interrupt(): void {
+    this.interrupted = true;
+    for (const a of this.attempts) a.controller.abort();
   }
 
   private notePeak(thread: number, m: WorkerMemory): void {
@@ -65,13 +261,13 @@ export class WorkerPool implements Evaluator {
 
   private candidateError(index: number, genome: Genome, message: string): CandidateError {
     const shown = genome.length > 12 ? `[${genome.slice(0, 12).join(',')},…]` : `[${genome.join(',')}]`;
-    return new CandidateError(index, `${describeFitness(this.setup.fitness)} ${message} (candidate ${index}, genome ${shown})`);
+    return new CandidateError(index, `${message} (candidate ${index}, genome ${shown})`);
   }
 
   /**
    * Closes every worker's fitness (releasing sessions, ending command processes), then the
    * threads. A worker still busy past a few seconds (a fitness that never returns) is not waited
-   * for: destroying the pool terminates it.
+   * for: destroying the pool terminates it, and processes its fitness started are ended.
    */
   async close(): Promise<void> {
     const close = { barrier: new SharedArrayBuffer(4), workers: this.threads, waitMs: CLOSE_MS };
@@ -81,5 +277,6 @@ export class WorkerPool implements Evaluator {
     await Promise.race([closed.catch(() => undefined), giveUp]);
     clearTimeout(timer);
     await this.pool.destroy();
+    this.killProcesses();
   }
 }

@@ -1,15 +1,24 @@
-import { threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { loadFitness } from '../fitness/load.js';
 import type { Fitness } from '../fitness/types.js';
-import type { CloseTask, WorkerResult, WorkerSetup, WorkerTask } from './protocol.js';
+import { LOADING, type CloseTask, type ProcessNotice, type WorkerResult, type WorkerSetup, type WorkerTask } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
 let fitness: Promise<Fitness> | null = null;
 
-/** Piscina task: evaluate a chunk of genomes in order (the fitness is loaded once per worker), or close the fitness. */
+const onProcess = (pid: number, running: boolean) => parentPort?.postMessage({ evosearchProcess: { thread: threadId, pid, running } } satisfies ProcessNotice);
+
+/**
+ * Piscina task: evaluate a chunk of genomes in order (the fitness is loaded once per worker), or
+ * close the fitness. Progress and each value go to the task's shared buffers as they happen.
+ */
 export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
   if ('close' in task) return closeFitness(task.close);
-  fitness ??= loadFitness(setup.fitness, { space: setup.space, seed: setup.seed });
+  const progress = new Int32Array(task.progress);
+  const scored = new Float64Array(task.values);
+  Atomics.store(progress, 1, threadId);
+  Atomics.store(progress, 0, LOADING);
+  fitness ??= loadFitness(setup.fitness, { space: setup.space, seed: setup.seed, onProcess });
   let loaded: Fitness;
   try {
     loaded = await fitness;
@@ -18,6 +27,7 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
   }
   const values: number[] = [];
   for (let i = 0; i < task.genomes.length; i++) {
+    Atomics.store(progress, 0, i + 1);
     let value: unknown;
     try {
       value = await loaded.evaluate(task.genomes[i], task.fidelity);
@@ -28,6 +38,7 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
       const shown = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);
       return { failed: { index: i, message: `returned ${shown}, expected a finite number` } };
     }
+    scored[i] = value;
     values.push(value);
   }
   const { heapUsed, external, arrayBuffers } = process.memoryUsage();
