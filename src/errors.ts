@@ -8,3 +8,9 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/** Node's words for a file-system error ("permission denied", "not a directory"), or its code. */
+export function fsReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return /^[A-Z]+: ([^,]+)/.exec(e.message ?? '')?.[1] ?? e.code ?? String(err);
+}

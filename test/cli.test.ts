@@ -16,6 +16,19 @@ function variant(dir: string, name: string, edit: (e: Record<string, any>) => vo
   return file;
 }
 
+/** A variant whose JSON text is then edited: what JSON.stringify cannot write (NaN, 1e999). */
+function variantText(dir: string, name: string, edit: (e: Record<string, any>) => void, text: (json: string) => string): string {
+  const file = variant(dir, name, edit);
+  writeFileSync(file, text(readFileSync(file, 'utf8')));
+  return file;
+}
+
+/** "line L column C" of the first `needle` in a file, counted from 1 as editors do. */
+function lineAndColumn(file: string, needle: string): string {
+  const before = readFileSync(file, 'utf8').split(needle)[0].split('\n');
+  return `line ${before.length} column ${before[before.length - 1].length + 1}`;
+}
+
 function expectOneLineError(r: { code: number | null; stderr: string; stdout: string }, pattern: RegExp) {
   expect(r.code).not.toBe(0);
   expect(r.code).not.toBeNull();
@@ -109,6 +122,12 @@ describe('CLI', () => {
     ['unknown strategy', (d) => ['run', variant(d, 'unknown', (e) => (e.strategy = { type: 'annealing', generations: 3 }))], /unknown\.json: strategy\.type: .*'evopress'.*\(got "annealing"\)/],
     ['a unit with no levels', (d) => ['run', variant(d, 'nolevels', (e) => { e.space.units[2].levels = []; e.space.units[2].cost = []; })], /nolevels\.json: space\.units\[2\]\.levels: expected at least one level/],
     ['levels and costs of different lengths', (d) => ['run', variant(d, 'mismatch', (e) => e.space.units[1].cost.pop())], /mismatch\.json: space\.units\[1\]\.cost: expected as many costs as levels/],
+    ['a string cost in an inline space', (d) => ['run', variant(d, 'stringcost', (e) => (e.space.units[3].cost[2] = 'NaN'))], /stringcost\.json: space\.units\[3\]\.cost\[2\]: expected a finite number \(got "NaN"\)$/],
+    ['an infinite cost (1e999) in an inline space', (d) => ['run', variantText(d, 'infinite', (e) => (e.space.units[3].cost[2] = 12345), (t) => t.replace('12345', '1e999'))], /infinite\.json: space\.units\[3\]\.cost\[2\]: expected a finite number \(got Infinity\)$/],
+    ['a missing budget in an inline space', (d) => ['run', variant(d, 'nobudget', (e) => delete e.space.budget)], /nobudget\.json: space\.budget: /],
+    ['a bad synthetic space', (d) => ['run', variant(d, 'synthetic', (e) => (e.space = { synthetic: { family: 'equalStep', units: 0, levels: 4 } }))], /synthetic\.json: space\.synthetic\.units: .*>=1/],
+    ['a space that is a number', (d) => ['run', variant(d, 'numberspace', (e) => (e.space = 42))], /numberspace\.json: space: expected a search-space file, an inline space, \{"synthetic": \{\.\.\.\}\} or \{"database": "<config>"\} \(got 42\)$/],
+    ['an unreadable space file', (d) => ['run', variant(d, 'nospacefile', (e) => (e.space = './no-such-space.json'))], /nospacefile\.json: space: cannot read search space .*no-such-space\.json \(no such file\)$/],
     ['an impossible budget', (d) => ['run', variant(d, 'budget', (e) => (e.space.budget.total = 100))], /budget\.json: space\.budget: no configuration can meet the budget: the cheapest configuration costs 200/],
     ['an unreachable equal budget', (d) => ['run', variant(d, 'equal', (e) => (e.space.budget = { mode: 'equal', total: 510, tolerance: 5 }))], /equal\.json: space\.budget: .*510 ± 5/],
     ['a missing fitness module', (d) => ['run', variant(d, 'missing', (e) => (e.fitness.path = './nope.mjs'))], /missing\.json: fitness\.path: fitness module not found: .*nope\.mjs/],
@@ -127,6 +146,13 @@ describe('CLI', () => {
     const after = JSON.parse(cli(['list', '--db', db, '--json']).stdout);
     for (const run of JSON.parse(before)) expect(after).toContainEqual(run);
     expect(withoutTimestamps(cli(['export', 'good', '--db', db]).stdout)).toBe(withoutTimestamps(exported));
+  });
+
+  it('points at the line and column of a literal NaN, which is not JSON', () => {
+    const file = variantText(dir, 'nanliteral', (e) => (e.space.units[3].cost[2] = 12345), (t) => t.replace('12345', 'NaN'));
+    const where = lineAndColumn(file, 'NaN');
+    expect(where).toMatch(/^line [2-9]\d* column \d+$/);
+    expectOneLineError(cli(['run', file, '--db', db]), new RegExp(`nanliteral\\.json: malformed JSON: Unexpected token 'N' at ${where} \\(NaN is not JSON: write a number\\)$`));
   });
 
   it('refuses a file that is not SQLite, and leaves it untouched', () => {
