@@ -12,5 +12,6 @@ export class UserError extends Error {
 /** Node's words for a file-system error ("permission denied", "not a directory"), or its code. */
 export function fsReason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return /^[A-Z]+: ([^,]+)/.exec(e.message ?? '')?.[1] ?? e.code ?? String(err);
+  // "ENOENT: no such file or directory, open '/x'": the words, without the call and path.
+  return /^[A-Z]+: (.*?)(?:, \w+ '.*)?$/s.exec(e.message ?? '')?.[1] ?? e.code ?? String(err);
 }

@@ -1,8 +1,10 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { FIXTURES, ROOT, cli, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { Store } from '../src/store/store.js';
+import { CLI, FIXTURES, ROOT, cli, tempDir, unprivileged, withoutTimestamps } from './cli-helpers.js';
 
 const toy = join(ROOT, 'experiments', 'toy', 'experiment.json');
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -128,6 +130,10 @@ describe('CLI', () => {
     ['a bad synthetic space', (d) => ['run', variant(d, 'synthetic', (e) => (e.space = { synthetic: { family: 'equalStep', units: 0, levels: 4 } }))], /synthetic\.json: space\.synthetic\.units: .*>=1/],
     ['a space that is a number', (d) => ['run', variant(d, 'numberspace', (e) => (e.space = 42))], /numberspace\.json: space: expected a search-space file, an inline space, \{"synthetic": \{\.\.\.\}\} or \{"database": "<config>"\} \(got 42\)$/],
     ['an unreadable space file', (d) => ['run', variant(d, 'nospacefile', (e) => (e.space = './no-such-space.json'))], /nospacefile\.json: space: cannot read search space .*no-such-space\.json \(no such file\)$/],
+    ['an unknown option', (d) => ['run', variant(d, 'option', () => {}), '--bogus'], /^evosearch: error: unknown option '--bogus' \(see evosearch run --help\)$/],
+    ['an empty run id', () => ['status', ''], /^evosearch: error: .*'' is invalid.*expected a non-empty run id \(see evosearch status --help\)$/],
+    ['an empty --run-id', (d) => ['run', variant(d, 'emptyid', () => {}), '--run-id', ''], /'' is invalid.*expected a non-empty run id \(see evosearch run --help\)$/],
+    ['an --out under a regular file', (d) => ['run', variant(d, 'outrun', () => {}), '--out', join(d, 'outrun.json', 'best.json')], /^evosearch: error: --out: .*outrun\.json\/best\.json: cannot write it \(.*outrun\.json is a file, not a directory\)$/],
     ['an impossible budget', (d) => ['run', variant(d, 'budget', (e) => (e.space.budget.total = 100))], /budget\.json: space\.budget: no configuration can meet the budget: the cheapest configuration costs 200/],
     ['an unreachable equal budget', (d) => ['run', variant(d, 'equal', (e) => (e.space.budget = { mode: 'equal', total: 510, tolerance: 5 }))], /equal\.json: space\.budget: .*510 ± 5/],
     ['a missing fitness module', (d) => ['run', variant(d, 'missing', (e) => (e.fitness.path = './nope.mjs'))], /missing\.json: fitness\.path: fitness module not found: .*nope\.mjs/],
@@ -162,6 +168,55 @@ describe('CLI', () => {
     expectOneLineError(cli(['run', toy, '--db', file]), /notes\.db: not an SQLite database/);
     expectOneLineError(cli(['list', '--db', file]), /notes\.db: not an SQLite database/);
     expect(sha(file)).toBe(hash);
+  });
+
+  it('refuses a directory as the database', () => {
+    const directory = join(dir, 'a-directory.db');
+    mkdirSync(directory);
+    for (const command of [['run', toy], ['list'], ['status', 'good'], ['resume', 'good']]) {
+      expectOneLineError(cli([...command, '--db', directory]), /a-directory\.db: a directory, expected an SQLite database file$/);
+    }
+  });
+
+  it('refuses a read-only database where it must write (run, resume), leaves it untouched, and still reads it', () => {
+    const shared = tempDir();
+    chmodSync(shared, 0o777); // the unprivileged user writes SQLite's -shm file beside the database
+    const file = join(shared, 'readonly.db');
+    expect(cli(['run', variant(dir, 'short', (e) => (e.strategy.generations = 3)), '--db', file, '--run-id', 'r', '--json']).code).toBe(0);
+    chmodSync(file, 0o444);
+    const hash = sha(file);
+    for (const command of [['run', toy], ['resume', 'r']]) {
+      expectOneLineError(cli([...command, '--db', file], {}, unprivileged()), /readonly\.db: a read-only database file, and this command writes to it$/);
+    }
+    expect(sha(file)).toBe(hash);
+    expect(JSON.parse(cli(['status', 'r', '--db', file, '--json'], {}, unprivileged()).stdout)).toMatchObject({ id: 'r', status: 'finished' });
+  });
+
+  it.each([
+    ['under a regular file', (d: string) => join(d, 'good.json', 'best.json'), /--out: .*good\.json\/best\.json: cannot write it \(.*good\.json is a file, not a directory\)$/],
+    ['deeper under a regular file', (d: string) => join(d, 'good.json', 'sub', 'best.csv'), /--out: .*good\.json\/sub\/best\.csv: cannot write it \(.*good\.json is a file, not a directory\)$/],
+    ['where the system lets no file be made', () => '/proc/evosearch-best.json', /--out: \/proc\/evosearch-best\.json: cannot write it \(no such file or directory\)$/],
+  ])('export --out %s: one line', (_name, out, pattern) => {
+    expectOneLineError(cli(['export', 'good', '--db', db, '--out', out(dir)]), pattern);
+  });
+
+  it('stops quietly when the reader of its output goes away (list | head -1)', () => {
+    const file = join(tempDir(), 'many.db');
+    const store = Store.open(file);
+    // Long ids: more output than a pipe holds, so that the CLI is still writing when head exits.
+    for (let i = 0; i < 100; i++) {
+      store.createRun(
+        { id: `run-${i}-${'x'.repeat(1000)}`, name: 'toy', strategy: 'evopress', experiment: '{}', seed: 1, version: '0.1.0' },
+        { step: 0, generation: 0, strategyState: '{}', rngState: '{}', evaluations: 0, bestGenome: null, bestFitness: null, wallMs: 0 },
+      );
+    }
+    store.close();
+    for (const [args, reader] of [['list', 'head -1'], ['list --json', 'head -c1']]) {
+      const r = spawnSync('bash', ['-c', `set -o pipefail; "$0" "$1" ${args} --db "$2" | ${reader}`, process.execPath, CLI, file], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout.length).toBeGreaterThan(0);
+    }
   });
 
   it('prints a stack trace only with --debug', () => {
