@@ -7,7 +7,7 @@ import { defaultCalibrationLength, openTarget } from './targets.js';
 import type { Compression, DatabaseConfig } from './config.js';
 import { readManifestOrNull, type Manifest, type UnitEntry } from './manifest.js';
 import { fileHash, modelHash, sha256 } from './hashing.js';
-import { compressLayer, selectLayers } from './levels.js';
+import { compressLayer, selectLayers, unitName } from './levels.js';
 
 export type BuildProgress = { stage: 'calibration' | 'units'; done: number; total: number; unit?: string };
 
@@ -45,7 +45,7 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   const uniform: number[] = [];
   const step = c.type === 'sparsity' ? Math.max(1, Math.round(c.step * Math.min(...units.map((u) => ('layer' in u ? u.layer.inFeatures * u.layer.outFeatures : Infinity))))) : 0;
   for (const [i, unit] of units.entries()) {
-    onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unit.layer.weight : unit.name });
+    onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unitName(unit.layer) : unit.name });
     if ('layer' in unit) {
       const { entry, tensors, uniformLevel } = compressLayer(target, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step);
       if (tensors.length > 0) {
