@@ -1,6 +1,8 @@
-import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Budget } from '../space/space.js';
+import { UserError, fsReason } from '../errors.js';
+import { makeDirectories } from '../files.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import type { Matrix } from './linalg.js';
 import { defaultCalibrationLength, openTarget } from './targets.js';
@@ -27,7 +29,11 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
     if (old && old.configSha256 === configSha256 && (await filesIntact(config.outDir, old))) return { manifest: old, reused: true };
     rmSync(manifestFile);
   }
-  mkdirSync(config.outDir, { recursive: true });
+  try {
+    makeDirectories(config.outDir);
+  } catch (err) {
+    throw new UserError(`${config.source}: out: cannot make ${config.outDir} (${fsReason(err)})`);
+  }
 
   // Only a build needs the weights: reusing a database reads none of them.
   const target = await openTarget(config.modelDir);
