@@ -1,4 +1,5 @@
-import { renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /**
  * Writes a file under a temporary name beside it, then renames it into place: a process killed
@@ -13,4 +14,17 @@ export function writeFileAtomically(path: string, write: (temporary: string) => 
   } finally {
     rmSync(temporary, { force: true });
   }
+}
+
+/**
+ * mkdir -p, one level at a time from the nearest folder that exists. Node's own recursive mkdir
+ * never returns under /proc (mkdir says ENOENT, the parent says EEXIST, and it tries again);
+ * this throws the first error instead, in Node's "CODE: words" form.
+ */
+export function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  let d = dir;
+  for (; !existsSync(d) && d !== dirname(d); d = dirname(d)) missing.unshift(d);
+  if (!statSync(d).isDirectory()) throw Object.assign(new Error(`ENOTDIR: ${d} is a file, not a directory`), { code: 'ENOTDIR' });
+  for (const m of missing) mkdirSync(m);
 }

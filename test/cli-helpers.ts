@@ -20,9 +20,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI to completion. */
-export function cli(args: string[], env: Record<string, string> = {}): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+/** Runs the built CLI to completion (`as`: another user's ids, for file permissions that root ignores). */
+export function cli(args: string[], env: Record<string, string> = {}, as: { uid: number; gid: number } | {} = {}): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, ...as });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -37,6 +37,14 @@ export function expectOneLineError(r: CliResult, pattern: RegExp): void {
   expect(lines[lines.length - 1]).toBe(errors[0]);
   expect(errors[0]).toMatch(pattern);
   expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace without --debug
+}
+
+/**
+ * Who to run the CLI as so that a file's permissions hold: root writes to read-only files, so under
+ * root (CI containers) the CLI runs as `nobody`, which then needs to reach the files it uses.
+ */
+export function unprivileged(): { uid: number; gid: number } | {} {
+  return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 }
 
 /** When to kill a CLI process: resolves at the moment; `signal` aborts once the process has exited on its own. */

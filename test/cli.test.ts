@@ -1,8 +1,10 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { FIXTURES, ROOT, cli, expectOneLineError, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { Store } from '../src/store/store.js';
+import { CLI, FIXTURES, ROOT, cli, expectOneLineError, tempDir, unprivileged, withoutTimestamps } from './cli-helpers.js';
 
 const toy = join(ROOT, 'experiments', 'toy', 'experiment.json');
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -14,6 +16,19 @@ function variant(dir: string, name: string, edit: (e: Record<string, any>) => vo
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(experiment, null, 2));
   return file;
+}
+
+/** A variant whose JSON text is then edited: what JSON.stringify cannot write (NaN, 1e999). */
+function variantText(dir: string, name: string, edit: (e: Record<string, any>) => void, text: (json: string) => string): string {
+  const file = variant(dir, name, edit);
+  writeFileSync(file, text(readFileSync(file, 'utf8')));
+  return file;
+}
+
+/** "line L column C" of the first `needle` in a file, counted from 1 as editors do. */
+function lineAndColumn(file: string, needle: string): string {
+  const before = readFileSync(file, 'utf8').split(needle)[0].split('\n');
+  return `line ${before.length} column ${before[before.length - 1].length + 1}`;
 }
 
 describe('CLI', () => {
@@ -97,6 +112,16 @@ describe('CLI', () => {
     ['unknown strategy', (d) => ['run', variant(d, 'unknown', (e) => (e.strategy = { type: 'annealing', generations: 3 }))], /unknown\.json: strategy\.type: .*'evopress'.*\(got "annealing"\)/],
     ['a unit with no levels', (d) => ['run', variant(d, 'nolevels', (e) => { e.space.units[2].levels = []; e.space.units[2].cost = []; })], /nolevels\.json: space\.units\[2\]\.levels: expected at least one level/],
     ['levels and costs of different lengths', (d) => ['run', variant(d, 'mismatch', (e) => e.space.units[1].cost.pop())], /mismatch\.json: space\.units\[1\]\.cost: expected as many costs as levels/],
+    ['a string cost in an inline space', (d) => ['run', variant(d, 'stringcost', (e) => (e.space.units[3].cost[2] = 'NaN'))], /stringcost\.json: space\.units\[3\]\.cost\[2\]: expected a finite number \(got "NaN"\)$/],
+    ['an infinite cost (1e999) in an inline space', (d) => ['run', variantText(d, 'infinite', (e) => (e.space.units[3].cost[2] = 12345), (t) => t.replace('12345', '1e999'))], /infinite\.json: space\.units\[3\]\.cost\[2\]: expected a finite number \(got Infinity\)$/],
+    ['a missing budget in an inline space', (d) => ['run', variant(d, 'nobudget', (e) => delete e.space.budget)], /nobudget\.json: space\.budget: /],
+    ['a bad synthetic space', (d) => ['run', variant(d, 'synthetic', (e) => (e.space = { synthetic: { family: 'equalStep', units: 0, levels: 4 } }))], /synthetic\.json: space\.synthetic\.units: .*>=1/],
+    ['a space that is a number', (d) => ['run', variant(d, 'numberspace', (e) => (e.space = 42))], /numberspace\.json: space: expected a search-space file, an inline space, \{"synthetic": \{\.\.\.\}\} or \{"database": "<config>"\} \(got 42\)$/],
+    ['an unreadable space file', (d) => ['run', variant(d, 'nospacefile', (e) => (e.space = './no-such-space.json'))], /nospacefile\.json: space: cannot read search space .*no-such-space\.json \(no such file\)$/],
+    ['an unknown option', (d) => ['run', variant(d, 'option', () => {}), '--bogus'], /^evosearch: error: unknown option '--bogus' \(see evosearch run --help\)$/],
+    ['an empty run id', () => ['status', ''], /^evosearch: error: .*'' is invalid.*expected a non-empty run id \(see evosearch status --help\)$/],
+    ['an empty --run-id', (d) => ['run', variant(d, 'emptyid', () => {}), '--run-id', ''], /'' is invalid.*expected a non-empty run id \(see evosearch run --help\)$/],
+    ['an --out under a regular file', (d) => ['run', variant(d, 'outrun', () => {}), '--out', join(d, 'outrun.json', 'best.json')], /^evosearch: error: --out: .*outrun\.json\/best\.json: cannot write it \(.*outrun\.json is a file, not a directory\)$/],
     ['an impossible budget', (d) => ['run', variant(d, 'budget', (e) => (e.space.budget.total = 100))], /budget\.json: space\.budget: no configuration can meet the budget: the cheapest configuration costs 200/],
     ['an unreachable equal budget', (d) => ['run', variant(d, 'equal', (e) => (e.space.budget = { mode: 'equal', total: 510, tolerance: 5 }))], /equal\.json: space\.budget: .*510 ± 5/],
     ['a missing fitness module', (d) => ['run', variant(d, 'missing', (e) => (e.fitness.path = './nope.mjs'))], /missing\.json: fitness\.path: fitness module not found: .*nope\.mjs/],
@@ -119,6 +144,13 @@ describe('CLI', () => {
     expect(withoutTimestamps(cli(['export', 'good', '--db', db]).stdout)).toBe(withoutTimestamps(exported));
   });
 
+  it('points at the line and column of a literal NaN, which is not JSON', () => {
+    const file = variantText(dir, 'nanliteral', (e) => (e.space.units[3].cost[2] = 12345), (t) => t.replace('12345', 'NaN'));
+    const where = lineAndColumn(file, 'NaN');
+    expect(where).toMatch(/^line [2-9]\d* column \d+$/);
+    expectOneLineError(cli(['run', file, '--db', db]), new RegExp(`nanliteral\\.json: malformed JSON: Unexpected token 'N' at ${where} \\(NaN is not JSON: write a number\\)$`));
+  });
+
   it('refuses a file that is not SQLite, and leaves it untouched', () => {
     const file = join(dir, 'notes.db');
     writeFileSync(file, 'these are my notes, not a database\n'.repeat(50));
@@ -126,6 +158,55 @@ describe('CLI', () => {
     expectOneLineError(cli(['run', toy, '--db', file]), /notes\.db: not an SQLite database/);
     expectOneLineError(cli(['list', '--db', file]), /notes\.db: not an SQLite database/);
     expect(sha(file)).toBe(hash);
+  });
+
+  it('refuses a directory as the database', () => {
+    const directory = join(dir, 'a-directory.db');
+    mkdirSync(directory);
+    for (const command of [['run', toy], ['list'], ['status', 'good'], ['resume', 'good']]) {
+      expectOneLineError(cli([...command, '--db', directory]), /a-directory\.db: a directory, expected an SQLite database file$/);
+    }
+  });
+
+  it('refuses a read-only database where it must write (run, resume), leaves it untouched, and still reads it', () => {
+    const shared = tempDir();
+    chmodSync(shared, 0o777); // the unprivileged user writes SQLite's -shm file beside the database
+    const file = join(shared, 'readonly.db');
+    expect(cli(['run', variant(dir, 'short', (e) => (e.strategy.generations = 3)), '--db', file, '--run-id', 'r', '--json']).code).toBe(0);
+    chmodSync(file, 0o444);
+    const hash = sha(file);
+    for (const command of [['run', toy], ['resume', 'r']]) {
+      expectOneLineError(cli([...command, '--db', file], {}, unprivileged()), /readonly\.db: a read-only database file, and this command writes to it$/);
+    }
+    expect(sha(file)).toBe(hash);
+    expect(JSON.parse(cli(['status', 'r', '--db', file, '--json'], {}, unprivileged()).stdout)).toMatchObject({ id: 'r', status: 'finished' });
+  });
+
+  it.each([
+    ['under a regular file', (d: string) => join(d, 'good.json', 'best.json'), /--out: .*good\.json\/best\.json: cannot write it \(.*good\.json is a file, not a directory\)$/],
+    ['deeper under a regular file', (d: string) => join(d, 'good.json', 'sub', 'best.csv'), /--out: .*good\.json\/sub\/best\.csv: cannot write it \(.*good\.json is a file, not a directory\)$/],
+    ['where the system lets no file be made', () => '/proc/evosearch-best.json', /--out: \/proc\/evosearch-best\.json: cannot write it \(no such file or directory\)$/],
+  ])('export --out %s: one line', (_name, out, pattern) => {
+    expectOneLineError(cli(['export', 'good', '--db', db, '--out', out(dir)]), pattern);
+  });
+
+  it('stops quietly when the reader of its output goes away (list | head -1)', () => {
+    const file = join(tempDir(), 'many.db');
+    const store = Store.open(file);
+    // Long ids: more output than a pipe holds, so that the CLI is still writing when head exits.
+    for (let i = 0; i < 100; i++) {
+      store.createRun(
+        { id: `run-${i}-${'x'.repeat(1000)}`, name: 'toy', strategy: 'evopress', experiment: '{}', seed: 1, version: '0.1.0' },
+        { step: 0, generation: 0, strategyState: '{}', rngState: '{}', evaluations: 0, bestGenome: null, bestFitness: null, wallMs: 0 },
+      );
+    }
+    store.close();
+    for (const [args, reader] of [['list', 'head -1'], ['list --json', 'head -c1']]) {
+      const r = spawnSync('bash', ['-c', `set -o pipefail; "$0" "$1" ${args} --db "$2" | ${reader}`, process.execPath, CLI, file], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(r.stdout.length).toBeGreaterThan(0);
+    }
   });
 
   it('prints a stack trace only with --debug', () => {

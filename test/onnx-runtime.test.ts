@@ -53,4 +53,19 @@ describe('onnxruntime with graphs built in TypeScript', () => {
     g.output(g.op('Relu', [g.input('x', [1])]), 'y', [1]);
     await expect(createSession(g.encode(), 'cuda')).rejects.toThrow(/device cuda: .*ONNXRUNTIME_NODE_INSTALL=cuda12/);
   });
+
+  it('refuses webgpu without a usable adapter with advice for webgpu, not for CUDA', async () => {
+    const g = new GraphBuilder();
+    g.output(g.op('Relu', [g.input('x', [1])]), 'y', [1]);
+    const error = await createSession(g.encode(), 'webgpu').then(
+      () => null,
+      (err: Error) => err,
+    );
+    // A machine with a WebGPU adapter starts the session: there is nothing to refuse there.
+    if (error === null) return;
+    expect(error.message).toMatch(/^device webgpu: /);
+    expect(error.message).not.toMatch(/CUDA|cuda12|npm install/i);
+    expect(error.message).not.toContain('\n');
+    expect(error.message).toMatch(/no WebGPU adapter.*use --device cpu$/);
+  });
 });

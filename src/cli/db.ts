@@ -9,13 +9,10 @@ import type { Experiment } from '../engine/experiment.js';
 export async function buildDatabaseCommand(configFile: string, quiet: boolean): Promise<{ manifest: Manifest; reused: boolean; dir: string }> {
   const config = loadDatabaseConfig(configFile);
   const bar = !quiet && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'db {stage} {bar} {value}/{total} {unit}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+  const lines = quiet || bar ? null : progressLines();
   let stage = '';
   const onProgress = (p: BuildProgress) => {
-    if (!bar) {
-      if (!quiet && p.stage !== stage) process.stderr.write(`db: ${p.stage} (${p.total})\n`);
-      stage = p.stage;
-      return;
-    }
+    if (!bar) return lines?.(p);
     if (p.stage !== stage) {
       if (stage) bar.stop();
       bar.start(p.total, p.done, { stage: p.stage, unit: p.unit ?? '' });
@@ -30,6 +27,25 @@ export async function buildDatabaseCommand(configFile: string, quiet: boolean): 
   }
   if (built.kept && !quiet) process.stderr.write(`db: the previous database of ${config.outDir} (another config) is kept for the runs made with it: ${built.kept}\n`);
   return { manifest: built.manifest, reused: built.reused, dir: config.outDir };
+}
+
+/**
+ * Progress without a terminal (a log, CI): a line as each unit starts, and calibration every 10%
+ * of its samples (every sample when there are at most ten), so that a long build is never silent.
+ */
+function progressLines(): (p: BuildProgress) => void {
+  let printed = 0;
+  return (p) => {
+    if (p.stage === 'units') {
+      if (p.unit !== undefined) process.stderr.write(`db: units ${p.done + 1}/${p.total} ${p.unit}\n`);
+      return;
+    }
+    const tenth = (done: number) => Math.floor((10 * done) / p.total);
+    if (p.done > printed && (p.total <= 10 || tenth(p.done) > tenth(printed) || p.done === p.total)) {
+      process.stderr.write(`db: calibration ${p.done}/${p.total}\n`);
+      printed = p.done;
+    }
+  };
 }
 
 /** An experiment file, resolved; the level database its space names is built first (or reused), with progress unless `quiet`. */

@@ -1,17 +1,15 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { CandidateError } from '../pool/evaluator.js';
-import { Store } from '../store/store.js';
+import { Store, storageError } from '../store/store.js';
 import { createRun } from '../engine/engine.js';
 import { defaultWorkers } from '../pool/pool.js';
 import { exportFormat, formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
-import { writeFileAtomically } from '../files.js';
 import { exportWeights, type WeightsFormat } from '../export/weights.js';
 import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
+import { checkOutPath, makeOutDir, writeOut } from './output.js';
 import { VERSION } from '../version.js';
 import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
 import { runDatabase } from '../compress/manifest.js';
@@ -28,6 +26,11 @@ const positiveInt = (value: string) => {
   return n;
 };
 
+const runIdArgument = (value: string) => {
+  if (value.trim() === '') throw new InvalidArgumentError('expected a non-empty run id');
+  return value;
+};
+
 interface Common {
   db: string;
   json?: boolean;
@@ -41,11 +44,6 @@ const print = (text: string): void => {
 function newRunId(name: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
   return `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp}-${randomBytes(2).toString('hex')}`;
-}
-
-function writeOut(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomically(path, (temporary) => writeFileSync(temporary, text));
 }
 
 async function runAndReport(store: Store, runId: string, experiment: Experiment, workers: number | undefined, opts: Common & { out?: string }): Promise<void> {
@@ -106,21 +104,36 @@ function applyBackend(experiment: Experiment, flags: { backend?: Backend; device
   if ('device' in fitness) fitness.device = flags.device ?? fitness.device;
 }
 
-async function withStore<T>(file: string, mustExist: boolean, fn: (store: Store) => T | Promise<T>): Promise<T> {
-  const store = Store.open(file, { mustExist });
+/** Runs `fn` on the store; `writable` for the commands that write (run, resume), so that a read-only file is refused before they start. */
+async function withStore<T>(file: string, options: { mustExist: boolean; writable?: boolean }, fn: (store: Store) => T | Promise<T>): Promise<T> {
+  const store = Store.open(file, options);
   try {
     return await fn(store);
+  } catch (err) {
+    throw storageError(err, file) ?? err; // a disk that fills up or a folder made read-only mid-run
   } finally {
     store.close();
   }
+}
+
+/**
+ * Commander's own errors (an unknown option, a missing argument) as our one line, with where to
+ * look instead of the whole help text.
+ */
+function oneLineErrors(command: Command): void {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  command.configureOutput({
+    outputError: (text, write) => write(`evosearch: error: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see ${names.join(' ')} --help)\n`),
+  });
+  for (const sub of command.commands) oneLineErrors(sub);
 }
 
 export function buildProgram(): Command {
   const program = new Command('evosearch')
     .description('Evolutionary search of per-layer compression configurations')
     .version(VERSION)
-    .option('--debug', 'print stack traces on errors')
-    .showHelpAfterError();
+    .option('--debug', 'print stack traces on errors');
   const dbOption = () => new Option('--db <file>', 'SQLite database').default(DEFAULT_DB);
 
   program
@@ -128,7 +141,7 @@ export function buildProgram(): Command {
     .description('launch a search experiment from a JSON file')
     .argument('<experiment>', 'experiment JSON file')
     .addOption(dbOption())
-    .option('--run-id <id>', 'id of the new run (default: <name>-<time>-<random>)')
+    .option('--run-id <id>', 'id of the new run (default: <name>-<time>-<random>)', runIdArgument)
     .option('--workers <n>', 'worker threads (default: experiment.workers, else the number of cores)', positiveInt)
     .option('--out <file>', 'also export the best configuration here when done (.json, .csv or .txt)')
     .option('--backend <name>', 'model evaluation: onnx (onnxruntime, default) or tfjs (TensorFlow.js)')
@@ -136,10 +149,11 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output on stdout, no progress')
     .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string }) => {
       const flags = backendFlags(opts);
+      if (opts.out) checkOutPath(opts.out);
       const experiment = await loadExperiment(file, Boolean(opts.json));
       applyBackend(experiment, flags);
       const runId = opts.runId ?? newRunId(experiment.name);
-      await withStore(opts.db, false, async (store) => {
+      await withStore(opts.db, { mustExist: false, writable: true }, async (store) => {
         createRun(store, runId, experiment);
         await runAndReport(store, runId, loadExperimentOfRun(store, runId), opts.workers, opts); // what resume will replay
       });
@@ -148,13 +162,14 @@ export function buildProgram(): Command {
   program
     .command('resume')
     .description('continue an interrupted run from its last checkpoint')
-    .argument('<run-id>')
+    .argument('<run-id>', 'the run (see evosearch list)', runIdArgument)
     .addOption(dbOption())
     .option('--workers <n>', 'worker threads', positiveInt)
     .option('--out <file>', 'also export the best configuration here when done')
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common & { workers?: number; out?: string }) => {
-      await withStore(opts.db, true, async (store) => {
+      if (opts.out) checkOutPath(opts.out);
+      await withStore(opts.db, { mustExist: true, writable: true }, async (store) => {
         const run = store.requireRun(runId);
         const experiment = await openStoredRun(store, runId);
         if (run.status === 'finished' && !opts.json) print(`run ${runId} already finished`);
@@ -168,7 +183,7 @@ export function buildProgram(): Command {
     .addOption(dbOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: Common) => {
-      await withStore(opts.db, true, (store) => {
+      await withStore(opts.db, { mustExist: true }, (store) => {
         const runs = store.listRuns();
         if (opts.json) return print(JSON.stringify(runs));
         if (runs.length === 0) return print('no runs');
@@ -181,11 +196,11 @@ export function buildProgram(): Command {
   program
     .command('status')
     .description('show one run')
-    .argument('<run-id>')
+    .argument('<run-id>', 'the run (see evosearch list)', runIdArgument)
     .addOption(dbOption())
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common) => {
-      await withStore(opts.db, true, (store) => {
+      await withStore(opts.db, { mustExist: true }, (store) => {
         const run = store.requireRun(runId);
         const checkpoint = store.getCheckpoint(runId);
         const experiment = loadExperimentOfRun(store, runId);
@@ -214,16 +229,17 @@ export function buildProgram(): Command {
   program
     .command('export')
     .description('export the best per-layer configuration of a run, or the model with it stitched in')
-    .argument('<run-id>')
+    .argument('<run-id>', 'the run (see evosearch list)', runIdArgument)
     .addOption(dbOption())
     .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), or the compressed model: tfjs (LayersModel) or safetensors (Hugging Face); default: from the --out extension (.json, .csv, .txt), else json').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors']))
     .option('--out <path>', 'write here instead of stdout (a directory for tfjs and safetensors)')
     .action(async (runId: string, opts: Common & { format?: ExportFormat | WeightsFormat; out?: string }) => {
-      await withStore(opts.db, true, async (store) => {
+      await withStore(opts.db, { mustExist: true }, async (store) => {
         const result = runResult(store, runId);
         if (opts.format === 'tfjs' || opts.format === 'safetensors') {
           if (!opts.out) throw new UserError(`--format ${opts.format}: give the directory to write with --out DIR`);
           const experiment = await openStoredRun(store, runId);
+          makeOutDir(opts.out);
           const files = exportWeights(runId, experiment, result.units.map((u) => u.level), opts.format, opts.out);
           print(`wrote ${files.join(', ')}`);
           // What the exported model does on data the search never saw (accuracy for a classifier).
@@ -239,11 +255,11 @@ export function buildProgram(): Command {
   program
     .command('heldout')
     .description('compare a run\'s best configuration with uniform compression on held-out data (language models, images)')
-    .argument('<run-id>')
+    .argument('<run-id>', 'the run (see evosearch list)', runIdArgument)
     .addOption(dbOption())
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common) => {
-      const [experiment, rows]: [Experiment, HeldOutRow[]] = await withStore(opts.db, true, async (store) => {
+      const [experiment, rows]: [Experiment, HeldOutRow[]] = await withStore(opts.db, { mustExist: true }, async (store) => {
         const experiment = await openStoredRun(store, runId);
         if (!hasHeldOut(experiment)) throw new UserError(`run "${runId}" has ${experiment.fitness.type} fitness, which runs no model: nothing to compare on held-out data`);
         return [experiment, await heldOutComparison(experiment, runResult(store, runId))];
@@ -262,6 +278,7 @@ export function buildProgram(): Command {
       print(`${reused ? 'reused' : `built in ${manifest.buildSeconds.toFixed(1)} s`} ${dir}: ${describeManifest(manifest)}`);
     });
 
+  oneLineErrors(program);
   return program;
 }
 

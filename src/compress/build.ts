@@ -1,14 +1,15 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Budget } from '../space/space.js';
+import { UserError, fsReason } from '../errors.js';
+import { makeDirectories, writeFileAtomically } from '../files.js';
 import { writeSafetensors } from '../models/safetensors.js';
-import { writeFileAtomically } from '../files.js';
 import type { Matrix } from './linalg.js';
 import { defaultCalibrationLength, openTarget } from './targets.js';
 import type { Compression, DatabaseConfig } from './config.js';
 import { databaseIdentity, filesIntact, keptDatabaseDir, readManifestOrNull, type Manifest, type UnitEntry } from './manifest.js';
 import { fileHash, modelHash, sha256 } from './hashing.js';
-import { compressLayer, selectLayers } from './levels.js';
+import { compressLayer, selectLayers, unitName } from './levels.js';
 
 export type BuildProgress = { stage: 'calibration' | 'units'; done: number; total: number; unit?: string };
 
@@ -30,7 +31,11 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
     if (old && old.configSha256 !== configSha256) kept = keepPrevious(config.outDir, old);
     else rmSync(manifestFile);
   }
-  mkdirSync(config.outDir, { recursive: true });
+  try {
+    makeDirectories(config.outDir);
+  } catch (err) {
+    throw new UserError(`${config.source}: out: cannot make ${config.outDir} (${fsReason(err)})`);
+  }
 
   // Only a build needs the weights: reusing a database reads none of them.
   const target = await openTarget(config.modelDir);
@@ -50,7 +55,7 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   const uniform: number[] = [];
   const step = c.type === 'sparsity' ? Math.max(1, Math.round(c.step * Math.min(...units.map((u) => ('layer' in u ? u.layer.inFeatures * u.layer.outFeatures : Infinity))))) : 0;
   for (const [i, unit] of units.entries()) {
-    onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unit.layer.weight : unit.name });
+    onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unitName(unit.layer) : unit.name });
     if ('layer' in unit) {
       const { entry, tensors, uniformLevel } = compressLayer(target, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step);
       if (tensors.length > 0) {

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { readJson, validate } from '../validation.js';
+import { UnreadableFile, formatPath, readJson, validate } from '../validation.js';
 import { checkBudget, type Space } from '../space/space.js';
 import { spaceSchema } from '../space/schema.js';
 import { syntheticSpace, syntheticSpaceSchema } from '../space/synthetic.js';
@@ -9,7 +9,7 @@ import type { FitnessSpec } from '../fitness/types.js';
 import { spaceFromManifest, checkDatabaseModel, databaseIdentity, type Manifest } from '../compress/manifest.js';
 import { readTransformerConfig } from '../models/config.js';
 import type { Experiment } from '../engine/experiment.js';
-import { experimentSchema, type ExperimentInput } from './schema.js';
+import { experimentSchema, spaceReferenceSchema, type ExperimentInput } from './schema.js';
 
 /** An experiment file read and checked, with nothing built yet. */
 export interface ExperimentFile {
@@ -28,7 +28,8 @@ export interface BuiltDatabase {
 
 export function readExperiment(path: string): ExperimentFile {
   const file = resolve(path);
-  const input = validate(experimentSchema, readJson(file, 'experiment'), file);
+  const checked = validate(experimentSchema, readJson(file, 'experiment'), file);
+  const input = { ...checked, space: validate(spaceReferenceSchema(checked.space), checked.space, file, ['space']) };
   const databaseConfig = typeof input.space === 'object' && 'database' in input.space ? resolve(dirname(file), input.space.database) : null;
   return { file, input, databaseConfig };
 }
@@ -36,7 +37,15 @@ export function readExperiment(path: string): ExperimentFile {
 export function loadSpace(raw: unknown, file: string, prefix: (string | number)[]): Space {
   if (typeof raw === 'string') {
     const spaceFile = resolve(dirname(file), raw);
-    return validate(spaceSchema, readJson(spaceFile, 'search space'), spaceFile);
+    // A file that cannot be read is the experiment's mistake (its `space`); one that reads is checked as itself.
+    let text: unknown;
+    try {
+      text = readJson(spaceFile, 'search space');
+    } catch (err) {
+      if (err instanceof UnreadableFile) throw new UserError(`${file}: ${formatPath(prefix)}: cannot read search space ${spaceFile} (${err.reason})`);
+      throw err;
+    }
+    return validate(spaceSchema, text, spaceFile);
   }
   if (raw && typeof raw === 'object' && 'synthetic' in raw) {
     const spec = validate(syntheticSpaceSchema, (raw as { synthetic: unknown }).synthetic, file, [...prefix, 'synthetic']);

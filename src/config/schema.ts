@@ -5,22 +5,45 @@ import { syntheticSpaceSchema } from '../space/synthetic.js';
 import { strategySchema } from '../strategies/index.js';
 import { fitnessSchema } from '../fitness/load.js';
 
-/** An experiment file: each part's schema lives beside the code it configures; this only assembles them. */
+/** The four ways an experiment gives its space. */
+const spaceForms = {
+  /** A search-space file, relative to the experiment. */
+  file: z.string().min(1),
+  synthetic: z.strictObject({ synthetic: syntheticSpaceSchema }),
+  /** A level database config (relative to the experiment): `run` builds or reuses it; its levels are the space. */
+  database: z.strictObject({ database: z.string().min(1) }),
+  inline: spaceSchema,
+};
+
+export type SpaceReference = z.infer<(typeof spaceForms)[keyof typeof spaceForms]>;
+
+const noSpaceForm = z.custom<never>(() => false, 'expected a search-space file, an inline space, {"synthetic": {...}} or {"database": "<config>"}');
+
+/**
+ * The schema for the form `space` takes, told apart by its shape. A z.union of the four would
+ * report only "Invalid input" for a mistake deep inside an inline space; checked against its own
+ * form, the mistake is named where it is (`space.units[3].cost[2]`).
+ */
+export function spaceReferenceSchema(space: unknown): z.ZodType<SpaceReference> {
+  if (typeof space === 'string') return spaceForms.file;
+  if (!space || typeof space !== 'object' || Array.isArray(space)) return noSpaceForm;
+  if ('synthetic' in space) return spaceForms.synthetic;
+  if ('database' in space) return spaceForms.database;
+  return spaceForms.inline;
+}
+
+/**
+ * An experiment file: each part's schema lives beside the code it configures; this only assembles
+ * them. `space` is checked on its own, against {@link spaceReferenceSchema}.
+ */
 export const experimentSchema = z.strictObject({
   name: z.string().min(1),
   seed: z.number().int().default(1),
-  space: z.union([
-    /** A search-space file, relative to the experiment. */
-    z.string().min(1),
-    z.strictObject({ synthetic: syntheticSpaceSchema }),
-    /** A level database config (relative to the experiment): `run` builds or reuses it; its levels are the space. */
-    z.strictObject({ database: z.string().min(1) }),
-    spaceSchema,
-  ]),
+  space: z.unknown().refine((space) => space !== undefined, 'expected a space: a search-space file, an inline space, {"synthetic": {...}} or {"database": "<config>"}'),
   strategy: strategySchema,
   fitness: fitnessSchema,
   workers: positiveInt.optional(),
   stop: z.strictObject({ maxEvaluations: positiveInt.optional() }).default({}),
 });
 
-export type ExperimentInput = z.infer<typeof experimentSchema>;
+export type ExperimentInput = Omit<z.infer<typeof experimentSchema>, 'space'> & { space: SpaceReference };

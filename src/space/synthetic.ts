@@ -2,16 +2,26 @@ import { z } from 'zod';
 import { Rng } from '../rng/rng.js';
 import { costRange, type Space } from './space.js';
 
+/**
+ * The largest space generated: every level of every unit is held in memory (and searched), so a
+ * mistyped size is refused rather than an array of 10^13 levels attempted.
+ */
+const MAX_UNITS = 100_000;
+const MAX_LEVELS = 1_000;
+const MAX_UNIT_LEVELS = 1_000_000;
+
 /** Generated search spaces with known structure, for tests and benchmarks. */
-export const syntheticSpaceSchema = z.strictObject({
-  /** equalStep: every level step costs the same (as EvoPress builds levels); unequalCost: step costs vary 1–40× between units. */
-  family: z.enum(['equalStep', 'unequalCost']),
-  units: z.number().int().min(1),
-  levels: z.number().int().min(2),
-  seed: z.number().int().default(1),
-  /** Where the budget sits between the cheapest (0) and the most expensive (1) configuration. */
-  budgetFraction: z.number().min(0).max(1).default(0.5),
-});
+export const syntheticSpaceSchema = z
+  .strictObject({
+    /** equalStep: every level step costs the same (as EvoPress builds levels); unequalCost: step costs vary 1–40× between units. */
+    family: z.enum(['equalStep', 'unequalCost']),
+    units: z.number().int().min(1).max(MAX_UNITS),
+    levels: z.number().int().min(2).max(MAX_LEVELS),
+    seed: z.number().int().default(1),
+    /** Where the budget sits between the cheapest (0) and the most expensive (1) configuration. */
+    budgetFraction: z.number().min(0).max(1).default(0.5),
+  })
+  .refine((s) => s.units * s.levels <= MAX_UNIT_LEVELS, { message: `expected units × levels ≤ ${MAX_UNIT_LEVELS}`, path: ['levels'] });
 
 export type SyntheticSpaceSpec = z.infer<typeof syntheticSpaceSchema>;
 

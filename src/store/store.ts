@@ -1,9 +1,10 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { UserError } from '../errors.js';
+import { UserError, fsReason } from '../errors.js';
+import { makeDirectories } from '../files.js';
 import { migrate } from './schema.js';
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
@@ -46,6 +47,29 @@ export interface EvaluationRow {
 
 const now = () => new Date().toISOString();
 
+function isWritable(file: string): boolean {
+  try {
+    accessSync(file, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * SQLite's errors that mean the file or its folder cannot be used (read-only, unopenable, disk
+ * full) as one line naming the database; null for any other error.
+ */
+export function storageError(err: unknown, file: string): UserError | null {
+  if (!(err instanceof Database.SqliteError)) return null;
+  const { code, message } = err;
+  if (code === 'SQLITE_NOTADB') return new UserError(`${file}: not an SQLite database (${message})`);
+  if (code === 'SQLITE_READONLY_DIRECTORY') return new UserError(`${file}: its directory is read-only, and SQLite writes its journal files beside the database`);
+  if (code.startsWith('SQLITE_READONLY')) return new UserError(`${file}: a read-only database file, and this command writes to it`);
+  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_PERM') return new UserError(`${file}: cannot use the database (${message})`);
+  return null;
+}
+
 /**
  * The SQLite store (WAL). Only the coordinator writes: workers never open it. Each engine step is
  * one transaction (checkpoint + history); evaluations land in their own small transactions as
@@ -60,23 +84,36 @@ export class Store {
     this.db = db;
   }
 
-  /** Opens (or, unless `mustExist`, creates) a store. A file that is not an evosearch db is refused untouched. */
-  static open(file: string, options: { mustExist?: boolean } = {}): Store {
-    if (options.mustExist && !existsSync(file)) throw new UserError(`${file}: no such database`);
-    if (!existsSync(file)) mkdirSync(dirname(file), { recursive: true });
+  /**
+   * Opens (or, unless `mustExist`, creates) a store. A file that is not an evosearch db is refused
+   * untouched; so is a read-only one when the command will write (`writable`), before it starts.
+   */
+  static open(file: string, options: { mustExist?: boolean; writable?: boolean } = {}): Store {
+    const exists = existsSync(file);
+    if (options.mustExist && !exists) throw new UserError(`${file}: no such database`);
+    if (exists && statSync(file).isDirectory()) throw new UserError(`${file}: a directory, expected an SQLite database file`);
+    // Root writes to read-only files; anyone else is refused here rather than at the first commit.
+    if (exists && options.writable && !isWritable(file)) throw new UserError(`${file}: a read-only database file, and this command writes to it`);
+    if (!exists) {
+      try {
+        makeDirectories(dirname(file));
+      } catch (err) {
+        throw new UserError(`${file}: cannot create the database there (${fsReason(err)})`);
+      }
+    }
     let db: Database.Database;
     try {
       db = new Database(file, { fileMustExist: options.mustExist ?? false });
       // Read before any write: a file that is not SQLite fails here, before a pragma could touch it.
       db.prepare('SELECT count(*) FROM sqlite_master').get();
     } catch (err) {
-      throw new UserError(`${file}: not an SQLite database (${(err as Error).message})`);
+      throw storageError(err, file) ?? new UserError(`${file}: not an SQLite database (${(err as Error).message})`);
     }
     try {
       migrate(db, file);
     } catch (err) {
       db.close();
-      throw err;
+      throw storageError(err, file) ?? err;
     }
     return new Store(db, file);
   }
