@@ -135,6 +135,9 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('--debug', 'print stack traces on errors');
   const dbOption = () => new Option('--db <file>', 'SQLite database').default(DEFAULT_DB);
+  /** A command about one stored run: its id and the database it is in. */
+  const runCommand = (name: string, description: string) =>
+    program.command(name).description(description).argument('<run-id>', 'the run (see evosearch list)', runIdArgument).addOption(dbOption());
 
   program
     .command('run')
@@ -159,11 +162,7 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('resume')
-    .description('continue an interrupted run from its last checkpoint')
-    .argument('<run-id>', 'the run (see evosearch list)', runIdArgument)
-    .addOption(dbOption())
+  runCommand('resume', 'continue an interrupted run from its last checkpoint')
     .option('--workers <n>', 'worker threads', positiveInt)
     .option('--out <file>', 'also export the best configuration here when done')
     .option('--json', 'machine-readable output')
@@ -193,11 +192,7 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('status')
-    .description('show one run')
-    .argument('<run-id>', 'the run (see evosearch list)', runIdArgument)
-    .addOption(dbOption())
+  runCommand('status', 'show one run')
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common) => {
       await withStore(opts.db, { mustExist: true }, (store) => {
@@ -226,11 +221,7 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('export')
-    .description('export the best per-layer configuration of a run, or the model with it stitched in')
-    .argument('<run-id>', 'the run (see evosearch list)', runIdArgument)
-    .addOption(dbOption())
+  runCommand('export', 'export the best per-layer configuration of a run, or the model with it stitched in')
     .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), or the compressed model: tfjs (LayersModel) or safetensors (Hugging Face); default: from the --out extension (.json, .csv, .txt), else json').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors']))
     .option('--out <path>', 'write here instead of stdout (a directory for tfjs and safetensors)')
     .action(async (runId: string, opts: Common & { format?: ExportFormat | WeightsFormat; out?: string }) => {
@@ -252,11 +243,7 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('heldout')
-    .description('compare a run\'s best configuration with uniform compression on held-out data (language models, images)')
-    .argument('<run-id>', 'the run (see evosearch list)', runIdArgument)
-    .addOption(dbOption())
+  runCommand('heldout', 'compare a run\'s best configuration with uniform compression on held-out data (language models, images)')
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common) => {
       const [experiment, rows]: [Experiment, HeldOutRow[]] = await withStore(opts.db, { mustExist: true }, async (store) => {
