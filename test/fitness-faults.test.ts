@@ -261,7 +261,7 @@ describe('workers that die', TEST_TIMEOUT, () => {
     ]);
     const db = join(dir, 'exit.db');
     const r = cliWithin(['run', experiment('exit', { type: 'module', path }), '--db', db, '--run-id', 'r']);
-    expectOneLineError(r, /fitness module \S+exit\.mjs crashed: worker exited with code 3 \(candidate \d+, genome \[[\d,]+\]\)$/);
+    expectOneLineError(r, /fitness module \S+exit\.mjs crashed: called process.exit\(3\) \(candidate \d+, genome \[[\d,]+\]\)$/);
     expectFailedWith(db, 'r', r);
     rmSync(flag);
     expectResumedToReference(db, 'r');

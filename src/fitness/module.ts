@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { fitnessCommon, type Fitness, type FitnessContext } from './types.js';
+import { ExitCalled, fitnessCommon, type Fitness, type FitnessContext } from './types.js';
 
 export const moduleFitnessSchema = z.strictObject({
   type: z.literal('module'),
@@ -34,6 +34,7 @@ export async function loadModuleFitness(path: string, ctx: FitnessContext): Prom
       try {
         return (await fn(genome.slice(), { budget: fidelity.budget, slice: fidelity.slice, seed: ctx.seed, space: ctx.space })) as number;
       } catch (err) {
+        if (err instanceof ExitCalled) throw err;
         throw new Error(`threw: ${(err as Error)?.message ?? String(err)}`);
       }
     },

@@ -104,3 +104,11 @@ export function samplesFor({ budget, slice }: Fidelity, perBudget: number, poolS
   const n = Math.max(1, Math.ceil(budget * perBudget - 1e-9));
   return Array.from({ length: n }, (_, i) => (slice * perBudget + i) % poolSize);
 }
+
+/** What a worker's process.exit throws (see pool/worker.ts): fitnesses let it through, unwrapped, so the run names the exit. */
+export class ExitCalled extends Error {
+  constructor(readonly code: number | string | null | undefined) {
+    super(`called process.exit(${code ?? ''})`);
+    this.name = 'ExitCalled';
+  }
+}

@@ -1,10 +1,19 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { loadFitness } from '../fitness/load.js';
-import type { Fitness } from '../fitness/types.js';
+import { ExitCalled, type Fitness } from '../fitness/types.js';
 import { LOADING, type CloseTask, type ProcessNotice, type WorkerResult, type WorkerSetup, type WorkerTask } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
 let fitness: Promise<Fitness> | null = null;
+
+/**
+ * A fitness that calls process.exit ends its evaluation, not the thread: a thread torn down with
+ * native sessions still open (onnxruntime) can abort the whole coordinator. The evaluation fails
+ * with the exit code instead, and the pool's close releases the sessions before the threads end.
+ */
+process.exit = ((code?: number | string | null) => {
+  throw new ExitCalled(code);
+}) as typeof process.exit;
 
 const onProcess = (pid: number, running: boolean) => parentPort?.postMessage({ evosearchProcess: { thread: threadId, pid, running } } satisfies ProcessNotice);
 
@@ -32,6 +41,7 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
     try {
       value = await loaded.evaluate(task.genomes[i], task.fidelity);
     } catch (err) {
+      if (err instanceof ExitCalled) return { failed: { index: i, message: `crashed: ${err.message}` } };
       return { failed: { index: i, message: (err as Error)?.message ?? String(err) } };
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
