@@ -144,3 +144,13 @@ export async function runWithKills(experiment: string, db: string, runId: string
   }
   return { kills: killed, stepsAtKill, finished: false };
 }
+
+/** How many evaluations a run database stores, over all its runs. */
+export function rowCount(db: string): number {
+  const conn = new Database(db, { readonly: true });
+  try {
+    return (conn.prepare('SELECT count(*) AS n FROM evaluations').get() as { n: number }).n;
+  } finally {
+    conn.close();
+  }
+}

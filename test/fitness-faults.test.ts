@@ -10,7 +10,7 @@ import { createRun } from '../src/engine/engine.js';
 import { loadExperiment } from '../src/cli/db.js';
 import { loadExperimentOfRun } from '../src/export/result.js';
 import type { Experiment } from '../src/engine/experiment.js';
-import { CLI, FIXTURES, ROOT, cli, expectOneLineError, tempDir, withoutTimestamps, type CliResult } from './cli-helpers.js';
+import { CLI, FIXTURES, ROOT, cli, expectOneLineError, tempDir, withoutTimestamps, type CliResult, rowCount } from './cli-helpers.js';
 
 /**
  * Fitnesses that hang, busy-loop, kill their worker or run out of memory. Nothing here depends on
@@ -56,15 +56,6 @@ function exportOf(db: string, runId: string): string {
   const r = cli(['export', runId, '--db', db]);
   expect(r.stderr).toBe('');
   return withoutTimestamps(r.stdout);
-}
-
-function rowCount(db: string): number {
-  const conn = new Database(db, { readonly: true });
-  try {
-    return (conn.prepare('SELECT count(*) AS n FROM evaluations').get() as { n: number }).n;
-  } finally {
-    conn.close();
-  }
 }
 
 function statusOf(db: string, runId: string): { status: string; message: string | null } {

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
-import { CLI, FIXTURES, after, afterNextStep, cli, runWithKills, stepBeyond, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { CLI, FIXTURES, after, afterNextStep, cli, runWithKills, stepBeyond, tempDir, withoutTimestamps, rowCount } from './cli-helpers.js';
 
 const experiment = join(FIXTURES, 'slow-experiment.json');
 
@@ -37,15 +36,6 @@ async function firstStep(child: ChildProcess, db: string, runId: string): Promis
     throw new Error(`run ${runId} exited (code ${child.exitCode}, signal ${child.signalCode}) before committing a step`);
   } finally {
     child.off('exit', onExit);
-  }
-}
-
-function rowCount(db: string): number {
-  const conn = new Database(db, { readonly: true });
-  try {
-    return (conn.prepare('SELECT count(*) AS n FROM evaluations').get() as { n: number }).n;
-  } finally {
-    conn.close();
   }
 }
 
