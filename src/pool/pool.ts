@@ -48,8 +48,6 @@ interface Attempt {
   since: number;
   /** What the try was doing when the watchdog stopped it. */
   timedOutAt: number | null;
-  /** Stopped because an earlier candidate of its batch failed: its outcome no longer matters. */
-  cancelled: boolean;
 }
 
 type Outcome =
@@ -149,16 +147,15 @@ export class WorkerPool implements Evaluator {
     return null;
   }
 
-  /** Keeps the earliest failing candidate (a failure to load comes first), so the message does not depend on timing; stops the tries that only cover later candidates. */
+  /**
+   * Keeps the earliest failing candidate (a failure to load comes first), so the message does not
+   * depend on timing. Tries of later candidates already running are left to finish (what they
+   * score is stored, and a resume finds it) rather than terminated: a worker thread terminated in
+   * the middle of an onnxruntime inference can abort the whole coordinator. No new try starts.
+   */
   private fail(batch: Batch, index: number, message: string): void {
     if (batch.failure && batch.failure.index <= index) return;
     batch.failure = index < 0 ? new CandidateError(-1, message) : this.candidateError(index, batch.genomes[index], message);
-    for (const a of this.attempts) {
-      if (a.batch === batch && a.first > index) {
-        a.cancelled = true;
-        a.controller.abort();
-      }
-    }
   }
 
   private async attempt(batch: Batch, first: number, end: number, fidelity: Fidelity): Promise<Outcome> {
@@ -173,7 +170,6 @@ export class WorkerPool implements Evaluator {
       seen: NOT_STARTED,
       since: Date.now(),
       timedOutAt: null,
-      cancelled: false,
     };
     this.attempts.add(a);
     this.watch();
@@ -187,7 +183,7 @@ export class WorkerPool implements Evaluator {
       const on = a.timedOutAt ?? Atomics.load(a.progress, 0);
       const at = on > 0 ? on - 1 : LOADING;
       const scored = Array.from(a.values.subarray(0, Math.max(0, at)));
-      if (this.interrupted || a.cancelled) return { kind: 'stopped', scored, at, message: '' };
+      if (this.interrupted) return { kind: 'stopped', scored, at, message: '' };
       if (a.timedOutAt !== null) return { kind: 'timeout', scored, at, message: '' };
       return { kind: 'crashed', scored, at, message: `crashed${at === LOADING ? ' while loading' : ''}: ${this.describeCrash(err)}` };
     } finally {

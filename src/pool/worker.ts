@@ -1,19 +1,47 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { loadFitness } from '../fitness/load.js';
 import { ExitCalled, type Fitness } from '../fitness/types.js';
-import { LOADING, type CloseTask, type ProcessNotice, type WorkerResult, type WorkerSetup, type WorkerTask } from './protocol.js';
+import { LOADING, type CloseTask, type EvaluateTask, type ProcessNotice, type WorkerResult, type WorkerSetup, type WorkerTask } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
 let fitness: Promise<Fitness> | null = null;
 
 /**
- * A fitness that calls process.exit ends its evaluation, not the thread: a thread torn down with
- * native sessions still open (onnxruntime) can abort the whole coordinator. The evaluation fails
- * with the exit code instead, and the pool's close releases the sessions before the threads end.
+ * A fitness that calls process.exit, or throws from a callback of its own, ends its evaluation,
+ * not the thread: a thread torn down with native sessions still open (onnxruntime) can abort the
+ * whole coordinator. The evaluation fails with the exit code or the exception instead, and the
+ * pool's close releases the sessions before the threads end.
  */
 process.exit = ((code?: number | string | null) => {
   throw new ExitCalled(code);
 }) as typeof process.exit;
+
+/** Fails the evaluation in flight with an exception nothing caught; one caught between evaluations fails the next. */
+let failEvaluation: ((err: unknown) => void) | null = null;
+let uncaughtBetween: unknown = null;
+process.on('uncaughtException', (err) => {
+  if (failEvaluation) failEvaluation(err);
+  else uncaughtBetween ??= err;
+});
+
+class Uncaught extends Error {}
+
+/** The fitness's value, or the exception its own callbacks threw while it was being computed. */
+function evaluateGuarded(loaded: Fitness, genome: number[], fidelity: EvaluateTask['fidelity']): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: unknown) => reject(new Uncaught(`uncaught ${(err as Error)?.name ?? 'error'}: ${String((err as Error)?.message ?? err).split('\n')[0]}`));
+    if (uncaughtBetween) {
+      const err = uncaughtBetween;
+      uncaughtBetween = null;
+      return fail(err);
+    }
+    failEvaluation = fail;
+    Promise.resolve()
+      .then(() => loaded.evaluate(genome, fidelity))
+      .then(resolve, reject)
+      .finally(() => (failEvaluation = null));
+  });
+}
 
 const onProcess = (pid: number, running: boolean) => parentPort?.postMessage({ evosearchProcess: { thread: threadId, pid, running } } satisfies ProcessNotice);
 
@@ -39,9 +67,9 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
     Atomics.store(progress, 0, i + 1);
     let value: unknown;
     try {
-      value = await loaded.evaluate(task.genomes[i], task.fidelity);
+      value = await evaluateGuarded(loaded, task.genomes[i], task.fidelity);
     } catch (err) {
-      if (err instanceof ExitCalled) return { failed: { index: i, message: `crashed: ${err.message}` } };
+      if (err instanceof ExitCalled || err instanceof Uncaught) return { failed: { index: i, message: `crashed: ${err.message}` } };
       return { failed: { index: i, message: (err as Error)?.message ?? String(err) } };
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {

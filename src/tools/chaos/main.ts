@@ -117,7 +117,10 @@ for (let attempt = 0; !finished && attempt < 10 * (SIZE.kills + SIZE.crash) + 20
     stepsAtKill.push(committedStep('chaos'));
     crashesPreempted += firedFaults('crash') - crashesBefore;
   } else if (code === 0) finished = true;
-  else failures.push(stderr.trim().split('\n').filter((l) => l.startsWith('evosearch: error: ')).join(' / ') || `exit ${code}: ${stderr.trim()}`);
+  else {
+    failures.push(stderr.trim().split('\n').filter((l) => l.startsWith('evosearch: error: ')).join(' / ') || `exit ${code}: ${stderr.trim()}`);
+    writeFileSync(join(dir, `failed-start-${failures.length}.log`), stderr); // kept for a failed chaos run
+  }
 }
 
 const crashes = firedFaults('crash');
