@@ -23,7 +23,7 @@ import type { FaultPlan } from './faulty-fitness.js';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const short = process.argv.includes('--short');
-const SIZE = short ? { kills: 6, crash: 1, hang: 1, generations: 16 } : { kills: 30, crash: 5, hang: 3, generations: 50 };
+const SIZE = short ? { kills: 6, crash: 1, hang: 1, generations: 16 } : { kills: 30, crash: 5, hang: 3, generations: 80 };
 const TIMEOUT_S = 5;
 
 const dir = mkdtempSync(join(tmpdir(), 'evosearch-chaos-'));
@@ -103,7 +103,7 @@ for (let attempt = 0; !finished && attempt < 10 * (SIZE.kills + SIZE.crash) + 20
   let killed = false;
   if (kills < SIZE.kills) {
     // Half the kills at a random moment, half just after the run commits a step: they land in start-up, mid-step and mid-commit.
-    const moment = kills % 2 === 0 ? sleep(300 + rng.next() * 2000) : (async () => {
+    const moment = kills % 2 === 0 ? sleep(300 + rng.next() * 1500) : (async () => {
       while (committedStep('chaos') <= stepBefore && child.exitCode === null) await sleep(25);
       await sleep(rng.next() * 400);
     })();
