@@ -69,12 +69,17 @@ function expectFailedWith(db: string, runId: string, r: CliResult): void {
 }
 
 /** Resumes the run and checks that it ends exactly as the uninterrupted reference run, each evaluation stored once. */
-function expectResumedToReference(db: string, runId: string): void {
-  const r = cliWithin(['resume', runId, '--db', db, '--json']);
-  expect(r.code, r.stderr).toBe(0);
+/** The run ended exactly as the uninterrupted reference run, with each evaluation stored once. */
+function expectReference(db: string, runId: string): void {
   const exported = exportOf(db, runId);
   expect(exported).toBe(reference);
   expect(rowCount(db)).toBe(JSON.parse(exported).provenance.evaluations);
+}
+
+function expectResumedToReference(db: string, runId: string): void {
+  const r = cliWithin(['resume', runId, '--db', db, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  expectReference(db, runId);
 }
 
 /** Whether a process is still running (a zombie, dead but not yet reaped, is not). */
@@ -189,9 +194,7 @@ describe('fitness.timeout', TEST_TIMEOUT, () => {
     const r = cliWithin(['run', experiment('busy-once', { type: 'module', path, timeout: 5 }), '--db', db, '--run-id', 'r', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(flag)).toBe(false); // it did loop
-    const exported = exportOf(db, 'r');
-    expect(exported).toBe(reference);
-    expect(rowCount(db)).toBe(JSON.parse(exported).provenance.evaluations);
+    expectReference(db, 'r');
   });
 
   it('a command that never answers: one line naming the command and the candidate; no command process is left running', async () => {

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Experiment } from '../engine/experiment.js';
 import type { Genome } from '../space/space.js';
@@ -9,7 +9,7 @@ import { loadTransformer } from '../models/transformer.js';
 import { weightShapes } from '../models/config.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { UserError } from '../errors.js';
-import { writeFileAtomically } from '../files.js';
+import { makeDirectories, writeFileAtomically } from '../files.js';
 
 export type WeightsFormat = 'tfjs' | 'safetensors';
 
@@ -26,7 +26,7 @@ export function exportWeights(runId: string, experiment: Experiment, genome: Gen
     throw new UserError(`--format ${format}: run "${runId}" compresses a ${isLayers ? 'TensorFlow.js LayersModel (use --format tfjs)' : 'Hugging Face transformer (use --format safetensors)'}`);
   }
   const manifest = readManifest(spec.database);
-  mkdirSync(outDir, { recursive: true });
+  makeDirectories(outDir);
   if (format === 'tfjs') {
     const files = readLayersModel(spec.model);
     const stitcher = layersModelStitcher(spec.database, manifest, files, 256);

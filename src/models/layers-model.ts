@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type * as TF from '@tensorflow/tfjs';
 import { UserError } from '../errors.js';
 import { readJson, validate } from '../validation.js';
+import { makeDirectories } from '../files.js';
 import { checkWeightValues } from './weight-values.js';
 
 /**
@@ -197,7 +198,7 @@ export function inputShape(files: LayersModelFiles): (number | null)[] {
 
 /** Writes a TensorFlow.js model as a LayersModel directory (model.json + one weight shard), the format {@link readLayersModel} reads. */
 export async function saveLayersModel(tf: typeof TF, model: TF.LayersModel, dir: string, shard = 'weights.bin'): Promise<void> {
-  mkdirSync(dir, { recursive: true });
+  makeDirectories(dir);
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       writeFileSync(join(dir, shard), new Uint8Array(artifacts.weightData as ArrayBuffer));
