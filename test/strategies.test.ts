@@ -113,6 +113,41 @@ describe('synthetic problems', () => {
     }
   });
 
+  it.each(['chain', 'multiplicative'] as const)('the exact optimum of %s propagation matches brute force on small problems', (propagation) => {
+    for (const family of ['equalStep', 'unequalCost'] as const) {
+      for (let seed = 1; seed <= 4; seed++) {
+        const small = syntheticSpace({ family, units: 5, levels: 4, seed, budgetFraction: 0.4 });
+        const p = new SyntheticProblem(small, { seed, propagation, strength: 1.5 });
+        const index = new SpaceIndex(small);
+        let best = Infinity;
+        let additive = Infinity;
+        for (let code = 0; code < 4 ** 5; code++) {
+          const g = Array.from({ length: 5 }, (_, i) => Math.floor(code / 4 ** i) % 4);
+          if (!index.isFeasible(g)) continue;
+          best = Math.min(best, p.gapObjective(g));
+          additive = Math.min(additive, g.reduce((sum, level, i) => sum + p.loss[i][level], 0));
+        }
+        const optimum = p.optimum();
+        expect(optimum.value).toBeCloseTo(best, 9);
+        expect(p.gapObjective(optimum.genome)).toBeCloseTo(best, 9);
+        expect(index.isFeasible(optimum.genome)).toBe(true);
+        // The propagation really changes the objective: it is not the additive sum.
+        expect(best).not.toBeCloseTo(additive, 3);
+      }
+    }
+  });
+
+  it('noise relative to the uniform configuration, constant in the budget, is fixed per (configuration, slice)', () => {
+    const p = new SyntheticProblem(space, { seed: 2, noise: 0.02, noiseScale: 'uniformLoss', noiseShrinks: false });
+    const g = new SpaceIndex(space).uniform()!;
+    expect(p.noiseSd).toBeCloseTo(0.02 * p.exact(g), 12);
+    expect(p.evaluate(g, { budget: 1, slice: 3 })).toBe(p.evaluate(g, { budget: 8, slice: 3 }));
+    const xs = Array.from({ length: 400 }, (_, slice) => p.evaluate(g, { budget: 4, slice }) - p.exact(g));
+    const sd = Math.sqrt(xs.reduce((a, b) => a + b * b, 0) / xs.length);
+    expect(sd / p.noiseSd).toBeGreaterThan(0.85);
+    expect(sd / p.noiseSd).toBeLessThan(1.15);
+  });
+
   it('losses are monotone in compression but not convex, and step costs vary 1–40× in the unequal family', () => {
     const s = syntheticSpace({ family: 'unequalCost', units: 200, levels: 8, seed: 1, budgetFraction: 0.5 });
     const steps = s.units.map((u) => u.cost[0] - u.cost[1]);

@@ -9,15 +9,31 @@ export const syntheticFitnessSchema = z.strictObject({
   seed: z.number().int().default(1),
   /** Pairwise terms on top of the additive losses: `pairs` random pairs of mean weight `strength`. */
   interactions: z.strictObject({ pairs: z.number().int().min(0), strength: z.number().min(0) }).optional(),
-  /** Standard deviation of evaluation noise at fidelity budget 1; it shrinks as 1/sqrt(budget). */
+  /**
+   * How per-unit losses combine. `additive`: their sum. `chain`: each unit's loss is amplified by
+   * the previous unit's (error compounding through consecutive layers): Σ e_u·(1 + strength·e_{u−1}/ē),
+   * ē the mean unit loss of the uniform configuration. `multiplicative`: Π(1 + e_u/s) − 1, with s
+   * such that the uniform configuration's Σ log(1 + e_u/s) is `strength`.
+   */
+  propagation: z.enum(['additive', 'chain', 'multiplicative']).default('additive'),
+  strength: z.number().min(0).default(1),
+  /** Standard deviation of evaluation noise at fidelity budget 1, in `noiseScale` units. */
   noise: z.number().min(0).default(0),
+  /** `absolute`: `noise` is in loss units; `uniformLoss`: a fraction of the uniform configuration's loss. */
+  noiseScale: z.enum(['absolute', 'uniformLoss']).default('absolute'),
+  /**
+   * true: noise is drawn per (configuration, slice, budget) and shrinks as 1/√budget, like a mean
+   * over more calibration data; false: drawn per (configuration, slice), the same at every budget.
+   */
+  noiseShrinks: z.boolean().default(true),
   ...fitnessCommon,
 });
 
 export type SyntheticFitnessSpec = z.infer<typeof syntheticFitnessSchema>;
 
 /** What the problem itself needs from a spec. */
-export type SyntheticProblemSpec = Pick<SyntheticFitnessSpec, 'seed' | 'interactions'> & { noise?: number };
+export type SyntheticProblemSpec = Pick<SyntheticFitnessSpec, 'seed' | 'interactions'> &
+  Partial<Pick<SyntheticFitnessSpec, 'propagation' | 'strength' | 'noise' | 'noiseScale' | 'noiseShrinks'>>;
 
 /**
  * Additive per-unit losses that grow as a unit is compressed, monotone but not convex (random
@@ -55,24 +71,74 @@ export class SyntheticProblem {
       b: rng.int(0, space.units.length - 1),
       weight: (spec.interactions?.strength ?? 0) * Math.abs(rng.normal()),
     }));
+    const uniform = this.index.uniform();
+    const uniformLosses = uniform ? uniform.map((level, i) => this.loss[i][level]) : [];
+    const mean = uniformLosses.reduce((a, b) => a + b, 0) / Math.max(1, uniformLosses.length);
+    this.scale = spec.propagation === 'chain' ? mean || 1 : spec.propagation === 'multiplicative' ? multiplicativeScale(uniformLosses, spec.strength ?? 1) : 1;
+    const noise = spec.noise ?? 0;
+    this.noiseSd = spec.noiseScale === 'uniformLoss' ? noise * (uniform ? this.exact(uniform) : 0) : noise;
   }
+
+  /** ē for `chain`, s for `multiplicative`: set from the uniform configuration (1 otherwise). */
+  private readonly scale: number;
+  /** The noise's standard deviation at budget 1, in loss units. */
+  readonly noiseSd: number;
 
   /** The noise-free objective. */
   exact(genome: Genome): number {
-    let total = 0;
-    for (let i = 0; i < genome.length; i++) total += this.loss[i][genome[i]];
+    let total = this.combine(genome);
     for (const { a, b, weight } of this.pairs) {
       total += weight * this.compression(genome, a) * this.compression(genome, b);
     }
     return total;
   }
 
+  /**
+   * The objective on which a gap to the optimum is measured: the loss itself, except for
+   * `multiplicative` propagation, where it is log(1 + loss) = Σ log(1 + e_u/s), additive and exact for the DP.
+   */
+  gapObjective(genome: Genome): number {
+    const value = this.exact(genome);
+    return this.spec.propagation === 'multiplicative' ? Math.log1p(value) : value;
+  }
+
+  /** The exact optimum of {@link gapObjective} under the budget; throws when pairwise interactions make it unknown. */
+  optimum(): { value: number; genome: Genome } {
+    if (this.pairs.length > 0) throw new Error('no exact optimum with pairwise interactions');
+    const space = this.index.space;
+    switch (this.spec.propagation ?? 'additive') {
+      case 'additive':
+        return additiveOptimum(space, this.loss);
+      case 'multiplicative':
+        return additiveOptimum(space, this.loss.map((row) => row.map((e) => Math.log1p(e / this.scale))));
+      case 'chain':
+        return chainOptimum(this.index, this.loss, (e, previous) => e * (1 + ((this.spec.strength ?? 1) * previous) / this.scale));
+    }
+  }
+
   evaluate(genome: Genome, fidelity: Fidelity): number {
     const value = this.exact(genome);
-    const noise = this.spec.noise ?? 0;
-    if (noise === 0) return value;
-    const rng = Rng.fromSeed(hash32(`${this.spec.seed}:${fidelity.slice}:${fidelity.budget}:${genome.join(',')}`));
-    return value + (noise / Math.sqrt(Math.max(fidelity.budget, 1e-9))) * rng.normal();
+    if (this.noiseSd === 0) return value;
+    const shrinks = this.spec.noiseShrinks ?? true;
+    const key = shrinks ? `${this.spec.seed}:${fidelity.slice}:${fidelity.budget}:${genome.join(',')}` : `${this.spec.seed}:${fidelity.slice}:${genome.join(',')}`;
+    const sd = shrinks ? this.noiseSd / Math.sqrt(Math.max(fidelity.budget, 1e-9)) : this.noiseSd;
+    return value + sd * Rng.fromSeed(hash32(key)).normal();
+  }
+
+  /** The per-unit losses combined as `propagation` says. */
+  private combine(genome: Genome): number {
+    const propagation = this.spec.propagation ?? 'additive';
+    const strength = this.spec.strength ?? 1;
+    let total = 0;
+    if (propagation === 'multiplicative') {
+      for (let i = 0; i < genome.length; i++) total += Math.log1p(this.loss[i][genome[i]] / this.scale);
+      return Math.expm1(total);
+    }
+    for (let i = 0; i < genome.length; i++) {
+      const e = this.loss[i][genome[i]];
+      total += propagation === 'chain' && i > 0 ? e * (1 + (strength * this.loss[i - 1][genome[i - 1]]) / this.scale) : e;
+    }
+    return total;
   }
 
   private compression(genome: Genome, unit: number): number {
@@ -90,4 +156,80 @@ export function additiveOptimum(space: Space, loss: number[][]): { value: number
   const optimum = bestAllocation(new SpaceIndex(space), loss, Number.MAX_SAFE_INTEGER);
   if (!optimum) throw new Error('no configuration meets the budget');
   return optimum;
+}
+
+/** The s at which Σ log(1 + e_u/s) = depth (found by bisection: the sum falls as s grows). */
+function multiplicativeScale(losses: number[], depth: number): number {
+  const total = losses.reduce((a, b) => a + b, 0);
+  if (total === 0 || depth === 0) return 1;
+  const at = (s: number) => losses.reduce((sum, e) => sum + Math.log1p(e / s), 0);
+  let lo = 1e-12;
+  let hi = total / depth; // log1p(x) ≤ x, so at(hi) ≤ depth
+  for (let k = 0; k < 200; k++) {
+    const mid = Math.sqrt(lo * hi);
+    if (at(mid) > depth) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/**
+ * The exact optimum of Σ_u term(e_u, e_{u−1}) under the budget (e_{−1} = 0), where e_u is unit u's
+ * loss at its level: a DP over (unit, level, integer cost) that carries the previous unit's level.
+ */
+export function chainOptimum(space: SpaceIndex, loss: number[][], term: (e: number, previous: number) => number): { value: number; genome: Genome } {
+  const units = space.space.units;
+  if (units.some((u) => u.cost.some((c) => !Number.isInteger(c)))) throw new Error('chainOptimum needs integer costs');
+  const mins = units.map((u) => Math.min(...u.cost));
+  const base = mins.reduce((a, b) => a + b, 0);
+  const cap = Math.floor(space.hi - base);
+  const floor = Math.max(0, Math.ceil(space.lo - base));
+  if (cap < 0) throw new Error('no configuration meets the budget');
+  const width = cap + 1;
+  // best[level·width + cost]: the lowest value of units 0..u with unit u at `level` and that extra cost.
+  let best = new Float64Array(units[0].cost.length * width).fill(Infinity);
+  units[0].cost.forEach((c, level) => {
+    const w = c - mins[0];
+    if (w <= cap) best[level * width + w] = Math.min(best[level * width + w], term(loss[0][level], 0));
+  });
+  const back: Int16Array[] = [new Int16Array(0)];
+  for (let u = 1; u < units.length; u++) {
+    const levels = units[u].cost.length;
+    const previousLevels = units[u - 1].cost.length;
+    const next = new Float64Array(levels * width).fill(Infinity);
+    const from = new Int16Array(levels * width).fill(-1);
+    for (let level = 0; level < levels; level++) {
+      const w = units[u].cost[level] - mins[u];
+      const e = loss[u][level];
+      for (let p = 0; p < previousLevels; p++) {
+        const add = term(e, loss[u - 1][p]);
+        const row = p * width;
+        for (let c = 0; c + w <= cap; c++) {
+          const v = best[row + c] + add;
+          if (v < next[level * width + c + w]) {
+            next[level * width + c + w] = v;
+            from[level * width + c + w] = p;
+          }
+        }
+      }
+    }
+    back.push(from);
+    best = next;
+  }
+  const last = units.length - 1;
+  let end = -1;
+  for (let i = 0; i < best.length; i++) if (i % width >= floor && best[i] < Infinity && (end < 0 || best[i] < best[end])) end = i;
+  if (end < 0) throw new Error('no configuration meets the budget');
+  const genome: Genome = new Array(units.length);
+  let level = Math.floor(end / width);
+  let c = end % width;
+  const value = best[end];
+  for (let u = last; u >= 0; u--) {
+    genome[u] = level;
+    if (u === 0) break;
+    const previous = back[u][level * width + c];
+    c -= units[u].cost[level] - mins[u];
+    level = previous;
+  }
+  return { value, genome };
 }
