@@ -2,7 +2,8 @@ import { Rng, type RngState } from '../rng/rng.js';
 import { SpaceIndex, genomeHash, type Genome } from '../space/space.js';
 import type { Experiment } from './experiment.js';
 import { createStrategy } from '../strategies/index.js';
-import type { Strategy, StrategyContext } from '../strategies/types.js';
+import { UNSCORED, type Strategy, type StrategyContext } from '../strategies/types.js';
+import { evaluationsAllowed } from './cap.js';
 import type { Store, Checkpoint } from '../store/store.js';
 import type { Evaluator } from '../pool/evaluator.js';
 import { VERSION } from '../version.js';
@@ -32,7 +33,7 @@ export interface RunOutcome {
 export function prepare(experiment: Experiment): { strategy: Strategy; ctx: StrategyContext } {
   return {
     strategy: createStrategy(experiment.strategy),
-    ctx: { space: new SpaceIndex(experiment.space), seed: experiment.seed, slices: experiment.fitness.slices },
+    ctx: { space: new SpaceIndex(experiment.space), seed: experiment.seed, slices: experiment.fitness.slices, validationSlices: 0 },
   };
 }
 
@@ -85,7 +86,8 @@ export async function continueRun(store: Store, runId: string, experiment: Exper
   report();
 
   while (checkpoint.evaluations < maxEvaluations) {
-    const next = strategy.ask(state, ctx, rng);
+    const left = maxEvaluations - checkpoint.evaluations;
+    const next = strategy.ask(state, ctx, rng, left);
     if (!next) break;
     const { candidates, fidelity } = next.ask;
     for (const c of candidates) {
@@ -109,6 +111,8 @@ export async function continueRun(store: Store, runId: string, experiment: Exper
       raw[i] = hit.fitness;
       if (hit.step === step) fresh++; // computed by this very step before an interruption
     });
+    // Past the cap the rest stays unevaluated; this step's evaluations from before an interruption count against it.
+    const unscored = missIndex.splice(Math.max(0, evaluationsAllowed(left, next.ask.reserve) - fresh));
     const misses: Genome[] = missIndex.map((i) => candidates[i]);
     const values = await evaluator.evaluate(misses, fidelity, (offset, chunk) =>
       store.insertEvaluations(
@@ -120,6 +124,7 @@ export async function continueRun(store: Store, runId: string, experiment: Exper
       ),
     );
     missIndex.forEach((i, k) => (raw[i] = values[k]));
+    for (const i of unscored) raw[i] = sign * UNSCORED;
     hashes.forEach((hash, i) => (raw[i] = raw[firstIndex.get(hash)!]));
     computed += misses.length;
 

@@ -11,7 +11,7 @@ export interface BestSoFar {
 function keepBest(state: BestSoFar, candidates: Genome[], scores: number[]): BestSoFar {
   let { best, bestScore } = state;
   scores.forEach((s, i) => {
-    if (bestScore === null || s < bestScore) {
+    if (Number.isFinite(s) && (bestScore === null || s < bestScore)) {
       bestScore = s;
       best = candidates[i];
     }

@@ -112,7 +112,7 @@ export function genetic(config: GeneticConfig): Strategy<GeneticState> {
     best(state): Best | null {
       if (!state.scores) return null;
       const i = rankByScore(state.scores)[0];
-      return { genome: state.population[i], score: state.scores[i] };
+      return Number.isFinite(state.scores[i]) ? { genome: state.population[i], score: state.scores[i] } : null;
     },
 
     progress(state) {

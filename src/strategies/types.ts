@@ -5,7 +5,15 @@ import type { Rng } from '../rng/rng.js';
 export interface Ask {
   candidates: Genome[];
   fidelity: Fidelity;
+  /** Evaluations that later asks of this search still need (validating its winner): this ask never spends them. */
+  reserve?: number;
 }
+
+/**
+ * The score a strategy is told for a candidate that was not evaluated because the run's
+ * evaluation cap fell inside its ask: worse than any measurement, and never learnt from.
+ */
+export const UNSCORED = Infinity;
 
 export interface Best {
   genome: Genome;
@@ -17,8 +25,10 @@ export interface StrategyContext {
   space: SpaceIndex;
   /** The experiment seed: slices are derived from it, never from the clock. */
   seed: number;
-  /** How many distinct calibration slices the fitness offers. */
+  /** How many distinct calibration slices the search may use: slices 0..slices−1. */
   slices: number;
+  /** Slices reserved for validating the winner: slices..slices+validationSlices−1; the search never reads them. */
+  validationSlices: number;
 }
 
 /**
@@ -29,9 +39,13 @@ export interface StrategyContext {
 export interface Strategy<S = unknown> {
   readonly type: string;
   init(ctx: StrategyContext, rng: Rng): S;
-  /** The next request and the state that awaits its scores, or null when the search is over. */
-  ask(state: S, ctx: StrategyContext, rng: Rng): { state: S; ask: Ask } | null;
-  /** Scores come in candidate order. */
+  /**
+   * The next request and the state that awaits its scores, or null when the search is over.
+   * `left`: evaluations the run may still compute under its cap (absent: no cap). Beyond
+   * `left − reserve`, candidates are not evaluated and are told {@link UNSCORED}.
+   */
+  ask(state: S, ctx: StrategyContext, rng: Rng, left?: number): { state: S; ask: Ask } | null;
+  /** Scores come in candidate order; {@link UNSCORED} marks a candidate the cap left out. */
   tell(state: S, scores: number[], ctx: StrategyContext, rng: Rng): S;
   best(state: S): Best | null;
   /** Completed and planned generations, for progress and export. */
