@@ -36,8 +36,8 @@ export function feasibleRandomSpaces(count: number, seed: number): Space[] {
   return spaces;
 }
 
-export function context(space: Space, seed = 1, slices = 1): StrategyContext {
-  return { space: new SpaceIndex(space), seed, slices };
+export function context(space: Space, seed = 1, slices = 1, validationSlices = 0): StrategyContext {
+  return { space: new SpaceIndex(space), seed, slices, validationSlices };
 }
 
 export { drive } from '../src/engine/drive.js';

@@ -28,7 +28,7 @@ export function gapRun(
   const problem = new SyntheticProblem(space, { seed: spaceSpec.seed });
   const optimum = additiveOptimum(space, problem.loss).value;
   const strategy = createStrategy(strategyConfig);
-  const ctx = { space: new SpaceIndex(space), seed: options.seed, slices: 1 };
+  const ctx = { space: new SpaceIndex(space), seed: options.seed, slices: 1, validationSlices: 0 };
   const started = Date.now();
   const curve: GapRun['curve'] = [];
   const every = options.curveEvery ?? 5000;
