@@ -60,7 +60,7 @@ describe('the clothing classifier and its accuracy fitness', () => {
     writeFileSync(join(dir, 'db.json'), JSON.stringify({ model: MODEL, out: 'db', compression: { type: 'quantization', method: 'rtn', target: 8, bits: [1, 8] } }));
     const config = loadDatabaseConfig(join(dir, 'db.json'));
     const { manifest } = await buildDatabase(config);
-    const fitness = await ClassifierFitness.load({ type: 'accuracy', database: config.outDir, model: MODEL, pictures: 500, slices: 10, levelCacheMiB: 64, backend: 'tfjs', minimize: false, timeout: 3600 });
+    const fitness = await ClassifierFitness.load({ type: 'accuracy', database: config.outDir, model: MODEL, pictures: 500, slices: 10, validationSlices: 0, levelCacheMiB: 64, backend: 'tfjs', minimize: false, timeout: 3600 });
     const [dense, eightBit, oneBit] = await fitness.measureHeldOut([null, manifest.uniform, manifest.units.map(() => 0)]);
     expect(dense.accuracy).toBeCloseTo(training.heldOutAccuracy, 6);
     expect(dense.agreement).toBe(1);

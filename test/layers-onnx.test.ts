@@ -59,7 +59,7 @@ describe('LayersModels on onnxruntime', () => {
 
     const cnn = join(ROOT, 'models', 'fashion-cnn');
     const cnnDb = await build(cnn, ['conv3', 'conv4', 'conv5', 'conv6']);
-    const classifiers = await Promise.all((['tfjs', 'onnx'] as const).map((backend) => ClassifierFitness.load({ type: 'accuracy', database: cnnDb.dir, model: cnn, pictures: 300, slices: 4, levelCacheMiB: 64, backend, minimize: false, timeout: 3600 })));
+    const classifiers = await Promise.all((['tfjs', 'onnx'] as const).map((backend) => ClassifierFitness.load({ type: 'accuracy', database: cnnDb.dir, model: cnn, pictures: 300, slices: 4, validationSlices: 0, levelCacheMiB: 64, backend, minimize: false, timeout: 3600 })));
     for (const genome of randomGenomes(cnnDb.manifest)) {
       const [a, b] = [await classifiers[0].evaluate(genome, { budget: 1, slice: 2 }), await classifiers[1].evaluate(genome, { budget: 1, slice: 2 })];
       expect(b).toBe(a);
@@ -68,7 +68,7 @@ describe('LayersModels on onnxruntime', () => {
 
     const rdn = join(upscalerPackageDir(), 'models');
     const rdnDb = await build(rdn, ['GFF_2', 'UPN1', 'UPN2']);
-    const images = await Promise.all((['tfjs', 'onnx'] as const).map((backend) => ImageFitness.load({ type: 'psnr', database: rdnDb.dir, model: rdn, patches: 2, slices: 2, patchSize: 24, cacheMiB: 16, levelCacheMiB: 64, backend, minimize: false, timeout: 3600 })));
+    const images = await Promise.all((['tfjs', 'onnx'] as const).map((backend) => ImageFitness.load({ type: 'psnr', database: rdnDb.dir, model: rdn, patches: 2, slices: 2, validationSlices: 0, patchSize: 24, cacheMiB: 16, levelCacheMiB: 64, backend, minimize: false, timeout: 3600 })));
     for (const genome of randomGenomes(rdnDb.manifest)) {
       const [a, b] = [await images[0].evaluate(genome, { budget: 1, slice: 1 }), await images[1].evaluate(genome, { budget: 1, slice: 1 })];
       expect(Math.abs(a - b)).toBeLessThan(0.01); // dB, at 40–60 dB of fidelity

@@ -23,7 +23,7 @@ describe('language-model fitness', () => {
   let database: string;
   const open: LmFitness[] = [];
   const fitness = async (overrides: Partial<LmFitnessSpec> = {}) => {
-    const spec: LmFitnessSpec = { type: 'kl', database, model: MODEL, windows: 2, slices: 3, length: 128, topK: 16, cacheMiB: 256, levelCacheMiB: 1024, backend: 'onnx', device: 'cpu', minimize: true, timeout: 3600, ...overrides };
+    const spec: LmFitnessSpec = { type: 'kl', database, model: MODEL, windows: 2, slices: 3, validationSlices: 0, length: 128, topK: 16, cacheMiB: 256, levelCacheMiB: 1024, backend: 'onnx', device: 'cpu', minimize: true, timeout: 3600, ...overrides };
     const f = await LmFitness.load(spec);
     open.push(f);
     return f;
@@ -72,6 +72,27 @@ describe('language-model fitness', () => {
     expect(f.windowsFor({ budget: 1, slice: 0 })).toEqual([0, 1]);
     expect(f.windowsFor({ budget: 2, slice: 2 })).toEqual([4, 5, 0, 1]);
     expect(f.windowsFor({ budget: 0.1, slice: 1 })).toEqual([2]);
+  });
+
+  it('validation slices: the search reads the same text as without them; validation slices read text no search slice reads', async () => {
+    const plain = await fitness();
+    const f = await fitness({ validationSlices: 2 });
+    expect(f.pool).toHaveLength(10);
+    // The 6 search windows are the same text, at every budget.
+    expect(f.pool.slice(0, 6).map((w) => w.byteOffset)).toEqual(plain.pool.map((w) => w.byteOffset));
+    for (const budget of [1, 4]) for (const slice of [0, 1, 2]) expect(f.windowsFor({ budget, slice })).toEqual(plain.windowsFor({ budget, slice }));
+    expect(f.windowsFor({ budget: 1, slice: 3 })).toEqual([6, 7]);
+    expect(f.windowsFor({ budget: 4, slice: 4 })).toEqual([8, 9, 6, 7, 8, 9, 6, 7]);
+    // No token of a validation window is in a search window.
+    const tokens = (indices: number[]) => indices.map((i) => [f.pool[i].byteOffset / 2, f.pool[i].byteOffset / 2 + f.pool[i].length]);
+    const search = tokens([0, 1, 2, 3, 4, 5]);
+    for (const [a0, a1] of tokens([6, 7, 8, 9])) for (const [b0, b1] of search) expect(a1 <= b0 || b1 <= a0).toBe(true);
+    // A validation slice scores the same configuration on other text.
+    const onValidation = await f.evaluate(skewed(), { budget: 1, slice: 3 });
+    expect(onValidation).toBeGreaterThan(0);
+    expect(await f.evaluate(skewed(), { budget: 1, slice: 0 })).toBe(await plain.evaluate(skewed(), { budget: 1, slice: 0 }));
+    expect(onValidation).not.toBe(await f.evaluate(skewed(), { budget: 1, slice: 0 }));
+    await expect(f.evaluate(skewed(), { budget: 1, slice: 5 })).rejects.toThrow(/bug: fidelity slice 5/);
   });
 
   it('kl-topk lumps the tail: equal to kl with K = vocabulary, and never above it (coarser distributions)', async () => {

@@ -26,8 +26,8 @@ describe('store', () => {
     const stored = (fitness: object): Experiment => ({ ...experiment(), fitness: { minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', ...fitness } as unknown as Experiment['fitness'] });
     createRun(store, 'accuracy', stored({ type: 'accuracy', windows: 500 }));
     createRun(store, 'psnr', stored({ type: 'psnr', windows: 2, length: 32, cacheMiB: 16 }));
-    expect(loadExperimentOfRun(store, 'accuracy').fitness).toEqual({ type: 'accuracy', pictures: 500, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', timeout: 3600 });
-    expect(loadExperimentOfRun(store, 'psnr').fitness).toEqual({ type: 'psnr', patches: 2, patchSize: 32, cacheMiB: 16, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', timeout: 3600 });
+    expect(loadExperimentOfRun(store, 'accuracy').fitness).toEqual({ type: 'accuracy', pictures: 500, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', timeout: 3600, validationSlices: 0 });
+    expect(loadExperimentOfRun(store, 'psnr').fitness).toEqual({ type: 'psnr', patches: 2, patchSize: 32, cacheMiB: 16, minimize: false, slices: 4, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', timeout: 3600, validationSlices: 0 });
     store.close();
   });
 

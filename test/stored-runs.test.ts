@@ -3,6 +3,13 @@ import { existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSyn
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ROOT, cli, tempDir } from './cli-helpers.js';
+import { Store } from '../src/store/store.js';
+import { createRun, prepare } from '../src/engine/engine.js';
+import { loadExperiment } from '../src/cli/db.js';
+import { loadExperimentOfRun } from '../src/export/result.js';
+import { classifierLayout } from '../src/fitness/classifier.js';
+import { samplesFor } from '../src/fitness/types.js';
+import type { Experiment } from '../src/engine/experiment.js';
 
 /** The issue's reproduction: a search on a magnitude database, then the database rebuilt in place with another target. */
 function setup() {
@@ -80,5 +87,33 @@ describe('a stored run never changes after the fact [slow]', () => {
     renameSync(y, x);
     renameSync(`${x}.swap`, y);
     oneLineError(cli(['resume', 'a', '--db', db]), /db: a layer file of the level database of run "a" has changed since it was built/);
+  });
+});
+
+describe('runs stored before fitness.validationSlices', () => {
+  it('read as validationSlices 0 (they never validated), not the default 4 that new runs store', async () => {
+    const store = Store.open(join(tempDir(), 'old.db'));
+    const toy = await loadExperiment(join(ROOT, 'experiments', 'toy', 'experiment.json'));
+    expect(toy.fitness.validationSlices).toBe(4);
+    createRun(store, 'new', toy);
+    expect(loadExperimentOfRun(store, 'new').fitness.validationSlices).toBe(4);
+    expect(prepare(loadExperimentOfRun(store, 'new')).ctx.validationSlices).toBe(4);
+
+    const { validationSlices: _, ...old } = toy.fitness;
+    createRun(store, 'old', { ...toy, fitness: old as Experiment['fitness'] });
+    const stored = JSON.parse(store.requireRun('old').experiment);
+    expect('validationSlices' in stored.fitness).toBe(false);
+    expect(loadExperimentOfRun(store, 'old').fitness.validationSlices).toBe(0);
+    expect(prepare(loadExperimentOfRun(store, 'old')).ctx.validationSlices).toBe(0);
+
+    // A fashion run as they were made (10 slices of 500 pictures, racing to budget 6) reads the whole
+    // split: with the default it would collide with validation pictures; as stored it reads what it read.
+    const fashion = { ...toy, fitness: { type: 'accuracy', pictures: 500, slices: 10, minimize: false, levelCacheMiB: 64, backend: 'tfjs', model: '/m', database: '/d', timeout: 3600 } as unknown as Experiment['fitness'] };
+    createRun(store, 'fashion', fashion);
+    const spec = loadExperimentOfRun(store, 'fashion').fitness as { pictures: number; slices: number; validationSlices: number };
+    expect(spec.validationSlices).toBe(0);
+    expect(samplesFor({ budget: 6, slice: 9 }, classifierLayout(spec))).toEqual(Array.from({ length: 3000 }, (_, i) => (4500 + i) % 5000));
+    expect(() => samplesFor({ budget: 6, slice: 9 }, classifierLayout({ ...spec, validationSlices: 4 }))).toThrow(/reserved for validation/);
+    store.close();
   });
 });

@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { positiveInt } from '../validation.js';
 import { spaceSchema } from '../space/schema.js';
 import { syntheticSpaceSchema } from '../space/synthetic.js';
-import { strategySchema } from '../strategies/index.js';
+import { largestBudget, strategySchema } from '../strategies/index.js';
 import { fitnessSchema } from '../fitness/load.js';
+import { validationRoomProblem } from '../fitness/classifier.js';
 
 /** The four ways an experiment gives its space. */
 const spaceForms = {
@@ -34,16 +35,23 @@ export function spaceReferenceSchema(space: unknown): z.ZodType<SpaceReference> 
 
 /**
  * An experiment file: each part's schema lives beside the code it configures; this only assembles
- * them. `space` is checked on its own, against {@link spaceReferenceSchema}.
+ * them. `space` is checked on its own, against {@link spaceReferenceSchema}. Where a fitness's
+ * validation data must stay clear of what the strategy's budgets make the search read (accuracy:
+ * both share the 5,000 calibration pictures), the two are checked together.
  */
-export const experimentSchema = z.strictObject({
-  name: z.string().min(1),
-  seed: z.number().int().default(1),
-  space: z.unknown().refine((space) => space !== undefined, 'expected a space: a search-space file, an inline space, {"synthetic": {...}} or {"database": "<config>"}'),
-  strategy: strategySchema,
-  fitness: fitnessSchema,
-  workers: positiveInt.optional(),
-  stop: z.strictObject({ maxEvaluations: positiveInt.optional() }).default({}),
-});
+export const experimentSchema = z
+  .strictObject({
+    name: z.string().min(1),
+    seed: z.number().int().default(1),
+    space: z.unknown().refine((space) => space !== undefined, 'expected a space: a search-space file, an inline space, {"synthetic": {...}} or {"database": "<config>"}'),
+    strategy: strategySchema,
+    fitness: fitnessSchema,
+    workers: positiveInt.optional(),
+    stop: z.strictObject({ maxEvaluations: positiveInt.optional() }).default({}),
+  })
+  .superRefine(({ strategy, fitness }, ctx) => {
+    const problem = fitness.type === 'accuracy' ? validationRoomProblem(fitness, largestBudget(strategy)) : null;
+    if (problem) ctx.addIssue({ code: 'custom', path: ['fitness', 'validationSlices'], message: problem });
+  });
 
 export type ExperimentInput = Omit<z.infer<typeof experimentSchema>, 'space'> & { space: SpaceReference };

@@ -21,6 +21,8 @@ export type PictureSplit = 'train' | 'calibration' | 'heldOut';
 
 export const PICTURE_SIZE = 28 * 28;
 const TRAIN_COUNT = 55_000;
+/** Pictures in the calibration split: the last 5,000 of Fashion-MNIST's 60,000 training pictures. */
+export const CALIBRATION_COUNT = 5_000;
 
 export function fashionDir(): string {
   return process.env.EVOSEARCH_FASHION_MNIST ?? '/usr/share/datasets/fashion-mnist';

@@ -25,10 +25,15 @@ export function photo(name: string): RgbImage {
  */
 export function patches(images: RgbImage[], count: number, size: number): Float32Array[] {
   return Array.from({ length: count }, (_, i) => {
-    const image = images[i % images.length];
-    const { x, y } = spread(i, images.length, image, size);
-    return crop(image, x, y, size);
+    const { image, x, y } = patchOrigin(images, i, size);
+    return crop(images[image], x, y, size);
   });
+}
+
+/** Where patch i of {@link patches} lies: its image's index and its top-left corner. It depends on i, never on how many patches are cut. */
+export function patchOrigin(images: RgbImage[], i: number, size: number): { image: number; x: number; y: number } {
+  const image = i % images.length;
+  return { image, ...spread(i, images.length, images[image], size) };
 }
 
 /** Where patch i of n images goes in its image (image i mod n): the R2 low-discrepancy sequence. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { loadAddresses, splitByYear } from './corpus.js';
-import { evaluationWindows } from './windows.js';
+import { evaluationWindows, windowsBetween } from './windows.js';
 
 /** Token ids of the training-era addresses (calibration) and of the held-out recent ones (evaluation). */
 export interface TextStreams {
@@ -23,6 +23,17 @@ export function windowsOf(ids: Uint16Array, length: number, count: number): Uint
   const starts = evaluationWindows(ids.length, length, count);
   if (starts.length < count) throw new Error(`the text has room for only ${starts.length} windows of ${length + 1} tokens, ${count} asked`);
   return starts.map((s) => ids.subarray(s, s + length + 1));
+}
+
+/**
+ * A language-model fitness's calibration pool: the `searchCount` evenly spaced windows of
+ * {@link windowsOf} (what the search reads, unchanged by validation), then `validationCount`
+ * windows in the gaps between them, which share no token with any search window.
+ */
+export function calibrationWindows(ids: Uint16Array, length: number, searchCount: number, validationCount: number): Uint16Array[] {
+  const search = windowsOf(ids, length, searchCount);
+  const validation = windowsBetween(ids.length, length, searchCount, validationCount).map((s) => ids.subarray(s, s + length + 1));
+  return [...search, ...validation];
 }
 
 /** sha256 of calibration samples (token windows, image patches): what a database records it was calibrated on. */

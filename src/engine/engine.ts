@@ -33,7 +33,7 @@ export interface RunOutcome {
 export function prepare(experiment: Experiment): { strategy: Strategy; ctx: StrategyContext } {
   return {
     strategy: createStrategy(experiment.strategy),
-    ctx: { space: new SpaceIndex(experiment.space), seed: experiment.seed, slices: experiment.fitness.slices, validationSlices: 0 },
+    ctx: { space: new SpaceIndex(experiment.space), seed: experiment.seed, slices: experiment.fitness.slices, validationSlices: experiment.fitness.validationSlices },
   };
 }
 

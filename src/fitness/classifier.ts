@@ -4,15 +4,15 @@ import { readManifest } from '../compress/manifest.js';
 import { layersModelStitcher } from '../compress/stitcher.js';
 import { inputShape, readLayersModel } from '../models/layers-model.js';
 import { createLayersRunner, type LayersInput } from '../models/layers-runner.js';
-import { isPictureInput, loadPictures, PICTURE_SIZE, type Pictures } from '../data/fashion.js';
+import { CALIBRATION_COUNT, isPictureInput, loadPictures, PICTURE_SIZE, type Pictures } from '../data/fashion.js';
 import { UserError } from '../errors.js';
 import { positiveInt } from '../validation.js';
 import { StitchedModel } from './stitched-model.js';
-import { layersModelFitness, samplesFor, type Fitness, type ModelFiles } from './types.js';
+import { layersModelFitness, samplesFor, type Fitness, type ModelFiles, type SampleLayout } from './types.js';
 
 export const accuracyFitnessSchema = z.strictObject({
   type: z.literal('accuracy'),
-  /** Calibration pictures per unit of fidelity budget (the calibration split has 5,000); slice s starts at picture s·pictures. */
+  /** Calibration pictures per unit of fidelity budget (the calibration split has 5,000); search slice s starts at picture s·pictures, and validation slices read the split's last pictures·validationSlices. */
   pictures: positiveInt.default(250),
   slices: positiveInt.default(6),
   ...layersModelFitness,
@@ -20,6 +20,33 @@ export const accuracyFitnessSchema = z.strictObject({
 
 /** What a worker needs to score a configuration of an image classifier (plain JSON, stored with the run). */
 export type ClassifierFitnessSpec = z.infer<typeof accuracyFitnessSchema> & ModelFiles;
+
+/**
+ * Where an accuracy fitness's pictures lie in the calibration split of `count`. Search slices wrap
+ * within the whole split, as they always have; the validation pictures are the split's last
+ * pictures·validationSlices, which the search reaches only at budgets that
+ * {@link validationRoomProblem} refuses when the experiment is read.
+ */
+export function classifierLayout(spec: Pick<ClassifierFitnessSpec, 'pictures' | 'slices' | 'validationSlices'>, count = CALIBRATION_COUNT): SampleLayout {
+  return { perBudget: spec.pictures, slices: spec.slices, validationSlices: spec.validationSlices, searchPool: count, validationStart: count - spec.pictures * spec.validationSlices };
+}
+
+/**
+ * Why an accuracy fitness's validation pictures would not be kept from its search, whose fidelity
+ * budgets reach `largestBudget`, or null. Search slice s at budget b reads ⌈b·pictures⌉ pictures
+ * from s·pictures on (budget 1 at least counted: a whole slice); the validation pictures are the last
+ * pictures·validationSlices of the split.
+ */
+export function validationRoomProblem(spec: Pick<ClassifierFitnessSpec, 'pictures' | 'slices' | 'validationSlices'>, largestBudget: number, count = CALIBRATION_COUNT): string | null {
+  if (spec.validationSlices === 0) return null;
+  const reserved = spec.pictures * spec.validationSlices;
+  const searched = (spec.slices - 1) * spec.pictures + Math.ceil(Math.max(1, largestBudget) * spec.pictures - 1e-9);
+  if (searched + reserved <= count) return null;
+  return (
+    `expected validationSlices × pictures (${spec.validationSlices} × ${spec.pictures}) to fit in the ${count} calibration pictures beside the ${searched} ` +
+    `that ${spec.slices} search slices read at fidelity budget ${Math.max(1, largestBudget)}; lower validationSlices (0 reserves none), slices, pictures or the strategy's budget`
+  );
+}
 
 /**
  * Accuracy (maximised) of a compressed classifier on the calibration split of Fashion-MNIST.
@@ -44,9 +71,9 @@ export class ClassifierFitness implements Fitness {
     return new ClassifierFitness(spec, model, loadPictures('calibration'), input as number[]);
   }
 
-  /** Pictures of slice `slice` at fidelity `budget`: ⌈budget·pictures⌉ consecutive calibration pictures, wrapping around. */
+  /** Pictures of slice `slice` at fidelity `budget`: ⌈budget·pictures⌉ consecutive calibration pictures, wrapping within the split (search) or the validation pictures. */
   samplesFor(fidelity: Fidelity): number[] {
-    return samplesFor(fidelity, this.spec.pictures, this.calibration.count);
+    return samplesFor(fidelity, classifierLayout(this.spec, this.calibration.count));
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {

@@ -8,12 +8,12 @@ import { to8Bit } from '../data/images.js';
 import { layersModelStitcher } from '../compress/stitcher.js';
 import { positiveInt } from '../validation.js';
 import { DenseOutputs, StitchedModel } from './stitched-model.js';
-import { layersModelFitness, samplesFor, type Fitness, type ModelFiles } from './types.js';
+import { layersModelFitness, samplesFor, type Fitness, type ModelFiles, type SampleLayout } from './types.js';
 import type { LayersInput } from '../models/layers-runner.js';
 
 export const psnrFitnessSchema = z.strictObject({
   type: z.literal('psnr'),
-  /** Calibration patches per unit of fidelity budget; a slice is `patches` consecutive patches of the pool. */
+  /** Calibration patches per unit of fidelity budget; a slice is `patches` consecutive patches of the pool (`patches`·`slices` for the search, then `patches`·`validationSlices` for validation). */
   patches: positiveInt.default(4),
   slices: positiveInt.default(16),
   /** Side of a (low-resolution) calibration patch, in pixels. */
@@ -53,13 +53,13 @@ export class ImageFitness implements Fitness {
     const files = readLayersModel(spec.model);
     const runner = await createLayersRunner(files, spec.backend, manifest.units.flatMap((u) => u.weights));
     const model = new StitchedModel(runner, layersModelStitcher(spec.database, manifest, files, spec.levelCacheMiB));
-    const pool = patches(CALIBRATION_PHOTOS.map(photo), spec.patches * spec.slices, spec.patchSize);
+    const pool = patches(CALIBRATION_PHOTOS.map(photo), spec.patches * (spec.slices + spec.validationSlices), spec.patchSize);
     return new ImageFitness(spec, model, pool);
   }
 
-  /** Patches of slice `slice` at fidelity `budget`: ⌈budget·patches⌉ consecutive pool patches, wrapping around. */
+  /** Patches of slice `slice` at fidelity `budget`: ⌈budget·patches⌉ consecutive pool patches, wrapping within the search or the validation patches. */
   samplesFor(fidelity: Fidelity): number[] {
-    return samplesFor(fidelity, this.spec.patches, this.pool.length);
+    return samplesFor(fidelity, imageLayout(this.spec));
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
@@ -114,6 +114,14 @@ export class ImageFitness implements Fitness {
     const each = out.length / inputs.length;
     return inputs.map((_, k) => out.slice(k * each, (k + 1) * each));
   }
+}
+
+/**
+ * Where a psnr fitness's patches lie in its pool. Patch i does not depend on the pool's size, so the
+ * search reads the patches it read before validation slices existed; the validation patches follow.
+ */
+export function imageLayout(spec: Pick<ImageFitnessSpec, 'patches' | 'slices' | 'validationSlices'>): SampleLayout {
+  return { perBudget: spec.patches, slices: spec.slices, validationSlices: spec.validationSlices };
 }
 
 function concat(parts: Float32Array[]): Float32Array {

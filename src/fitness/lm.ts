@@ -3,17 +3,17 @@ import type { Genome, Fidelity } from '../space/space.js';
 import { loadTransformer, type Transformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import { createTransformerRunner } from '../models/transformer-runner.js';
-import { sotuStreams, windowsOf } from '../data/text.js';
+import { calibrationWindows, sotuStreams, windowsOf } from '../data/text.js';
 import { meanNll } from '../data/windows.js';
 import { readManifest } from '../compress/manifest.js';
 import { transformerStitcher } from '../compress/stitcher.js';
 import { positiveInt } from '../validation.js';
 import { DenseOutputs, StitchedModel } from './stitched-model.js';
-import { modelFitness, samplesFor, type Fitness, type ModelFiles } from './types.js';
+import { modelFitness, samplesFor, type Fitness, type ModelFiles, type SampleLayout } from './types.js';
 
 export const lmFitnessSchema = z.strictObject({
   type: z.enum(['kl', 'kl-topk', 'ppl']),
-  /** Calibration windows per unit of fidelity budget (a racing stage with budget 4 reads 4× as many); a slice is `windows` consecutive windows of the pool. */
+  /** Calibration windows per unit of fidelity budget (a racing stage with budget 4 reads 4× as many); a slice is `windows` consecutive windows of the pool (search: `windows`·`slices` evenly spaced windows; validation: `windows`·`validationSlices` more in the gaps between them). */
   windows: positiveInt.default(4),
   slices: positiveInt.default(16),
   /** Tokens per window (default: the model's context). */
@@ -48,7 +48,7 @@ export class LmFitness implements Fitness {
     readonly spec: LmFitnessSpec,
     readonly model: Transformer,
     private readonly stitched: StitchedModel<Uint16Array>,
-    /** The calibration pool: `windows · slices` windows of `length` + 1 tokens. */
+    /** The calibration pool: `windows · slices` search windows, then `windows · validationSlices` validation windows, of `length` + 1 tokens. */
     readonly pool: Uint16Array[],
     readonly heldOut: () => Uint16Array[],
   ) {
@@ -65,15 +65,15 @@ export class LmFitness implements Fitness {
     const model = loadTransformer(spec.model);
     const tokenizer = readTokenizer(spec.model);
     const streams = sotuStreams((t) => tokenizer.encode(t));
-    const pool = windowsOf(streams.calibration, spec.length, spec.windows * spec.slices);
+    const pool = calibrationWindows(streams.calibration, spec.length, spec.windows * spec.slices, spec.windows * spec.validationSlices);
     const runner = await createTransformerRunner(model.config, spec.length, model.weights, spec.backend, spec.device);
     const stitched = new StitchedModel(runner, transformerStitcher(spec.database, manifest, model, spec.levelCacheMiB));
     return new LmFitness(spec, model, stitched, pool, () => windowsOf(streams.heldOut, spec.length, HELD_OUT_WINDOWS));
   }
 
-  /** Windows of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool windows, wrapping around. */
+  /** Windows of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool windows, wrapping within the search or the validation windows. */
   windowsFor(fidelity: Fidelity): number[] {
-    return samplesFor(fidelity, this.spec.windows, this.pool.length);
+    return samplesFor(fidelity, lmLayout(this.spec));
   }
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
@@ -125,6 +125,11 @@ export class LmFitness implements Fitness {
   private logits(window: Uint16Array): Promise<Float32Array> {
     return this.stitched.run(window.subarray(0, this.spec.length));
   }
+}
+
+/** Where a language-model fitness's windows lie in its pool: the search windows first, the validation windows after them. */
+export function lmLayout(spec: Pick<LmFitnessSpec, 'windows' | 'slices' | 'validationSlices'>): SampleLayout {
+  return { perBudget: spec.windows, slices: spec.slices, validationSlices: spec.validationSlices };
 }
 
 /** The held-out measurement uses as many windows as training's own held-out perplexity. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Fitness, FitnessContext, FitnessSpec } from './types.js';
+import { checkSlice, type Fitness, type FitnessContext, type FitnessSpec } from './types.js';
 import { loadModuleFitness, moduleFitnessSchema } from './module.js';
 import { commandFitnessSchema, startCommandFitness } from './command.js';
 import { SyntheticProblem, syntheticFitnessSchema } from './synthetic.js';
@@ -28,7 +28,13 @@ export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promi
       return startCommandFitness(spec.command, spec.cwd, ctx);
     case 'synthetic': {
       const problem = new SyntheticProblem(ctx.space, spec);
-      return { evaluate: (genome, fidelity) => problem.evaluate(genome, fidelity) };
+      // Every slice, validation slices too, draws its own noise: the slice is part of the draw's seed.
+      return {
+        evaluate: (genome, fidelity) => {
+          checkSlice(fidelity, spec.slices, spec.validationSlices);
+          return problem.evaluate(genome, fidelity);
+        },
+      };
     }
     case 'psnr':
       return ImageFitness.load(spec);

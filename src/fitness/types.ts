@@ -14,16 +14,25 @@ export const DEFAULT_TIMEOUT = { fitness: 600, model: 3600 };
 /** Seconds one evaluation may take (and loading the fitness in a worker); past it the worker is replaced and the evaluation retried once. */
 const timeout = (seconds: number) => z.number().positive().default(seconds);
 
+/**
+ * Calibration slices reserved for re-scoring the best configurations at the end of a run; the
+ * search never reads them. Validation slice k (0-based) is fidelity slice `slices + k`, and reads
+ * data that no search slice reads at any budget. Runs stored before it have 0: they never validated.
+ */
+export const validationSlices = z.number().int().min(0).default(4);
+
 /** Settings every fitness has. */
 export const fitnessCommon = {
   minimize: z.boolean().default(true),
-  /** How many distinct calibration slices the fitness offers; strategies pick among them. */
+  /** How many distinct calibration slices the fitness offers to the search; strategies pick among them (indices 0..slices-1). */
   slices: positiveInt.default(1),
+  validationSlices,
   timeout: timeout(DEFAULT_TIMEOUT.fitness),
 };
 
 /** What every fitness that runs a model over a level database has. */
 export const modelFitness = {
+  validationSlices,
   /** Memory for level tensors read from the database, in MiB (least recently used are dropped). */
   levelCacheMiB: positiveInt.default(1024),
   /** onnxruntime (the model's graph built here; 2–3× faster here) or TensorFlow.js. */
@@ -95,14 +104,54 @@ export function describeFitness(spec: FitnessSpec): string {
 }
 
 /**
- * The calibration samples (indices into a pool of `poolSize`) that a fidelity reads:
- * ⌈budget·perBudget⌉ consecutive samples from slice·perBudget on, wrapping around. Racing stages
- * with larger budgets read more of the same text or images, and a (budget, slice) always reads the
- * same samples, which keeps resume exact.
+ * Where a fitness's calibration samples lie. Search slices (0..slices-1) read from the first
+ * `searchPool` samples, as they always have; validation slices (slices..slices+validationSlices-1)
+ * read from a region of perBudget·validationSlices samples that begins at `validationStart`, which
+ * no search slice reaches.
  */
-export function samplesFor({ budget, slice }: Fidelity, perBudget: number, poolSize: number): number[] {
-  const n = Math.max(1, Math.ceil(budget * perBudget - 1e-9));
-  return Array.from({ length: n }, (_, i) => (slice * perBudget + i) % poolSize);
+export interface SampleLayout {
+  /** Samples per unit of fidelity budget: one slice at budget 1. */
+  perBudget: number;
+  slices: number;
+  validationSlices: number;
+  /** How many samples search slices wrap within, from sample 0 (default perBudget·slices). */
+  searchPool?: number;
+  /** The first sample of the validation region (default `searchPool`). */
+  validationStart?: number;
+}
+
+/** Refuses a fidelity whose slice is neither a search nor a validation slice: a strategy or a validation step got it wrong. */
+export function checkSlice({ slice }: Fidelity, slices: number, validationSlices: number): void {
+  if (!Number.isInteger(slice) || slice < 0 || slice >= slices + validationSlices) {
+    throw new Error(`bug: fidelity slice ${slice} is outside the ${slices} search slice(s) and ${validationSlices} validation slice(s)`);
+  }
+}
+
+/**
+ * The calibration samples (indices into the pool) that a fidelity reads: ⌈budget·perBudget⌉
+ * consecutive samples. A search slice s starts at s·perBudget and wraps within the first
+ * `searchPool` samples; validation slice k (fidelity slice slices + k) starts at k·perBudget of
+ * the validation region and wraps within it. Racing stages with larger budgets read more of the
+ * same text or images, and a (budget, slice) always reads the same samples, which keeps resume
+ * exact. A search fidelity that would read validation samples throws.
+ */
+export function samplesFor(fidelity: Fidelity, layout: SampleLayout): number[] {
+  const { perBudget, slices, validationSlices } = layout;
+  checkSlice(fidelity, slices, validationSlices);
+  const searchPool = layout.searchPool ?? perBudget * slices;
+  const validationStart = layout.validationStart ?? searchPool;
+  const region = perBudget * validationSlices;
+  const n = Math.max(1, Math.ceil(fidelity.budget * perBudget - 1e-9));
+  if (fidelity.slice >= slices) {
+    const k = fidelity.slice - slices;
+    return Array.from({ length: n }, (_, i) => validationStart + ((k * perBudget + i) % region));
+  }
+  const indices = Array.from({ length: n }, (_, i) => (fidelity.slice * perBudget + i) % searchPool);
+  const reserved = indices.find((i) => i >= validationStart && i < validationStart + region);
+  if (reserved !== undefined) {
+    throw new Error(`fidelity budget ${fidelity.budget} on search slice ${fidelity.slice} reads sample ${reserved}, which is reserved for validation (samples ${validationStart}..${validationStart + region - 1})`);
+  }
+  return indices;
 }
 
 /** What a worker's process.exit throws (see pool/worker.ts): fitnesses let it through, unwrapped, so the run names the exit. */

@@ -21,3 +21,8 @@ export function createStrategy(config: StrategyConfig): Strategy {
       return uniformBaseline(config);
   }
 }
+
+/** The largest fidelity budget a strategy asks for: what its search reads at most of each slice. */
+export function largestBudget(config: StrategyConfig): number {
+  return config.type === 'evopress' ? Math.max(...config.selection.map((s) => s.budget)) : config.budget;
+}

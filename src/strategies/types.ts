@@ -25,9 +25,9 @@ export interface StrategyContext {
   space: SpaceIndex;
   /** The experiment seed: slices are derived from it, never from the clock. */
   seed: number;
-  /** How many distinct calibration slices the search may use: slices 0..slices−1. */
+  /** How many distinct calibration slices the fitness offers to the search (fidelity slices 0..slices-1). */
   slices: number;
-  /** Slices reserved for validating the winner: slices..slices+validationSlices−1; the search never reads them. */
+  /** Calibration slices reserved for validating the best configurations at the end (fidelity slices slices..slices+validationSlices-1); the search never asks for them. */
   validationSlices: number;
 }
 
