@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { Genome } from '../space/space.js';
 import { positiveInt } from '../validation.js';
-import type { Strategy, Best } from './types.js';
+import type { Strategy, Search, Best } from './types.js';
+import { distinctBests, finalistsField } from './validation.js';
 
 export interface BestSoFar {
   best: Genome | null;
@@ -22,9 +23,11 @@ function keepBest(state: BestSoFar, candidates: Genome[], scores: number[]): Bes
 const bestOf = (state: BestSoFar): Best | null =>
   state.best && state.bestScore !== null ? { genome: state.best, score: state.bestScore } : null;
 
-export interface RandomState extends BestSoFar {
+export interface RandomState {
   drawn: number;
   pending: Genome[];
+  /** The best distinct samples so far, best first: the winner and the finalists. */
+  top: Best[];
 }
 
 export const randomSchema = z.strictObject({
@@ -32,15 +35,16 @@ export const randomSchema = z.strictObject({
   samples: positiveInt,
   batch: positiveInt.default(64),
   budget: z.number().positive().default(1),
+  ...finalistsField,
 });
 
 export type RandomConfig = z.infer<typeof randomSchema>;
 
 /** Feasible random samples (random levels, repaired into the budget and filled): the floor any search must beat. */
-export function randomSearch(config: RandomConfig): Strategy<RandomState> {
+export function randomSearch(config: RandomConfig): Search<RandomState> {
   return {
     type: 'random',
-    init: () => ({ drawn: 0, pending: [], best: null, bestScore: null }),
+    init: () => ({ drawn: 0, pending: [], top: [] }),
     ask(state, ctx, rng) {
       if (state.drawn >= config.samples) return null;
       const pending: Genome[] = [];
@@ -53,9 +57,12 @@ export function randomSearch(config: RandomConfig): Strategy<RandomState> {
       return { state: { ...state, pending }, ask: { candidates: pending, fidelity: { budget: config.budget, slice: 0 } } };
     },
     tell(state, scores) {
-      return { ...keepBest(state, state.pending, scores), drawn: state.drawn + state.pending.length, pending: [] };
+      // A stable sort keeps the earlier of equal scores first, as "the first best" always was.
+      const merged = [...state.top, ...state.pending.map((genome, i) => ({ genome, score: scores[i] }))].sort((a, b) => a.score - b.score);
+      return { drawn: state.drawn + state.pending.length, pending: [], top: distinctBests(merged, config.finalists) };
     },
-    best: bestOf,
+    best: (state) => state.top[0] ?? null,
+    finalists: (state, count) => state.top.slice(0, count),
     progress: (state) => ({ generation: Math.ceil(state.drawn / config.batch), generations: Math.ceil(config.samples / config.batch) }),
   };
 }

@@ -2,10 +2,15 @@ import { z } from 'zod';
 import { genomeKey, type Fidelity, type Genome, type SpaceIndex } from '../space/space.js';
 import { positiveInt } from '../validation.js';
 import type { Rng } from '../rng/rng.js';
-import type { Strategy, Best } from './types.js';
-import { levelSwitch, rankByScore } from './operators.js';
+import type { Strategy, Search, Best } from './types.js';
+import { levelSwitch, perturbation, rankByScore } from './operators.js';
 import { sliceFor } from './slices.js';
-import { difference, emptyModel, learnDifference, modelOptimum, predictDifference, type AdditiveModel, type Difference } from './surrogate.js';
+import { distinctBests, finalistsField } from './validation.js';
+import { difference, emptyModel, learnAveraged, learnDifference, modelOptimum, predictDifference, type AdditiveModel, type Difference } from './surrogate.js';
+import { noNoiseYet, noiseSwampsSwitches, replicateCandidates, updateNoise, type NoiseEstimate } from './noise.js';
+
+/** Model-led moves: wide perturbations per generation (×λ), generations between moves, and how many measurements of a level the model averages. */
+const MODEL_LED = { perturbationsPerOffspring: 2, spread: 0.4, moveEvery: 4, radius: 1, horizonPerUnit: 10 };
 
 const stageSchema = z.strictObject({ survivors: positiveInt, budget: z.number().positive() });
 
@@ -29,6 +34,7 @@ export const evopressSchema = z.strictObject({
   /** Every this many generations one offspring is the model's optimum within `trustRadius` ranks of the parent; 0 never. */
   proposalEvery: z.number().int().min(0).default(10),
   trustRadius: z.number().int().min(0).default(3),
+  ...finalistsField,
 });
 
 export type EvoPressConfig = z.infer<typeof evopressSchema>;
@@ -44,6 +50,19 @@ export interface EvoPressState {
   model: AdditiveModel | null;
   /** The most recent score differences, replayed into the model each step. */
   memory: Difference[];
+  /**
+   * `select`: the parent is the best measured of it and its offspring (EvoPress). `model`: once
+   * replicates show that noise swamps what a switch changes, wide perturbations feed the model
+   * and the parent moves to the model's optimum nearby.
+   */
+  mode: 'select' | 'model';
+  noise: NoiseEstimate;
+  /** Per level, how many measurements the model-led averaging has used (capped); empty in `select` mode. */
+  counts: number[][];
+  /** The request's candidates between `racing` and the parent: replicates, measured for the noise estimate only. */
+  extras: Genome[];
+  /** Earlier parents with their last scores, the most recent first: the finalists after the incumbent. */
+  recent: Best[];
 }
 
 /**
@@ -84,11 +103,52 @@ function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: Ev
 function learn(state: EvoPressState, candidates: Genome[], scores: number[], memorySize: number): Pick<EvoPressState, 'model' | 'memory'> {
   if (!state.model) return { model: null, memory: [] };
   const ref = candidates.length - 1;
-  const fresh = candidates.slice(0, ref).map((g, i) => difference(g, candidates[ref], scores[i] - scores[ref]));
+  const fresh = candidates.slice(0, ref).flatMap((g, i) => (Number.isFinite(scores[i]) && Number.isFinite(scores[ref]) ? [difference(g, candidates[ref], scores[i] - scores[ref])] : []));
   const memory = [...state.memory, ...fresh].slice(-memorySize);
   const model = state.model.map((row) => row.slice());
   for (const d of memory) learnDifference(model, d, 1);
   return { model, memory };
+}
+
+/** `recent` after the parent became `parent`: the previous one joins the front when it changed. */
+function remember(state: EvoPressState, parent: Genome, count: number): Best[] {
+  if (parent === state.parent || state.parentScore === null) return state.recent;
+  return distinctBests([{ genome: state.parent, score: state.parentScore }, ...state.recent], count);
+}
+
+/** Wide perturbations of the parent for the model-led mode: distinct, and never the parent itself. */
+function perturbations(state: EvoPressState, space: SpaceIndex, rng: Rng, config: EvoPressConfig): Genome[] {
+  const want = MODEL_LED.perturbationsPerOffspring * config.offspring;
+  const seen = new Set([genomeKey(state.parent)]);
+  const children: Genome[] = [];
+  for (let attempt = 0; children.length < want && attempt < 20 * want; attempt++) {
+    const child = perturbation(space, state.parent, rng, MODEL_LED.spread);
+    if (!child || seen.has(genomeKey(child))) continue;
+    seen.add(genomeKey(child));
+    children.push(child);
+  }
+  return children;
+}
+
+/**
+ * Model-led mode: every measurement of the request (perturbations, replicates, parent) feeds the
+ * averaging model; every few generations the parent moves to the model's optimum within one rank
+ * of where it is, where the perturbations measured the model.
+ */
+function tellModelLed(state: EvoPressState, scores: number[], space: SpaceIndex, seed: number, slices: number, rng: Rng, finalists: number): EvoPressState {
+  const candidates = [...state.racing, ...state.extras, state.parent];
+  const parentAt = candidates.length - 1;
+  const learnt = Number.isFinite(scores[parentAt]) ? learnAveraged(state.model!, state.counts, candidates, scores, parentAt, MODEL_LED.horizonPerUnit * space.size) : { model: state.model!, counts: state.counts };
+  const perturbed = state.racing.map((_, i) => i);
+  const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(seed, state.generation, 0, slices) }, [], perturbed, rng, state.generation % 2 === 0);
+  const generation = state.generation + 1;
+  let parent = state.parent;
+  if (generation % MODEL_LED.moveEvery === 0) {
+    const proposal = modelOptimum(space, learnt.model, state.parent, MODEL_LED.radius);
+    if (proposal && space.isFeasible(proposal)) parent = proposal;
+  }
+  const parentScore = parent === state.parent && Number.isFinite(scores[parentAt]) ? scores[parentAt] : state.parentScore;
+  return { ...state, ...learnt, noise, generation, parent, parentScore, racing: [], extras: [], recent: remember(state, parent, finalists) };
 }
 
 /**
@@ -96,7 +156,7 @@ function learn(state: EvoPressState, candidates: Genome[], scores: number[], mem
  * ask, so a generation with k stages is k asks at growing fidelity. Offspring that tie the parent
  * replace it: on plateaus of equal fitness this lets the search drift instead of stalling.
  */
-export function evopress(config: EvoPressConfig): Strategy<EvoPressState> {
+export function evopress(config: EvoPressConfig): Search<EvoPressState> {
   const lastStage = config.selection.length - 1;
   return {
     type: 'evopress',
@@ -104,11 +164,31 @@ export function evopress(config: EvoPressConfig): Strategy<EvoPressState> {
     init(ctx) {
       const parent = ctx.space.uniform();
       if (!parent) throw new Error('evopress: no feasible starting configuration');
-      return { generation: 0, parent, parentScore: null, stage: 0, racing: [], model: config.screening > 1 ? emptyModel(ctx.space, parent) : null, memory: [] };
+      return {
+        generation: 0,
+        parent,
+        parentScore: null,
+        stage: 0,
+        racing: [],
+        model: config.screening > 1 ? emptyModel(ctx.space, parent) : null,
+        memory: [],
+        mode: 'select',
+        noise: noNoiseYet(),
+        counts: [],
+        extras: [],
+        recent: [],
+      };
     },
 
     ask(state, ctx, rng) {
       if (state.generation >= config.generations) return null;
+      const lastBudget = config.selection[lastStage].budget;
+      if (state.mode === 'model') {
+        const slice = sliceFor(ctx.seed, state.generation, 0, ctx.slices);
+        const racing = perturbations(state, ctx.space, rng, config);
+        const extras = replicateCandidates(state.noise, slice, state.parent);
+        return { state: { ...state, racing, extras }, ask: { candidates: [...racing, ...extras, state.parent], fidelity: { budget: lastBudget, slice } } };
+      }
       let racing = state.racing;
       if (state.stage === 0) {
         racing = offspring(state, ctx.space, rng, config);
@@ -118,34 +198,51 @@ export function evopress(config: EvoPressConfig): Strategy<EvoPressState> {
         budget: stage.budget,
         slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices),
       };
-      const candidates = state.stage === lastStage ? [...racing, state.parent] : racing;
-      return { state: { ...state, racing }, ask: { candidates, fidelity } };
+      if (state.stage < lastStage) return { state: { ...state, racing, extras: [] }, ask: { candidates: racing, fidelity } };
+      const extras = replicateCandidates(state.noise, fidelity.slice, state.parent);
+      return { state: { ...state, racing, extras }, ask: { candidates: [...racing, ...extras, state.parent], fidelity } };
     },
 
-    tell(state, scores) {
-      const candidates = state.stage === lastStage ? [...state.racing, state.parent] : state.racing;
-      state = { ...state, ...learn(state, candidates, scores, config.memory) };
+    tell(state, scores, ctx, rng) {
+      if (state.mode === 'model') return tellModelLed(state, scores, ctx.space, ctx.seed, ctx.slices, rng, config.finalists);
       if (state.stage < lastStage) {
+        state = { ...state, ...learn(state, state.racing, scores, config.memory) };
         const order = rankByScore(scores);
         const keep = order.slice(0, config.selection[state.stage].survivors);
         // Survivors keep their original relative order, so the next stage's candidate order is stable.
         keep.sort((a, b) => a - b);
         return { ...state, stage: state.stage + 1, racing: keep.map((i) => state.racing[i]) };
       }
-      const parentScore = scores[scores.length - 1];
+      const candidates = [...state.racing, ...state.extras, state.parent];
+      const parentAt = candidates.length - 1;
+      state = { ...state, ...learn(state, candidates, scores, config.memory) };
+      const contenders = state.racing.map((_, i) => i);
+      const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices) }, contenders, contenders, rng, state.generation % 2 === 0);
       let parent = state.parent;
-      let best = parentScore;
-      for (let i = 0; i < state.racing.length; i++) {
-        if (scores[i] < best || (scores[i] === best && parent === state.parent)) {
-          best = scores[i];
-          parent = state.racing[i];
+      let best = scores[parentAt];
+      // A parent the evaluation cap left unmeasured stays, with the score it had.
+      if (Number.isFinite(best)) {
+        for (let i = 0; i < state.racing.length; i++) {
+          if (scores[i] < best || (scores[i] === best && parent === state.parent)) {
+            best = scores[i];
+            parent = state.racing[i];
+          }
         }
+      } else best = state.parentScore ?? Infinity;
+      const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], recent: remember(state, parent, config.finalists) };
+      if (state.model && noiseSwampsSwitches(noise)) {
+        return { ...next, mode: 'model', model: ctx.space.space.units.map((u) => u.cost.map(() => 0)), counts: ctx.space.space.units.map((u) => u.cost.map(() => 0)), memory: [] };
       }
-      return { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [] };
+      return next;
     },
 
     best(state): Best | null {
       return state.parentScore === null ? null : { genome: state.parent, score: state.parentScore };
+    },
+
+    finalists(state, count) {
+      const incumbent = state.parentScore === null ? [] : [{ genome: state.parent, score: state.parentScore }];
+      return distinctBests([...incumbent, ...state.recent], count);
     },
 
     progress(state) {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { genomeKey, type Genome } from '../space/space.js';
 import { positiveInt } from '../validation.js';
-import type { Strategy, Best } from './types.js';
+import type { Strategy, Search, Best } from './types.js';
 import { levelSwitch, onePointCrossover, pointMutation, rankByScore, tournament, uniformCrossover } from './operators.js';
 import { sliceFor } from './slices.js';
+import { distinctBests, finalistsField } from './validation.js';
 
 export const geneticSchema = z.strictObject({
   type: z.literal('genetic'),
@@ -26,6 +27,7 @@ export const geneticSchema = z.strictObject({
    * converges faster); `generational`: children replace all but the `elite` best parents.
    */
   survival: z.enum(['plus', 'generational']).default('plus'),
+  ...finalistsField,
 });
 
 export type GeneticConfig = z.infer<typeof geneticSchema>;
@@ -45,7 +47,7 @@ export interface GeneticState {
  * never penalised). Survival is elitist: `plus` (μ+λ, the default: measured 5–10× closer to the
  * optimum than generational on the synthetic problems) or generational with `elite` carried over.
  */
-export function genetic(config: GeneticConfig): Strategy<GeneticState> {
+export function genetic(config: GeneticConfig): Search<GeneticState> {
   /** The parents that compete with the children: the elites, or everyone under `plus` survival. */
   const carried = (state: GeneticState): Genome[] =>
     config.survival === 'plus' ? state.population : rankByScore(state.scores!).slice(0, config.elite).map((i) => state.population[i]);
@@ -113,6 +115,12 @@ export function genetic(config: GeneticConfig): Strategy<GeneticState> {
       if (!state.scores) return null;
       const i = rankByScore(state.scores)[0];
       return Number.isFinite(state.scores[i]) ? { genome: state.population[i], score: state.scores[i] } : null;
+    },
+
+    finalists(state, count) {
+      const scores = state.scores;
+      if (!scores) return [];
+      return distinctBests(rankByScore(scores).map((i) => ({ genome: state.population[i], score: scores[i] })), count);
     },
 
     progress(state) {

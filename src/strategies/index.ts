@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Strategy } from './types.js';
+import { withValidation } from './validation.js';
 import { evopress, evopressSchema } from './evopress.js';
 import { genetic, geneticSchema } from './genetic.js';
 import { randomSchema, randomSearch, uniformBaseline, uniformSchema } from './baselines.js';
@@ -12,11 +13,11 @@ export type StrategyConfig = z.infer<typeof strategySchema>;
 export function createStrategy(config: StrategyConfig): Strategy {
   switch (config.type) {
     case 'evopress':
-      return evopress(config);
+      return withValidation(evopress(config), config.finalists, largestBudget(config)) as Strategy;
     case 'genetic':
-      return genetic(config);
+      return withValidation(genetic(config), config.finalists, largestBudget(config)) as Strategy;
     case 'random':
-      return randomSearch(config);
+      return withValidation(randomSearch(config), config.finalists, largestBudget(config)) as Strategy;
     case 'uniform':
       return uniformBaseline(config);
   }

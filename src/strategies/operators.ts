@@ -96,6 +96,23 @@ function pickUnit(space: SpaceIndex, genome: Genome, rng: Rng, ok: (unit: number
   return eligible.length ? rng.pick(eligible) : -1;
 }
 
+/**
+ * A wide perturbation: every unit moves one rank up or down with probability `spread` each, then
+ * random single-rank steps bring it back into the budget. Each such measurement involves most
+ * units at once, so under noise it tells an additive model about every unit's neighbouring
+ * levels, where a level switch tells it about two or three.
+ */
+export function perturbation(space: SpaceIndex, parent: Genome, rng: Rng, spread: number): Genome | null {
+  const child = parent.slice();
+  for (let u = 0; u < child.length; u++) {
+    const x = rng.next();
+    const rank = space.rank(child, u);
+    if (x < spread && rank + 1 < space.levelCount(u)) space.setRank(child, u, rank + 1);
+    else if (x >= spread && x < 2 * spread && rank > 0) space.setRank(child, u, rank - 1);
+  }
+  return space.repair(child, rng, false) ? child : null;
+}
+
 /** Per-gene mutation for the GA: each unit moves by ±1..2 ranks with probability `rate`. */
 export function pointMutation(space: SpaceIndex, genome: Genome, rng: Rng, rate: number): void {
   for (let u = 0; u < space.size; u++) {

@@ -57,6 +57,37 @@ export function learnDifference(model: AdditiveModel, d: Difference, rate: numbe
   }
 }
 
+/**
+ * Learns from one request under noise, where fitting each difference exactly would fit the noise.
+ * Rows are the members' differences to the reference `members[ref]`, less the request's offset
+ * (the mean residual, the reference's zero included: its slice's level and its own noise). Each
+ * level's value moves by its row's residual over (its measurements so far + the row's units): a
+ * running mean of what the measurements say about it, split fairly among the units a row moved.
+ * `counts` stop growing at `horizon`, so that the model keeps following losses that shift as other
+ * units move. Members with a non-finite score are skipped. Returns new arrays; inputs are not changed.
+ */
+export function learnAveraged(model: AdditiveModel, counts: number[][], members: Genome[], scores: number[], ref: number, horizon: number): { model: AdditiveModel; counts: number[][] } {
+  const value = model.map((row) => row.slice());
+  const seen = counts.map((row) => row.slice());
+  const rows = members.flatMap((g, j) => (j !== ref && Number.isFinite(scores[j]) ? [difference(g, members[ref], scores[j] - scores[ref])] : []));
+  for (const d of rows) {
+    d.units.forEach((u, k) => {
+      value[u][d.a[k]] ??= value[u][d.b[k]] ?? 0;
+      value[u][d.b[k]] ??= value[u][d.a[k]];
+    });
+  }
+  const residuals = rows.map((d) => d.delta - d.units.reduce((sum, u, k) => sum + value[u][d.a[k]]! - value[u][d.b[k]]!, 0));
+  const offset = residuals.reduce((a, b) => a + b, 0) / (rows.length + 1);
+  rows.forEach((d, i) => {
+    d.units.forEach((u, k) => {
+      const level = d.a[k];
+      seen[u][level] = Math.min(horizon, seen[u][level] + 1);
+      value[u][level]! += (residuals[i] - offset) / (seen[u][level] + d.units.length);
+    });
+  });
+  return { model: value, counts: seen };
+}
+
 /** The model's predicted score(a) − score(b), or null when a differing level was never seen. */
 export function predictDifference(model: AdditiveModel, a: Genome, b: Genome): number | null {
   let delta = 0;

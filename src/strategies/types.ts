@@ -19,6 +19,17 @@ export interface Best {
   genome: Genome;
   /** Always "lower is better": the engine negates maximised fitness before telling. */
   score: number;
+  /** Once the winner is validated: its mean score on the validation slices (lower is better, like `score`). */
+  validation?: Validation;
+}
+
+/** What a validated run reports besides its search score. */
+export interface Validation {
+  /** The mean score over the validation slices. */
+  score: number;
+  /** How many validation slices it was measured on, and among how many finalists it won. */
+  slices: number;
+  finalists: number;
 }
 
 export interface StrategyContext {
@@ -48,6 +59,12 @@ export interface Strategy<S = unknown> {
   /** Scores come in candidate order; {@link UNSCORED} marks a candidate the cap left out. */
   tell(state: S, scores: number[], ctx: StrategyContext, rng: Rng): S;
   best(state: S): Best | null;
+
   /** Completed and planned generations, for progress and export. */
   progress(state: S): { generation: number; generations: number };
+}
+
+/** A search that can name its best few distinct configurations, the incumbent first, for validation on held-back slices. */
+export interface Search<S> extends Strategy<S> {
+  finalists(state: S, count: number): Best[];
 }

@@ -1,0 +1,90 @@
+import type { Genome } from '../space/space.js';
+import type { Rng } from '../rng/rng.js';
+
+/**
+ * How noisy the fitness is, measured by replicates: a candidate and the reference it was measured
+ * with are measured again, together, on another calibration slice. The change in their difference
+ * is pure measurement noise (whatever a slice adds to both cancels), with variance 4σ² for a
+ * per-measurement noise σ. With one slice there are no replicates: to the search, the fitness is
+ * then exact, whatever it would say on other data.
+ */
+export interface NoiseEstimate {
+  /** The pair to measure again: its score difference on `slice`. */
+  pending: { genome: Genome; reference: Genome; delta: number; slice: number } | null;
+  /** Running mean of σ² from the replicates so far. */
+  variance: number;
+  replicates: number;
+  /** Running mean of the spread (variance) of measured differences among a request's contenders. */
+  spread: number;
+}
+
+export const noNoiseYet = (): NoiseEstimate => ({ pending: null, variance: 0, replicates: 0, spread: 0 });
+
+/** Replicates seen before the estimate decides anything. */
+export const REPLICATES_TO_DECIDE = 8;
+
+/** Running means over about the last 20 values (plain means before that). */
+function runningMean(mean: number, value: number, count: number): number {
+  return mean + (value - mean) / Math.min(count, 20);
+}
+
+/** The candidates to add to a request on `slice` so that the pending pair is measured again; none on the same slice. */
+export function replicateCandidates(noise: NoiseEstimate, slice: number, reference: Genome): Genome[] {
+  const pending = noise.pending;
+  if (!pending || pending.slice === slice) return [];
+  return sameGenome(pending.reference, reference) ? [pending.genome] : [pending.genome, pending.reference];
+}
+
+/**
+ * Folds one request into the estimate. `candidates`/`scores` are the whole request, `reference` its
+ * reference (measured in it), `contenders` the indices whose spread measures what a switch changes,
+ * `extras` the replicate candidates at their indices. Then picks the next pair at random among
+ * `pairable` (indices of this request's measured candidates), or none when `pickNext` is false.
+ */
+export function updateNoise(
+  noise: NoiseEstimate,
+  request: { candidates: Genome[]; scores: number[]; reference: number; slice: number },
+  contenders: number[],
+  pairable: number[],
+  rng: Rng,
+  pickNext: boolean,
+): NoiseEstimate {
+  const { candidates, scores, reference, slice } = request;
+  let { variance, replicates, spread } = noise;
+  const pending = noise.pending;
+  if (pending && pending.slice !== slice) {
+    const at = (g: Genome) => candidates.findIndex((c) => sameGenome(c, g));
+    const a = at(pending.genome);
+    const b = at(pending.reference);
+    if (a >= 0 && b >= 0 && Number.isFinite(scores[a]) && Number.isFinite(scores[b])) {
+      replicates++;
+      variance = runningMean(variance, (scores[a] - scores[b] - pending.delta) ** 2 / 4, replicates);
+    }
+  }
+  const deltas = contenders.filter((i) => Number.isFinite(scores[i])).map((i) => scores[i] - scores[reference]);
+  if (deltas.length >= 2) {
+    const mean = deltas.reduce((x, y) => x + y, 0) / deltas.length;
+    const fresh = deltas.reduce((sum, d) => sum + (d - mean) ** 2, 0) / (deltas.length - 1);
+    spread = spread === 0 ? fresh : runningMean(spread, fresh, 20);
+  }
+  const measured = pairable.filter((i) => i !== reference && Number.isFinite(scores[i]));
+  const next = pickNext && measured.length > 0 ? rng.pick(measured) : -1;
+  return {
+    pending: next >= 0 ? { genome: candidates[next], reference: candidates[reference], delta: scores[next] - scores[reference], slice } : pending && pending.slice === slice ? pending : null,
+    variance,
+    replicates,
+    spread,
+  };
+}
+
+/**
+ * True when measurements no longer tell better from worse: the noise in a measured difference
+ * (variance 2σ²) is at least half the spread of the differences a request measures.
+ */
+export function noiseSwampsSwitches(noise: NoiseEstimate): boolean {
+  return noise.replicates >= REPLICATES_TO_DECIDE && 2 * noise.variance >= 0.5 * noise.spread;
+}
+
+function sameGenome(a: Genome, b: Genome): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
