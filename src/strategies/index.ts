@@ -13,11 +13,11 @@ export type StrategyConfig = z.infer<typeof strategySchema>;
 export function createStrategy(config: StrategyConfig): Strategy {
   switch (config.type) {
     case 'evopress':
-      return withValidation(evopress(config), config.finalists, largestBudget(config)) as Strategy;
+      return withValidation(evopress(config), config.finalists) as Strategy;
     case 'genetic':
-      return withValidation(genetic(config), config.finalists, largestBudget(config)) as Strategy;
+      return withValidation(genetic(config), config.finalists) as Strategy;
     case 'random':
-      return withValidation(randomSearch(config), config.finalists, largestBudget(config)) as Strategy;
+      return withValidation(randomSearch(config), config.finalists) as Strategy;
     case 'uniform':
       return uniformBaseline(config);
   }

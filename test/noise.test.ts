@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { SpaceIndex, type Genome, type Fidelity } from '../src/space/space.js';
+import { syntheticSpace } from '../src/space/synthetic.js';
+import { SyntheticProblem, syntheticFitnessSchema, type SyntheticProblemSpec } from '../src/fitness/synthetic.js';
+import { createStrategy, strategySchema } from '../src/strategies/index.js';
+import type { ValidatedState } from '../src/strategies/validation.js';
+import type { EvoPressState } from '../src/strategies/evopress.js';
+import { drive } from '../src/engine/drive.js';
+import { createRun, continueRun } from '../src/engine/engine.js';
+import { Store } from '../src/store/store.js';
+import type { Evaluator } from '../src/pool/evaluator.js';
+import type { Experiment } from '../src/engine/experiment.js';
+import { tempDir } from './cli-helpers.js';
+
+const space = syntheticSpace({ family: 'equalStep', units: 40, levels: 8, seed: 3, budgetFraction: 0.5 });
+const evopress = createStrategy(strategySchema.parse({ type: 'evopress', generations: 1_000_000 }));
+
+/** Drives the default evopress on a synthetic problem; returns its final state. */
+function run(problemSpec: SyntheticProblemSpec, slices: number, maxEvaluations: number, validationSlices = 0) {
+  const problem = new SyntheticProblem(space, problemSpec);
+  const ctx = { space: new SpaceIndex(space), seed: 7, slices, validationSlices };
+  const asked: Fidelity[] = [];
+  const { state, evaluations } = drive(evopress, ctx, 7, (g, budget, slice) => problem.evaluate(g, { budget, slice }), {
+    maxEvaluations,
+    onAsk: () => undefined,
+  });
+  return { state: state as ValidatedState<EvoPressState>, evaluations, problem, asked };
+}
+
+describe('evopress measures the noise of its fitness by replicates', () => {
+  it('recovers a constant noise of known size, and finds none in an exact fitness', () => {
+    const noisy = run({ seed: 3, propagation: 'chain', noise: 0.4, noiseShrinks: false }, 16, 4000);
+    expect(noisy.state.search.noise.replicates).toBeGreaterThan(20);
+    expect(Math.sqrt(noisy.state.search.noise.variance)).toBeGreaterThan(0.4 * 0.7);
+    expect(Math.sqrt(noisy.state.search.noise.variance)).toBeLessThan(0.4 * 1.3);
+
+    const exact = run({ seed: 3, propagation: 'chain' }, 16, 4000);
+    expect(exact.state.search.noise.replicates).toBeGreaterThan(20);
+    expect(exact.state.search.noise.variance).toBe(0);
+  });
+
+  it('goes model-led when the noise swamps what a switch changes, and stays selecting when the fitness is exact', () => {
+    const noisy = run({ seed: 3, propagation: 'chain', noise: 0.1, noiseScale: 'uniformLoss', noiseShrinks: false }, 16, 6000);
+    expect(noisy.state.search.mode).toBe('model');
+    const exact = run({ seed: 3, propagation: 'chain' }, 16, 6000);
+    expect(exact.state.search.mode).toBe('select');
+  });
+
+  it('with one slice there are no replicates: the fitness is exact to the search', () => {
+    const one = run({ seed: 3, propagation: 'chain', noise: 0.02, noiseScale: 'uniformLoss', noiseShrinks: false }, 1, 3000);
+    expect(one.state.search.noise.replicates).toBe(0);
+    expect(one.state.search.mode).toBe('select');
+  });
+});
+
+describe('every search ends by validating its finalists on held-back slices', () => {
+  it.each(['evopress', 'genetic', 'random'])('%s: the last asks are its finalists on each validation slice, and the winner is the best mean there', (type) => {
+    const config = type === 'random' ? { type, samples: 600, batch: 50 } : { type, generations: 12 };
+    const strategy = createStrategy(strategySchema.parse(config));
+    const problem = new SyntheticProblem(space, { seed: 3, noise: 0.5, noiseShrinks: false });
+    const ctx = { space: new SpaceIndex(space), seed: 7, slices: 4, validationSlices: 3 };
+    const asks: { candidates: Genome[]; slice: number }[] = [];
+    const scores = new Map<string, number>();
+    const { state } = drive(strategy, ctx, 7, (g, budget, slice) => {
+      const value = problem.evaluate(g, { budget, slice });
+      scores.set(`${g.join(',')}|${slice}`, value);
+      return value;
+    }, { onAsk: (candidates) => asks.push({ candidates, slice: -1 }) });
+    const v = (state as ValidatedState<unknown>).validation!;
+    expect(v.finalists.length).toBe(4);
+    expect(v.scores).toHaveLength(3);
+    // The validation slices were read by the validation asks only: the search kept to slices 0..3.
+    const searchKeys = [...scores.keys()].filter((k) => Number(k.split('|')[1]) >= 4);
+    expect(searchKeys).toHaveLength(4 * 3);
+    const lastThree = asks.slice(-3).map((a) => a.candidates.map((g) => g.join(',')));
+    for (const asked of lastThree) expect(asked).toEqual(v.finalists.map((f) => f.genome.join(',')));
+    const mean = (g: Genome) => [4, 5, 6].reduce((sum, s) => sum + scores.get(`${g.join(',')}|${s}`)!, 0) / 3;
+    const best = strategy.best(state)!;
+    expect(best.validation!.slices).toBe(3);
+    expect(best.validation!.score).toBeCloseTo(mean(best.genome), 12);
+    for (const f of v.finalists) expect(mean(f.genome)).toBeGreaterThanOrEqual(best.validation!.score);
+  });
+});
+
+/** An in-process evaluator of a synthetic problem that fails once after `failAfter` evaluations (a killed process). */
+function syntheticEvaluator(problem: SyntheticProblem, failAfter = Infinity): Evaluator & { count: number } {
+  return {
+    threads: 1,
+    count: 0,
+    async evaluate(genomes: Genome[], fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void) {
+      const values: number[] = [];
+      for (const [i, g] of genomes.entries()) {
+        if (this.count === failAfter) {
+          failAfter = Infinity;
+          throw new Error('killed');
+        }
+        this.count++;
+        values.push(problem.evaluate(g, fidelity));
+        onChunk?.(i, [values[i]]);
+      }
+      return values;
+    },
+    interrupt() {},
+    async close() {},
+  };
+}
+
+describe('stop.maxEvaluations is a cap', () => {
+  const experiment = (maxEvaluations: number): Experiment => ({
+    name: 'cap',
+    seed: 2,
+    space,
+    strategy: strategySchema.parse({ type: 'evopress', generations: 1_000_000 }),
+    fitness: syntheticFitnessSchema.parse({ type: 'synthetic', seed: 3, noise: 0.1, slices: 4, validationSlices: 2 }),
+    stop: { maxEvaluations },
+    source: 'test',
+  });
+
+  it.each([997, 1000, 1013])('a run of cap %i ends at exactly that many evaluations, validated, even when killed inside the trimmed step', async (cap) => {
+    const problem = new SyntheticProblem(space, { seed: 3, noise: 0.1 });
+    const results = [];
+    for (const failAfter of [Infinity, cap - 3]) {
+      const dir = tempDir();
+      const store = Store.open(join(dir, 'runs.db'));
+      try {
+        createRun(store, 'r', experiment(cap));
+        store.acquireLock('r');
+        const evaluator = syntheticEvaluator(problem, failAfter);
+        await continueRun(store, 'r', experiment(cap), evaluator).catch((e: Error) => expect(e.message).toBe('killed'));
+        const outcome = await continueRun(store, 'r', experiment(cap), evaluator);
+        expect(outcome.status).toBe('finished');
+        expect(outcome.checkpoint.evaluations).toBe(cap);
+        expect(evaluator.count).toBe(cap);
+        results.push(outcome.checkpoint);
+      } finally {
+        store.close();
+      }
+    }
+    // Killed or not, the run ends where the uninterrupted one ends.
+    expect(results[1].bestGenome).toEqual(results[0].bestGenome);
+    expect(results[1].strategyState).toBe(results[0].strategyState);
+    const state = JSON.parse(results[0].strategyState) as ValidatedState<unknown>;
+    expect(state.validation?.scores).toHaveLength(2);
+  });
+});
