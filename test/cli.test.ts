@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
+import { VERSION } from '../src/version.js';
 import { CLI, FIXTURES, ROOT, cli, expectOneLineError, tempDir, unprivileged, withoutTimestamps } from './cli-helpers.js';
 
 const toy = join(ROOT, 'experiments', 'toy', 'experiment.json');
@@ -75,7 +76,10 @@ describe('CLI', () => {
     expect(result.cost).toBeLessThanOrEqual(500);
     expect(result.units).toHaveLength(8);
     expect(result.units.reduce((s: number, u: { cost: number }) => s + u.cost, 0)).toBe(result.cost);
-    expect(result.provenance).toMatchObject({ seed: 1, generations: 200, version: '0.1.0' });
+    expect(result.provenance).toMatchObject({ seed: 1, generations: 200, version: VERSION });
+    // The run ended by re-scoring its finalists on the 4 held-back slices and exported the best there.
+    expect(result.validation).toMatchObject({ slices: 4, finalists: 4 });
+    expect(Number.isFinite(result.validation.fitness)).toBe(true);
     // The toy loss Σ w_i·s_i² at 12 steps of 25% to hand out: the best uses all the budget.
     expect(result.cost).toBe(500);
 
@@ -89,6 +93,18 @@ describe('CLI', () => {
     expect(list.map((r: { id: string }) => r.id)).toContain('good');
     const status = JSON.parse(cli(['status', 'good', '--db', db, '--json']).stdout);
     expect(status).toMatchObject({ id: 'good', status: 'finished', generation: 200, evaluations: result.provenance.evaluations });
+  });
+
+  it('exports a run of an older search state but refuses to resume it, in one line', () => {
+    const old = join(dir, 'old.db');
+    copyFileSync(db, old);
+    const store = Store.open(old);
+    store.db.prepare("UPDATE runs SET version = '0.1.0' WHERE id = 'good'").run();
+    store.close();
+    const exportedOld = JSON.parse(cli(['export', 'good', '--db', old]).stdout);
+    expect(exportedOld.units).toEqual(JSON.parse(exported).units);
+    expect(exportedOld.validation).toBeUndefined();
+    expectOneLineError(cli(['resume', 'good', '--db', old]), /run "good" was made by evosearch 0\.1\.0; evosearch \S+ cannot continue its search exactly .*export what it found/);
   });
 
   it('is deterministic: the same experiment and seed give the same export', () => {

@@ -10,7 +10,7 @@ import { exportWeights, type WeightsFormat } from '../export/weights.js';
 import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
 import { checkOutPath, makeOutDir, writeOut } from './output.js';
-import { VERSION } from '../version.js';
+import { SEARCH_STATE_SINCE, VERSION, resumableSearchState } from '../version.js';
 import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
 import { runDatabase } from '../compress/manifest.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from '../export/heldout.js';
@@ -60,6 +60,8 @@ async function runAndReport(store: Store, runId: string, experiment: Experiment,
     print(`interrupted at step ${outcome.checkpoint.step}; continue with: ${resumeCommand(runId, store.file)}`);
   } else {
     print(`finished ${runId}: best fitness ${result?.fitness} at cost ${result?.cost} after ${outcome.checkpoint.evaluations} evaluations`);
+    const v = result?.validation;
+    if (v) print(`validated: ${v.fitness} on ${v.slices} held-back slices, the best of ${v.finalists} finalists`);
     if (opts.out) print(`wrote ${opts.out}`);
     if (heldOut) print(formatHeldOut(experiment, heldOut));
   }
@@ -170,6 +172,9 @@ export function buildProgram(): Command {
       if (opts.out) checkOutPath(opts.out);
       await withStore(opts.db, { mustExist: true, writable: true }, async (store) => {
         const run = store.requireRun(runId);
+        if (!resumableSearchState(run.version)) {
+          throw new UserError(`run "${runId}" was made by evosearch ${run.version}; evosearch ${VERSION} cannot continue its search exactly (search states changed in ${SEARCH_STATE_SINCE}): export what it found, or start it anew with evosearch run`);
+        }
         const experiment = await openStoredRun(store, runId);
         if (run.status === 'finished' && !opts.json) print(`run ${runId} already finished`);
         await runAndReport(store, runId, experiment, opts.workers, opts);

@@ -4,6 +4,8 @@ import type { Experiment } from '../engine/experiment.js';
 import { SpaceIndex, type Budget } from '../space/space.js';
 import { UserError } from '../errors.js';
 import { defaultTimeout } from '../fitness/types.js';
+import { prepare } from '../engine/engine.js';
+import { resumableSearchState } from '../version.js';
 
 /** The exported best configuration of a run: the contract of `evosearch export --format json`. */
 export interface RunResult {
@@ -11,7 +13,10 @@ export interface RunResult {
   experiment: string;
   strategy: string;
   status: string;
+  /** What the search measured for the exported configuration. */
   fitness: number;
+  /** Once the run validated its finalists: the exported one's mean fitness on the held-back slices, and among how many it won. */
+  validation?: { fitness: number; slices: number; finalists: number };
   cost: number;
   budget: Budget;
   units: { name: string; level: number; value: number; cost: number }[];
@@ -51,12 +56,16 @@ export function runResult(store: Store, runId: string): RunResult {
   }
   const space = new SpaceIndex(experiment.space);
   const genome = checkpoint.bestGenome;
+  // Runs made before validation existed have another state shape, and nothing validated.
+  const validated = resumableSearchState(run.version) ? prepare(experiment).strategy.best(JSON.parse(checkpoint.strategyState))?.validation : undefined;
+  const sign = experiment.fitness.minimize ? 1 : -1;
   return {
     runId,
     experiment: experiment.name,
     strategy: run.strategy,
     status: run.status,
     fitness: checkpoint.bestFitness,
+    ...(validated && { validation: { fitness: sign * validated.score, slices: validated.slices, finalists: validated.finalists } }),
     cost: space.cost(genome),
     budget: experiment.space.budget,
     units: experiment.space.units.map((u, i) => ({ name: u.name, level: genome[i], value: u.levels[genome[i]], cost: u.cost[genome[i]] })),
