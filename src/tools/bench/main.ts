@@ -15,6 +15,7 @@ import { syntheticSpace } from '../../space/synthetic.js';
 import type { Experiment } from '../../engine/experiment.js';
 import type { FitnessSpec } from '../../fitness/types.js';
 import { gapRun } from './gap.js';
+import { noiseTable } from './noise.js';
 import { lmBench } from './lm.js';
 import { imageBench } from './images.js';
 import { GraphBuilder } from '../../runtime/onnx-graph.js';
@@ -159,3 +160,4 @@ if (!args.has('--skip-throughput')) {
 if (!args.has('--skip-lm')) await lmBench();
 if (!args.has('--skip-images')) await imageBench();
 if (!args.has('--skip-gap')) gapTable();
+if (!args.has('--skip-noise')) noiseTable(ROOT);
