@@ -110,6 +110,11 @@ function learn(state: EvoPressState, candidates: Genome[], scores: number[], mem
   return { model, memory };
 }
 
+/** Whether this generation picks a pair to measure again: every other one, and never with one slice (no replicate is possible, and no random draw is spent on one). */
+function replicateNow(state: EvoPressState, slices: number): boolean {
+  return slices > 1 && state.generation % 2 === 0;
+}
+
 /** `recent` after the parent became `parent`: the previous one joins the front when it changed. */
 function remember(state: EvoPressState, parent: Genome, count: number): Best[] {
   if (parent === state.parent || state.parentScore === null) return state.recent;
@@ -140,7 +145,7 @@ function tellModelLed(state: EvoPressState, scores: number[], space: SpaceIndex,
   const parentAt = candidates.length - 1;
   const learnt = Number.isFinite(scores[parentAt]) ? learnAveraged(state.model!, state.counts, candidates, scores, parentAt, MODEL_LED.horizonPerUnit * space.size) : { model: state.model!, counts: state.counts };
   const perturbed = state.racing.map((_, i) => i);
-  const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(seed, state.generation, 0, slices) }, [], perturbed, rng, state.generation % 2 === 0);
+  const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(seed, state.generation, 0, slices) }, [], perturbed, rng, replicateNow(state, slices));
   const generation = state.generation + 1;
   let parent = state.parent;
   if (generation % MODEL_LED.moveEvery === 0) {
@@ -217,7 +222,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
       const parentAt = candidates.length - 1;
       state = { ...state, ...learn(state, candidates, scores, config.memory) };
       const contenders = state.racing.map((_, i) => i);
-      const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices) }, contenders, contenders, rng, state.generation % 2 === 0);
+      const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices) }, contenders, contenders, rng, replicateNow(state, ctx.slices));
       let parent = state.parent;
       let best = scores[parentAt];
       // A parent the evaluation cap left unmeasured stays, with the score it had.
