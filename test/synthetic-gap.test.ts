@@ -28,3 +28,24 @@ describe('gap to the DP optimum on synthetic problems (≤ 100k evaluations) [sl
     expect(ga.gap).toBeLessThan(rs.gap / 2);
   });
 });
+
+describe('gap under interactions and noise (24k evaluations, 4 validation slices) [slow]', () => {
+  const spec = problem('equalStep', 100, 10);
+  const options = (slices: number) => ({ seed: 1, maxEvaluations: 24_000, slices, validationSlices: 4 });
+  const noisy = { propagation: 'chain', noise: 0.02, noiseScale: 'uniformLoss', noiseShrinks: false } as const;
+
+  it('consecutive units that interact, no noise: evopress within 1 percent', { timeout: 300_000 }, () => {
+    const run = gapRun(spec, evopress, options(1), { propagation: 'chain' });
+    expect(run.gap, JSON.stringify(run.curve)).toBeLessThanOrEqual(1);
+    expect(run.evaluations).toBe(24_000);
+  });
+
+  it('constant noise over 16 slices: evopress ends at most half as far as the genetic strategy, and far below random search', { timeout: 300_000 }, () => {
+    const evo = gapRun(spec, evopress, options(16), noisy);
+    const ga = gapRun(spec, genetic, options(16), noisy);
+    const rs = gapRun(spec, strategySchema.parse({ type: 'random', samples: 24_000 }), options(16), noisy);
+    expect(evo.gap, `evopress ${evo.gap}, genetic ${ga.gap}`).toBeLessThanOrEqual(ga.gap / 2);
+    expect(evo.gap).toBeLessThan(rs.gap / 10);
+    for (const run of [evo, ga, rs]) expect(run.evaluations).toBeLessThanOrEqual(24_000);
+  });
+});

@@ -30,7 +30,7 @@ export const evopressSchema = z.strictObject({
    */
   screening: z.number().int().min(0).default(16),
   /** How many recent score differences the model replays each step. */
-  memory: z.number().int().min(0).default(512),
+  memory: z.number().int().min(0).default(2048),
   /** Every this many generations one offspring is the model's optimum within `trustRadius` ranks of the parent; 0 never. */
   proposalEvery: z.number().int().min(0).default(10),
   trustRadius: z.number().int().min(0).default(3),
