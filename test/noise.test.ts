@@ -20,12 +20,8 @@ const evopress = createStrategy(strategySchema.parse({ type: 'evopress', generat
 function run(problemSpec: SyntheticProblemSpec, slices: number, maxEvaluations: number, validationSlices = 0) {
   const problem = new SyntheticProblem(space, problemSpec);
   const ctx = { space: new SpaceIndex(space), seed: 7, slices, validationSlices };
-  const asked: Fidelity[] = [];
-  const { state, evaluations } = drive(evopress, ctx, 7, (g, budget, slice) => problem.evaluate(g, { budget, slice }), {
-    maxEvaluations,
-    onAsk: () => undefined,
-  });
-  return { state: state as ValidatedState<EvoPressState>, evaluations, problem, asked };
+  const { state, evaluations } = drive(evopress, ctx, 7, (g, budget, slice) => problem.evaluate(g, { budget, slice }), { maxEvaluations });
+  return { state: state as ValidatedState<EvoPressState>, evaluations, problem };
 }
 
 describe('evopress measures the noise of its fitness by replicates', () => {
@@ -60,20 +56,20 @@ describe('every search ends by validating its finalists on held-back slices', ()
     const strategy = createStrategy(strategySchema.parse(config));
     const problem = new SyntheticProblem(space, { seed: 3, noise: 0.5, noiseShrinks: false });
     const ctx = { space: new SpaceIndex(space), seed: 7, slices: 4, validationSlices: 3 };
-    const asks: { candidates: Genome[]; slice: number }[] = [];
+    const asks: Genome[][] = [];
     const scores = new Map<string, number>();
     const { state } = drive(strategy, ctx, 7, (g, budget, slice) => {
       const value = problem.evaluate(g, { budget, slice });
       scores.set(`${g.join(',')}|${slice}`, value);
       return value;
-    }, { onAsk: (candidates) => asks.push({ candidates, slice: -1 }) });
+    }, { onAsk: (candidates) => asks.push(candidates) });
     const v = (state as ValidatedState<unknown>).validation!;
     expect(v.finalists.length).toBe(4);
     expect(v.scores).toHaveLength(3);
     // The validation slices were read by the validation asks only: the search kept to slices 0..3.
     const searchKeys = [...scores.keys()].filter((k) => Number(k.split('|')[1]) >= 4);
     expect(searchKeys).toHaveLength(4 * 3);
-    const lastThree = asks.slice(-3).map((a) => a.candidates.map((g) => g.join(',')));
+    const lastThree = asks.slice(-3).map((candidates) => candidates.map((g) => g.join(',')));
     for (const asked of lastThree) expect(asked).toEqual(v.finalists.map((f) => f.genome.join(',')));
     const mean = (g: Genome) => [4, 5, 6].reduce((sum, s) => sum + scores.get(`${g.join(',')}|${s}`)!, 0) / 3;
     const best = strategy.best(state)!;
@@ -142,5 +138,62 @@ describe('stop.maxEvaluations is a cap', () => {
     expect(results[1].strategyState).toBe(results[0].strategyState);
     const state = JSON.parse(results[0].strategyState) as ValidatedState<unknown>;
     expect(state.validation?.scores).toHaveLength(2);
+  });
+});
+
+describe('the averaging model', () => {
+  it('prices the levels next to the parent from wide perturbations under noise far above any single step', async () => {
+    const { learnAveraged } = await import('../src/strategies/surrogate.js');
+    const { perturbation } = await import('../src/strategies/operators.js');
+    const { Rng } = await import('../src/rng/rng.js');
+    const index = new SpaceIndex(space);
+    const problem = new SyntheticProblem(space, { seed: 3 });
+    const center = index.uniform()!;
+    // Every level one rank from the centre: its true loss difference and cost difference.
+    const neighbours = space.units.flatMap((_, u) =>
+      [-1, 1].flatMap((d) => {
+        const rank = index.rankOf[u][center[u]] + d;
+        if (rank < 0 || rank >= index.levelCount(u)) return [];
+        const level = index.byRank[u][rank];
+        return [{ u, level, truth: problem.loss[u][level] - problem.loss[u][center[u]], cost: space.units[u].cost[level] - space.units[u].cost[center[u]] }];
+      }),
+    );
+    const rms = (xs: number[]) => Math.sqrt(xs.reduce((a, b) => a + b * b, 0) / xs.length);
+    const step = rms(neighbours.map((n) => n.truth));
+    const sd = 10 * step;
+
+    const rng = Rng.fromSeed(1);
+    let model = space.units.map((u) => u.cost.map(() => 0 as number | null));
+    let counts = space.units.map((u) => u.cost.map(() => 0));
+    for (let request = 0; request < 400; request++) {
+      const members = [...Array.from({ length: 32 }, () => perturbation(index, center, rng, 0.4)!), center];
+      const scores = members.map((g) => problem.exact(g) + sd * rng.normal());
+      ({ model, counts } = learnAveraged(model, counts, members, scores, members.length - 1, 10 * space.units.length));
+    }
+    const errors = neighbours.map((n) => model[n.u][n.level]! - model[n.u][center[n.u]]! - n.truth);
+    // Under a budget, repairs tie raises to lowerings, so a price per unit of cost (λ·Δcost) is what
+    // the model cannot tell from the losses; it changes no comparison between configurations of equal cost.
+    const lambda = errors.reduce((sum, e, i) => sum + e * neighbours[i].cost, 0) / neighbours.reduce((sum, n) => sum + n.cost ** 2, 0);
+    const tradeOffErrors = errors.map((e, i) => e - lambda * neighbours[i].cost);
+    expect(rms(tradeOffErrors)).toBeLessThan(step / 2);
+  });
+});
+
+describe('every strategy keeps to the cap with its validation inside it', () => {
+  it.each([
+    ['evopress', { type: 'evopress', generations: 1_000_000 }],
+    ['genetic', { type: 'genetic', generations: 1_000_000 }],
+    ['random', { type: 'random', samples: 1_000_000 }],
+  ])('%s', (_, config) => {
+    const strategy = createStrategy(strategySchema.parse(config));
+    const problem = new SyntheticProblem(space, { seed: 3, noise: 0.2 });
+    for (const cap of [50, 333, 1000]) {
+      const { state, evaluations } = drive(strategy, { space: new SpaceIndex(space), seed: 1, slices: 4, validationSlices: 3 }, 1, (g, budget, slice) => problem.evaluate(g, { budget, slice }), { maxEvaluations: cap });
+      // At most the cap; less only by validation evaluations reserved for finalists the search did not have.
+      expect(evaluations).toBeLessThanOrEqual(cap);
+      expect(evaluations).toBeGreaterThan(cap - 4 * 3);
+      expect((state as ValidatedState<unknown>).validation?.scores).toHaveLength(3);
+      expect(strategy.best(state)?.validation?.slices).toBe(3);
+    }
   });
 });
