@@ -2,15 +2,13 @@ import { z } from 'zod';
 import { genomeKey, type Fidelity, type Genome, type SpaceIndex } from '../space/space.js';
 import { positiveInt } from '../validation.js';
 import type { Rng } from '../rng/rng.js';
-import type { Strategy, Search, Best } from './types.js';
-import { levelSwitch, perturbation, rankByScore } from './operators.js';
+import type { Search, Best } from './types.js';
+import { levelSwitch, rankByScore } from './operators.js';
 import { sliceFor } from './slices.js';
-import { distinctBests, finalistsField } from './validation.js';
-import { difference, emptyModel, learnAveraged, learnDifference, modelOptimum, predictDifference, type AdditiveModel, type Difference } from './surrogate.js';
-import { noNoiseYet, noiseSwampsSwitches, replicateCandidates, updateNoise, type NoiseEstimate } from './noise.js';
-
-/** Model-led moves: wide perturbations per generation (×λ), generations between moves, and how many measurements of a level the model averages. */
-const MODEL_LED = { perturbationsPerOffspring: 2, spread: 0.4, moveEvery: 4, radius: 1, horizonPerUnit: 10 };
+import { distinctBests, finalistsField, remember } from './validation.js';
+import { difference, emptyModel, learnDifference, modelOptimum, predictDifference, type AdditiveModel, type Difference } from './surrogate.js';
+import { enterModelLed, modelLedAsk, tellModelLed } from './model-led.js';
+import { noNoiseYet, noiseSwampsSwitches, replicateCandidates, replicateNow, updateNoise, type NoiseEstimate } from './noise.js';
 
 const stageSchema = z.strictObject({ survivors: positiveInt, budget: z.number().positive() });
 
@@ -110,56 +108,12 @@ function learn(state: EvoPressState, candidates: Genome[], scores: number[], mem
   return { model, memory };
 }
 
-/** Whether this generation picks a pair to measure again: every other one, and never with one slice (no replicate is possible, and no random draw is spent on one). */
-function replicateNow(state: EvoPressState, slices: number): boolean {
-  return slices > 1 && state.generation % 2 === 0;
-}
-
-/** `recent` after the parent became `parent`: the previous one joins the front when it changed. */
-function remember(state: EvoPressState, parent: Genome, count: number): Best[] {
-  if (parent === state.parent || state.parentScore === null) return state.recent;
-  return distinctBests([{ genome: state.parent, score: state.parentScore }, ...state.recent], count);
-}
-
-/** Wide perturbations of the parent for the model-led mode: distinct, and never the parent itself. */
-function perturbations(state: EvoPressState, space: SpaceIndex, rng: Rng, config: EvoPressConfig): Genome[] {
-  const want = MODEL_LED.perturbationsPerOffspring * config.offspring;
-  const seen = new Set([genomeKey(state.parent)]);
-  const children: Genome[] = [];
-  for (let attempt = 0; children.length < want && attempt < 20 * want; attempt++) {
-    const child = perturbation(space, state.parent, rng, MODEL_LED.spread);
-    if (!child || seen.has(genomeKey(child))) continue;
-    seen.add(genomeKey(child));
-    children.push(child);
-  }
-  return children;
-}
-
-/**
- * Model-led mode: every measurement of the request (perturbations, replicates, parent) feeds the
- * averaging model; every few generations the parent moves to the model's optimum within one rank
- * of where it is, where the perturbations measured the model.
- */
-function tellModelLed(state: EvoPressState, scores: number[], space: SpaceIndex, seed: number, slices: number, rng: Rng, finalists: number): EvoPressState {
-  const candidates = [...state.racing, ...state.extras, state.parent];
-  const parentAt = candidates.length - 1;
-  const learnt = Number.isFinite(scores[parentAt]) ? learnAveraged(state.model!, state.counts, candidates, scores, parentAt, MODEL_LED.horizonPerUnit * space.size) : { model: state.model!, counts: state.counts };
-  const perturbed = state.racing.map((_, i) => i);
-  const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(seed, state.generation, 0, slices) }, [], perturbed, rng, replicateNow(state, slices));
-  const generation = state.generation + 1;
-  let parent = state.parent;
-  if (generation % MODEL_LED.moveEvery === 0) {
-    const proposal = modelOptimum(space, learnt.model, state.parent, MODEL_LED.radius);
-    if (proposal && space.isFeasible(proposal)) parent = proposal;
-  }
-  const parentScore = parent === state.parent && Number.isFinite(scores[parentAt]) ? scores[parentAt] : state.parentScore;
-  return { ...state, ...learnt, noise, generation, parent, parentScore, racing: [], extras: [], recent: remember(state, parent, finalists) };
-}
-
 /**
  * The (1+λ) evolutionary algorithm of EvoPress with multi-step racing selection. Each stage is one
  * ask, so a generation with k stages is k asks at growing fidelity. Offspring that tie the parent
- * replace it: on plateaus of equal fitness this lets the search drift instead of stalling.
+ * replace it: on plateaus of equal fitness this lets the search drift instead of stalling. Every
+ * other generation a replicate measures the fitness's noise; once it swamps what a switch changes,
+ * the search goes model-led for good (see model-led.ts).
  */
 export function evopress(config: EvoPressConfig): Search<EvoPressState> {
   const lastStage = config.selection.length - 1;
@@ -187,13 +141,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
 
     ask(state, ctx, rng) {
       if (state.generation >= config.generations) return null;
-      const lastBudget = config.selection[lastStage].budget;
-      if (state.mode === 'model') {
-        const slice = sliceFor(ctx.seed, state.generation, 0, ctx.slices);
-        const racing = perturbations(state, ctx.space, rng, config);
-        const extras = replicateCandidates(state.noise, slice, state.parent);
-        return { state: { ...state, racing, extras }, ask: { candidates: [...racing, ...extras, state.parent], fidelity: { budget: lastBudget, slice } } };
-      }
+      if (state.mode === 'model') return modelLedAsk(state, ctx, rng, config.selection[lastStage].budget, config.offspring);
       let racing = state.racing;
       if (state.stage === 0) {
         racing = offspring(state, ctx.space, rng, config);
@@ -222,7 +170,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
       const parentAt = candidates.length - 1;
       state = { ...state, ...learn(state, candidates, scores, config.memory) };
       const contenders = state.racing.map((_, i) => i);
-      const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices) }, contenders, contenders, rng, replicateNow(state, ctx.slices));
+      const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices) }, contenders, contenders, rng, replicateNow(state.generation, ctx.slices));
       let parent = state.parent;
       let best = scores[parentAt];
       // A parent the evaluation cap left unmeasured stays, with the score it had.
@@ -234,11 +182,8 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
           }
         }
       } else best = state.parentScore ?? Infinity;
-      const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], recent: remember(state, parent, config.finalists) };
-      if (state.model && noiseSwampsSwitches(noise)) {
-        return { ...next, mode: 'model', model: ctx.space.space.units.map((u) => u.cost.map(() => 0)), counts: ctx.space.space.units.map((u) => u.cost.map(() => 0)), memory: [] };
-      }
-      return next;
+      const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], recent: remember(state.recent, { genome: state.parent, score: state.parentScore }, parent, config.finalists) };
+      return state.model && noiseSwampsSwitches(noise) ? enterModelLed(next, ctx.space) : next;
     },
 
     best(state): Best | null {

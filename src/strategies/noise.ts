@@ -23,6 +23,11 @@ export const noNoiseYet = (): NoiseEstimate => ({ pending: null, variance: 0, re
 /** Replicates seen before the estimate decides anything. */
 export const REPLICATES_TO_DECIDE = 8;
 
+/** Whether a generation picks a pair to measure again: every other one, and never with one slice (no replicate is possible then, and no random draw is spent on one). */
+export function replicateNow(generation: number, slices: number): boolean {
+  return slices > 1 && generation % 2 === 0;
+}
+
 /** Running means over about the last 20 values (plain means before that). */
 function runningMean(mean: number, value: number, count: number): number {
   return mean + (value - mean) / Math.min(count, 20);

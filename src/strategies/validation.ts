@@ -93,3 +93,9 @@ export function distinctBests(bests: Best[], count: number): Best[] {
   }
   return out;
 }
+
+/** A search's earlier incumbents, the most recent first, after its incumbent `previous` gave way to `next` (unchanged when it did not). */
+export function remember(recent: Best[], previous: { genome: Best['genome']; score: number | null }, next: Best['genome'], count: number): Best[] {
+  if (next === previous.genome || previous.score === null) return recent;
+  return distinctBests([{ genome: previous.genome, score: previous.score }, ...recent], count);
+}
