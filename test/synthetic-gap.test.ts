@@ -21,6 +21,11 @@ describe('gap to the DP optimum on synthetic problems (≤ 100k evaluations) [sl
     expect(run.evaluations).toBeLessThanOrEqual(100_000);
   });
 
+  it('leaves a local optimum of the level switches (equalStep 100 × 10, seed 5: the model sees nothing better within its trust radius, and looks further)', { timeout: 300_000 }, () => {
+    const run = gapRun({ ...problem('equalStep', 100, 10), seed: 5 }, evopress, { seed: 5, maxEvaluations: 100_000, stopAtGap: 0.1 });
+    expect(run.gap, JSON.stringify(run.curve)).toBeLessThanOrEqual(0.1);
+  });
+
   it('the genetic algorithm beats random sampling at the same evaluations', { timeout: 300_000 }, () => {
     const spec = problem('unequalCost', 100, 10);
     const ga = gapRun(spec, genetic, { seed: 1, maxEvaluations: 5000 });

@@ -82,7 +82,7 @@ function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: Ev
   }
   if (!state.model || pool.length <= config.offspring) return pool.slice(0, config.offspring);
   if (config.proposalEvery > 0 && state.generation % config.proposalEvery === 0) {
-    const proposal = modelOptimum(space, state.model, state.parent, config.trustRadius);
+    const proposal = widestNeededProposal(space, state.model, state.parent, config.trustRadius);
     if (proposal && space.fits(space.cost(proposal)) && !seen.has(genomeKey(proposal))) pool[0] = proposal;
   }
   const model = state.model;
@@ -91,6 +91,19 @@ function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: Ev
   const picked = new Set(byPrediction.slice(0, Math.ceil(config.offspring / 2)).filter((i) => predicted[i] < Infinity));
   for (let i = 0; picked.size < config.offspring && i < pool.length; i++) picked.add(i);
   return [...picked].sort((a, b) => a - b).map((i) => pool[i]);
+}
+
+/**
+ * The model's optimum within `radius` ranks of the parent; when that is the parent itself (the
+ * model sees nothing better nearby: a local optimum of the level switches), within twice the
+ * radius, and so on up to the whole space, so that the search leaves it.
+ */
+function widestNeededProposal(space: SpaceIndex, model: AdditiveModel, parent: Genome, radius: number): Genome | null {
+  const widest = Math.max(...space.byRank.map((ranks) => ranks.length - 1));
+  for (let r = radius; ; r = Math.max(1, 2 * r)) {
+    const proposal = modelOptimum(space, model, parent, r);
+    if (!proposal || genomeKey(proposal) !== genomeKey(parent) || r >= widest) return proposal;
+  }
 }
 
 /**
