@@ -41,10 +41,10 @@ export function replicateCandidates(noise: NoiseEstimate, slice: number, referen
 }
 
 /**
- * Folds one request into the estimate. `candidates`/`scores` are the whole request, `reference` its
- * reference (measured in it), `contenders` the indices whose spread measures what a switch changes,
- * `extras` the replicate candidates at their indices. Then picks the next pair at random among
- * `pairable` (indices of this request's measured candidates), or none when `pickNext` is false.
+ * Folds one request into the estimate: the pending pair, if the request measured it again (its
+ * replicate candidates are among `candidates`), and the mean square of the differences between the
+ * `contenders` (indices: what a switch changes) and the `reference`. Then picks the next pair at
+ * random among `pairable` (indices of measured candidates), or none when `pickNext` is false.
  */
 export function updateNoise(
   noise: NoiseEstimate,

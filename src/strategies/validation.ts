@@ -18,8 +18,9 @@ export interface ValidatedState<S> {
  * of the calibration slices it never read, and picks the one that is best on average there: a
  * search's best score is its luckiest, and held-back data are not. Each validation slice is read at
  * budget 1, so that together they read every held-back sample once, none twice. Validation evaluations
- * are reserved from the start, so a capped run still validates within its cap. Without validation
- * slices, or with a single finalist, the wrapper changes nothing but the state's shape.
+ * are reserved from the start, so a capped run still validates within its cap. A single finalist is
+ * validated too, for its held-back score. Without validation slices the wrapper changes nothing but
+ * the state's shape.
  */
 export function withValidation<S>(inner: Search<S>, count: number): Strategy<ValidatedState<S>> {
   const reserve = (validationSlices: number) => count * validationSlices;
@@ -76,6 +77,8 @@ function validatedBest(finalists: Best[], scores: number[][]): Best {
     const mean = measured.length ? measured.reduce((a, b) => a + b, 0) / measured.length : Infinity;
     if (winner < 0 || mean < winnerMean) [winner, winnerMean] = [i, mean];
   });
+  // A cap that left every finalist unmeasured leaves nothing validated.
+  if (winnerMean === Infinity) return finalists[0];
   const slices = scores.filter((row) => Number.isFinite(row[winner])).length;
   return { ...finalists[winner], validation: { score: winnerMean, slices, finalists: finalists.length } };
 }
