@@ -1,4 +1,4 @@
-import type { Genome } from '../space/space.js';
+import { genomeKey, type Genome } from '../space/space.js';
 import type { Rng } from '../rng/rng.js';
 
 /**
@@ -37,7 +37,7 @@ function runningMean(mean: number, value: number, count: number): number {
 export function replicateCandidates(noise: NoiseEstimate, slice: number, reference: Genome): Genome[] {
   const pending = noise.pending;
   if (!pending || pending.slice === slice) return [];
-  return sameGenome(pending.reference, reference) ? [pending.genome] : [pending.genome, pending.reference];
+  return genomeKey(pending.reference) === genomeKey(reference) ? [pending.genome] : [pending.genome, pending.reference];
 }
 
 /**
@@ -58,7 +58,7 @@ export function updateNoise(
   let { variance, replicates, spread } = noise;
   const pending = noise.pending;
   if (pending && pending.slice !== slice) {
-    const at = (g: Genome) => candidates.findIndex((c) => sameGenome(c, g));
+    const at = (g: Genome) => candidates.findIndex((c) => genomeKey(c) === genomeKey(g));
     const a = at(pending.genome);
     const b = at(pending.reference);
     if (a >= 0 && b >= 0 && Number.isFinite(scores[a]) && Number.isFinite(scores[b])) {
@@ -89,8 +89,4 @@ export function updateNoise(
  */
 export function noiseSwampsSwitches(noise: NoiseEstimate): boolean {
   return noise.replicates >= REPLICATES_TO_DECIDE && noise.spread > 0 && 2 * noise.variance >= 0.25 * noise.spread;
-}
-
-function sameGenome(a: Genome, b: Genome): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -1,3 +1,4 @@
+import { genomeKey } from '../space/space.js';
 import { positiveInt } from '../validation.js';
 import type { Best, Search, Strategy } from './types.js';
 
@@ -88,7 +89,7 @@ export function distinctBests(bests: Best[], count: number): Best[] {
   const seen = new Set<string>();
   const out: Best[] = [];
   for (const b of bests) {
-    const key = b.genome.join(',');
+    const key = genomeKey(b.genome);
     if (seen.has(key) || !Number.isFinite(b.score)) continue;
     seen.add(key);
     out.push(b);
