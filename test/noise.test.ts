@@ -7,6 +7,8 @@ import { createStrategy, strategySchema } from '../src/strategies/index.js';
 import type { ValidatedState } from '../src/strategies/validation.js';
 import type { EvoPressState } from '../src/strategies/evopress.js';
 import { drive } from '../src/engine/drive.js';
+import { noNoiseYet, replicateCandidates, updateNoise } from '../src/strategies/noise.js';
+import { Rng } from '../src/rng/rng.js';
 import { createRun, continueRun } from '../src/engine/engine.js';
 import { Store } from '../src/store/store.js';
 import type { Evaluator } from '../src/pool/evaluator.js';
@@ -43,10 +45,44 @@ describe('evopress measures the noise of its fitness by replicates', () => {
     expect(exact.state.search.mode).toBe('select');
   });
 
-  it('with one slice there are no replicates: the fitness is exact to the search', () => {
-    const one = run({ seed: 3, propagation: 'chain', noise: 0.02, noiseScale: 'uniformLoss', noiseShrinks: false }, 1, 3000);
-    expect(one.state.search.noise.replicates).toBe(0);
-    expect(one.state.search.mode).toBe('select');
+  it('with one slice, the replicate is the same switch made from a later parent: noise is found, an exact fitness shows none', () => {
+    const noisy = run({ seed: 3, propagation: 'chain', noise: 0.02, noiseScale: 'uniformLoss', noiseShrinks: false }, 1, 6000);
+    expect(noisy.state.search.noise.replicates).toBeGreaterThanOrEqual(8);
+    expect(noisy.state.search.mode).toBe('model');
+    const exact = run({ seed: 3 }, 1, 6000);
+    expect(exact.state.search.noise.replicates).toBeGreaterThanOrEqual(8);
+    expect(exact.state.search.noise.variance).toBeLessThan(1e-12 * exact.state.search.noise.spread);
+    expect(exact.state.search.mode).toBe('select');
+  });
+
+  it('transplants a pending switch only onto a parent whose switched units sit where they were', () => {
+    const index = new SpaceIndex(space);
+    const reference = index.uniform()!;
+    const genome = reference.slice();
+    index.setRank(genome, 0, index.rank(genome, 0) + 1);
+    index.setRank(genome, 1, index.rank(genome, 1) - 1);
+    const noise = { ...noNoiseYet(), pending: { genome, reference, delta: 0.5, slice: 0 } };
+    expect(replicateCandidates(noise, 0, reference, index)).toEqual([]);
+    expect(replicateCandidates(noise, 1, reference, index)).toEqual([genome]);
+
+    const later = reference.slice();
+    index.setRank(later, 5, index.rank(later, 5) + 1);
+    index.setRank(later, 6, index.rank(later, 6) - 1);
+    const transplanted = later.slice();
+    transplanted[0] = genome[0];
+    transplanted[1] = genome[1];
+    expect(replicateCandidates(noise, 0, later, index)).toEqual([transplanted]);
+
+    const moved = later.slice();
+    index.setRank(moved, 0, index.rank(moved, 0) - 1);
+    index.setRank(moved, 7, index.rank(moved, 7) + 1);
+    expect(replicateCandidates(noise, 0, moved, index)).toEqual([]);
+
+    const scores = [0.5 + 0.2, 0];
+    const updated = updateNoise(noise, { candidates: [transplanted, later], scores, reference: 1, slice: 0 }, [], [], Rng.fromSeed(1), false, index);
+    expect(updated.replicates).toBe(1);
+    expect(updated.variance).toBeCloseTo(0.2 ** 2 / 4, 12);
+    expect(updated.pending).toBeNull();
   });
 });
 

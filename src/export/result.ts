@@ -109,6 +109,7 @@ export function formatResult(result: RunResult, format: ExportFormat): string {
   }
 }
 
-function csvField(text: string): string {
+/** A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180). */
+export function csvField(text: string): string {
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }

@@ -165,7 +165,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
         slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices),
       };
       if (state.stage < lastStage) return { state: { ...state, racing, extras: [] }, ask: { candidates: racing, fidelity } };
-      const extras = replicateCandidates(state.noise, fidelity.slice, state.parent);
+      const extras = replicateCandidates(state.noise, fidelity.slice, state.parent, ctx.space);
       return { state: { ...state, racing, extras }, ask: { candidates: [...racing, ...extras, state.parent], fidelity } };
     },
 
@@ -183,7 +183,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
       const parentAt = candidates.length - 1;
       state = { ...state, ...learn(state, candidates, scores, config.memory) };
       const contenders = state.racing.map((_, i) => i);
-      const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices) }, contenders, contenders, rng, replicateNow(state.generation, ctx.slices));
+      const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices) }, contenders, contenders, rng, replicateNow(state.generation), ctx.space);
       let parent = state.parent;
       let best = scores[parentAt];
       // A parent the evaluation cap left unmeasured stays, with the score it had.
@@ -196,7 +196,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
         }
       } else best = state.parentScore ?? Infinity;
       const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], recent: remember(state.recent, { genome: state.parent, score: state.parentScore }, parent, config.finalists) };
-      return state.model && noiseSwampsSwitches(noise) ? enterModelLed(next, ctx.space) : next;
+      return state.model && noiseSwampsSwitches(noise, ctx.slices) ? enterModelLed(next, ctx.space) : next;
     },
 
     best(state): Best | null {

@@ -28,7 +28,7 @@ export function enterModelLed(state: EvoPressState, space: SpaceIndex): EvoPress
 export function modelLedAsk(state: EvoPressState, ctx: StrategyContext, rng: Rng, budget: number, offspring: number): { state: EvoPressState; ask: Ask } {
   const slice = sliceFor(ctx.seed, state.generation, 0, ctx.slices);
   const racing = perturbations(state, ctx.space, rng, offspring);
-  const extras = replicateCandidates(state.noise, slice, state.parent);
+  const extras = replicateCandidates(state.noise, slice, state.parent, ctx.space);
   return { state: { ...state, racing, extras }, ask: { candidates: [...racing, ...extras, state.parent], fidelity: { budget, slice } } };
 }
 
@@ -56,7 +56,7 @@ export function tellModelLed(state: EvoPressState, scores: number[], space: Spac
   const parentAt = candidates.length - 1;
   const learnt = Number.isFinite(scores[parentAt]) ? learnAveraged(state.model!, state.counts, candidates, scores, parentAt, MODEL_LED.horizonPerUnit * space.size) : { model: state.model!, counts: state.counts };
   const perturbed = state.racing.map((_, i) => i);
-  const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(seed, state.generation, 0, slices) }, [], perturbed, rng, replicateNow(state.generation, slices));
+  const noise = updateNoise(state.noise, { candidates, scores, reference: parentAt, slice: sliceFor(seed, state.generation, 0, slices) }, [], perturbed, rng, replicateNow(state.generation), space);
   const generation = state.generation + 1;
   let parent = state.parent;
   if (generation % MODEL_LED.moveEvery === 0) {

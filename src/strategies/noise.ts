@@ -1,12 +1,15 @@
-import { genomeKey, type Genome } from '../space/space.js';
+import { genomeKey, type Genome, type SpaceIndex } from '../space/space.js';
 import type { Rng } from '../rng/rng.js';
 
 /**
  * How noisy the fitness is, measured by replicates: a candidate and the reference it was measured
  * with are measured again, together, on another calibration slice. The change in their difference
  * is pure measurement noise (whatever a slice adds to both cancels), with variance 4σ² for a
- * per-measurement noise σ. With one slice there are no replicates: to the search, the fitness is
- * then exact, whatever it would say on other data.
+ * per-measurement noise σ. With one slice, measuring the same pair again only repeats the same
+ * numbers; there the replicate is the same switch made from a later parent (same units, same levels
+ * before and after), measured with that parent. Where losses are close to additive it changes the
+ * score by the same amount, so the change in the difference is again noise, plus whatever the
+ * units the parent moved in between add to it.
  */
 export interface NoiseEstimate {
   /** The pair to measure again: its score difference on `slice`. */
@@ -14,7 +17,11 @@ export interface NoiseEstimate {
   /** Running mean of σ² from the replicates so far. */
   variance: number;
   replicates: number;
-  /** Running mean of the squared measured differences between a request's contenders and its reference. */
+  /**
+   * Running mean of the variance between the measured contenders of one request (the offspring:
+   * what switches change). Not their differences to the reference: with one slice the reference
+   * carries a lucky draw that would count as spread.
+   */
   spread: number;
 }
 
@@ -23,9 +30,9 @@ export const noNoiseYet = (): NoiseEstimate => ({ pending: null, variance: 0, re
 /** Replicates seen before the estimate decides anything. */
 export const REPLICATES_TO_DECIDE = 8;
 
-/** Whether a generation picks a pair to measure again: every other one, and never with one slice (no replicate is possible then, and no random draw is spent on one). */
-export function replicateNow(generation: number, slices: number): boolean {
-  return slices > 1 && generation % 2 === 0;
+/** Whether a generation picks a pair to measure again: every other one. */
+export function replicateNow(generation: number): boolean {
+  return generation % 2 === 0;
 }
 
 /** Running means over about the last 20 values (plain means before that). */
@@ -33,17 +40,37 @@ function runningMean(mean: number, value: number, count: number): number {
   return mean + (value - mean) / Math.min(count, 20);
 }
 
-/** The candidates to add to a request on `slice` so that the pending pair is measured again; none on the same slice. */
-export function replicateCandidates(noise: NoiseEstimate, slice: number, reference: Genome): Genome[] {
+/**
+ * The pair that measures the pending difference again in a request on `slice` whose reference is
+ * `reference`: the same pair on another slice; on the same slice, the pending switch made from
+ * `reference` when that is a different configuration whose switched units sit where the pending
+ * reference's did, and the result fits the budget. Null when neither is possible.
+ */
+function replicatePair(noise: NoiseEstimate, slice: number, reference: Genome, space: SpaceIndex): { genome: Genome; reference: Genome } | null {
   const pending = noise.pending;
-  if (!pending || pending.slice === slice) return [];
-  return genomeKey(pending.reference) === genomeKey(reference) ? [pending.genome] : [pending.genome, pending.reference];
+  if (!pending) return null;
+  if (pending.slice !== slice) return { genome: pending.genome, reference: pending.reference };
+  if (genomeKey(reference) === genomeKey(pending.reference)) return null;
+  const genome = reference.slice();
+  for (let u = 0; u < genome.length; u++) {
+    if (pending.genome[u] === pending.reference[u]) continue;
+    if (reference[u] !== pending.reference[u]) return null;
+    genome[u] = pending.genome[u];
+  }
+  return space.fits(space.cost(genome)) ? { genome, reference } : null;
+}
+
+/** The candidates to add to a request on `slice` whose reference is `reference`, so that the pending difference is measured again. */
+export function replicateCandidates(noise: NoiseEstimate, slice: number, reference: Genome, space: SpaceIndex): Genome[] {
+  const pair = replicatePair(noise, slice, reference, space);
+  if (!pair) return [];
+  return genomeKey(pair.reference) === genomeKey(reference) ? [pair.genome] : [pair.genome, pair.reference];
 }
 
 /**
  * Folds one request into the estimate: the pending pair, if the request measured it again (its
- * replicate candidates are among `candidates`), and the mean square of the differences between the
- * `contenders` (indices: what a switch changes) and the `reference`. Then picks the next pair at
+ * replicate candidates are among `candidates`), and the variance between the `contenders`
+ * (indices: the offspring). Then picks the next pair at
  * random among `pairable` (indices of measured candidates), or none when `pickNext` is false.
  */
 export function updateNoise(
@@ -53,40 +80,51 @@ export function updateNoise(
   pairable: number[],
   rng: Rng,
   pickNext: boolean,
+  space: SpaceIndex,
 ): NoiseEstimate {
   const { candidates, scores, reference, slice } = request;
   let { variance, replicates, spread } = noise;
   const pending = noise.pending;
-  if (pending && pending.slice !== slice) {
+  const pair = replicatePair(noise, slice, candidates[reference], space);
+  let measured = false;
+  if (pending && pair) {
     const at = (g: Genome) => candidates.findIndex((c) => genomeKey(c) === genomeKey(g));
-    const a = at(pending.genome);
-    const b = at(pending.reference);
+    const a = at(pair.genome);
+    const b = at(pair.reference);
     if (a >= 0 && b >= 0 && Number.isFinite(scores[a]) && Number.isFinite(scores[b])) {
+      measured = true;
       replicates++;
       variance = runningMean(variance, (scores[a] - scores[b] - pending.delta) ** 2 / 4, replicates);
     }
   }
-  const deltas = contenders.filter((i) => Number.isFinite(scores[i])).map((i) => scores[i] - scores[reference]);
-  if (deltas.length > 0 && Number.isFinite(scores[reference])) {
-    const fresh = deltas.reduce((sum, d) => sum + d * d, 0) / deltas.length;
+  const measuredContenders = contenders.filter((i) => Number.isFinite(scores[i])).map((i) => scores[i]);
+  if (measuredContenders.length > 1) {
+    const mean = measuredContenders.reduce((a, b) => a + b, 0) / measuredContenders.length;
+    const fresh = measuredContenders.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (measuredContenders.length - 1);
     spread = spread === 0 ? fresh : runningMean(spread, fresh, 20);
   }
-  const measured = pairable.filter((i) => i !== reference && Number.isFinite(scores[i]));
-  const next = pickNext && measured.length > 0 ? rng.pick(measured) : -1;
+  const pickable = pairable.filter((i) => i !== reference && Number.isFinite(scores[i]));
+  const next = pickNext && pickable.length > 0 ? rng.pick(pickable) : -1;
   return {
-    pending: next >= 0 ? { genome: candidates[next], reference: candidates[reference], delta: scores[next] - scores[reference], slice } : pending && pending.slice === slice ? pending : null,
+    pending: next >= 0 ? { genome: candidates[next], reference: candidates[reference], delta: scores[next] - scores[reference], slice } : measured ? null : pending,
     variance,
     replicates,
     spread,
   };
 }
 
+/** Noise share of the offspring's spread beyond which the search pools (see {@link noiseSwampsSwitches}). */
+export const NOISE_SHARE = { slices: 0.25, oneSlice: 0.002 };
+
 /**
- * True when measurements no longer tell better from worse: the noise in a measured difference
- * (variance 2σ²) makes up a quarter or more of the differences' mean square. (Measured on the
- * synthetic families: below that, selection on measurements still wins; at half, the model-led
- * mode was already 5–10× closer to the optimum.)
+ * True when selection on measurements stops working: the noise variance is `share` or more of the
+ * variance between the offspring of one request. With several slices the parent is measured
+ * afresh every generation, so a lucky draw does not last, and selection copes until noise is a
+ * sizeable share. With one slice the parent keeps its lucky draw for good, and once the search
+ * is near an optimum no true improvement beats it: any noise beyond what interactions between units
+ * show eventually stalls selection.
  */
-export function noiseSwampsSwitches(noise: NoiseEstimate): boolean {
-  return noise.replicates >= REPLICATES_TO_DECIDE && noise.spread > 0 && 2 * noise.variance >= 0.25 * noise.spread;
+export function noiseSwampsSwitches(noise: NoiseEstimate, slices: number): boolean {
+  const share = slices > 1 ? NOISE_SHARE.slices : NOISE_SHARE.oneSlice;
+  return noise.replicates >= REPLICATES_TO_DECIDE && noise.spread > 0 && noise.variance >= share * noise.spread;
 }

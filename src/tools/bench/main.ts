@@ -12,6 +12,7 @@ import { createRun, continueRun } from '../../engine/engine.js';
 import { strategySchema } from '../../strategies/index.js';
 import { fitnessSchema } from '../../fitness/load.js';
 import { syntheticSpace } from '../../space/synthetic.js';
+import { csvField } from '../../export/result.js';
 import type { Experiment } from '../../engine/experiment.js';
 import type { FitnessSpec } from '../../fitness/types.js';
 import { gapRun } from './gap.js';
@@ -112,7 +113,7 @@ function gapTable(): void {
         seconds += run.seconds;
         const target = family === 'equalStep' ? 0.1 : 1;
         reach.push(run.curve.find((p) => p.gap <= target)?.evaluations ?? Infinity);
-        for (const p of run.curve) csv.push(`${family}-${units}x${levels},${label},${seed},${p.evaluations},${p.gap.toFixed(5)}`);
+        for (const p of run.curve) csv.push(`${family}-${units}x${levels},${csvField(label)},${seed},${p.evaluations},${p.gap.toFixed(5)}`);
       }
       const target = family === 'equalStep' ? '0.1%' : '1%';
       const line = `| ${family} ${units}×${levels} | ${label} | ${gaps.map((g) => g.toFixed(3)).join(' ')} | ${Math.max(...gaps).toFixed(3)} | ${median(reach) === Infinity ? 'not reached' : median(reach)} (to ${target}) | ${seconds.toFixed(1)} |`;

@@ -1,6 +1,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gapRun } from './gap.js';
+import { csvField } from '../../export/result.js';
 import { strategySchema } from '../../strategies/index.js';
 import type { SyntheticProblemSpec } from '../../fitness/synthetic.js';
 import type { SyntheticSpaceSpec } from '../../space/synthetic.js';
@@ -75,7 +76,7 @@ export function noiseTable(root: string): void {
           if (run.evaluations > EVALUATIONS) throw new Error(`bug: ${label} made ${run.evaluations} evaluations, past the cap of ${EVALUATIONS}`);
           gaps.push(run.gap);
           seconds += run.seconds;
-          for (const p of run.curve) csv.push(`${problem},${f.name},${label},${seed},${p.evaluations},${p.gap.toFixed(4)}`);
+          for (const p of run.curve) csv.push([problem, f.name, label].map(csvField).join(',') + `,${seed},${p.evaluations},${p.gap.toFixed(4)}`);
         }
         medians[label] = median(gaps);
         const line = `| ${problem} | ${f.name} | ${label} | ${median(gaps).toFixed(2)} | ${gaps.map((g) => g.toFixed(2)).join(' ')} | ${seconds.toFixed(0)} |`;
