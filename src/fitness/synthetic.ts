@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Rng, hash32 } from '../rng/rng.js';
 import { SpaceIndex, type Genome, type Space, type Fidelity } from '../space/space.js';
-import { bestAllocation } from '../space/allocate.js';
+import { bestAllocation, bestChainAllocation } from '../space/allocate.js';
 import { fitnessCommon } from './types.js';
 
 export const syntheticFitnessSchema = z.strictObject({
@@ -175,61 +175,13 @@ function multiplicativeScale(losses: number[], depth: number): number {
 
 /**
  * The exact optimum of Σ_u term(e_u, e_{u−1}) under the budget (e_{−1} = 0), where e_u is unit u's
- * loss at its level: a DP over (unit, level, integer cost) that carries the previous unit's level.
+ * loss at its level: the chain DP over (unit, level, integer cost).
  */
 export function chainOptimum(space: SpaceIndex, loss: number[][], term: (e: number, previous: number) => number): { value: number; genome: Genome } {
-  const units = space.space.units;
-  if (units.some((u) => u.cost.some((c) => !Number.isInteger(c)))) throw new Error('chainOptimum needs integer costs');
-  const mins = units.map((u) => Math.min(...u.cost));
-  const base = mins.reduce((a, b) => a + b, 0);
-  const cap = Math.floor(space.hi - base);
-  const floor = Math.max(0, Math.ceil(space.lo - base));
-  if (cap < 0) throw new Error('no configuration meets the budget');
-  const width = cap + 1;
-  // best[level·width + cost]: the lowest value of units 0..u with unit u at `level` and that extra cost.
-  let best = new Float64Array(units[0].cost.length * width).fill(Infinity);
-  units[0].cost.forEach((c, level) => {
-    const w = c - mins[0];
-    if (w <= cap) best[level * width + w] = Math.min(best[level * width + w], term(loss[0][level], 0));
-  });
-  const back: Int16Array[] = [new Int16Array(0)];
-  for (let u = 1; u < units.length; u++) {
-    const levels = units[u].cost.length;
-    const previousLevels = units[u - 1].cost.length;
-    const next = new Float64Array(levels * width).fill(Infinity);
-    const from = new Int16Array(levels * width).fill(-1);
-    for (let level = 0; level < levels; level++) {
-      const w = units[u].cost[level] - mins[u];
-      const e = loss[u][level];
-      for (let p = 0; p < previousLevels; p++) {
-        const add = term(e, loss[u - 1][p]);
-        const row = p * width;
-        for (let c = 0; c + w <= cap; c++) {
-          const v = best[row + c] + add;
-          if (v < next[level * width + c + w]) {
-            next[level * width + c + w] = v;
-            from[level * width + c + w] = p;
-          }
-        }
-      }
-    }
-    back.push(from);
-    best = next;
-  }
-  const last = units.length - 1;
-  let end = -1;
-  for (let i = 0; i < best.length; i++) if (i % width >= floor && best[i] < Infinity && (end < 0 || best[i] < best[end])) end = i;
-  if (end < 0) throw new Error('no configuration meets the budget');
-  const genome: Genome = new Array(units.length);
-  let level = Math.floor(end / width);
-  let c = end % width;
-  const value = best[end];
-  for (let u = last; u >= 0; u--) {
-    genome[u] = level;
-    if (u === 0) break;
-    const previous = back[u][level * width + c];
-    c -= units[u].cost[level] - mins[u];
-    level = previous;
-  }
-  return { value, genome };
+  if (space.space.units.some((u) => u.cost.some((c) => !Number.isInteger(c)))) throw new Error('chainOptimum needs integer costs');
+  const first = loss[0].map((e) => term(e, 0));
+  const rest = loss.map((row, u) => (u === 0 ? first : row.map(() => 0)));
+  const optimum = bestChainAllocation(space, rest, (u, previous, level) => term(loss[u][level], loss[u - 1][previous]), Number.MAX_SAFE_INTEGER);
+  if (!optimum) throw new Error('no configuration meets the budget');
+  return optimum;
 }
