@@ -53,4 +53,11 @@ describe('gap under interactions and noise (24k evaluations, 4 validation slices
     expect(evo.gap).toBeLessThan(rs.gap / 10);
     for (const run of [evo, ga, rs]) expect(run.evaluations).toBeLessThanOrEqual(24_000);
   });
+
+  it('constant noise with one slice (fixed per configuration): evopress pools too, and ends at most half as far as the genetic strategy', { timeout: 300_000 }, () => {
+    const evo = gapRun(spec, evopress, options(1), noisy);
+    const ga = gapRun(spec, genetic, options(1), noisy);
+    expect(evo.gap, `evopress ${evo.gap}, genetic ${ga.gap}`).toBeLessThanOrEqual(ga.gap / 2);
+    for (const run of [evo, ga]) expect(run.evaluations).toBeLessThanOrEqual(24_000);
+  });
 });

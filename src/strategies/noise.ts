@@ -114,7 +114,7 @@ export function updateNoise(
 }
 
 /** Noise share of the offspring's spread beyond which the search pools (see {@link noiseSwampsSwitches}). */
-export const NOISE_SHARE = { slices: 0.25, oneSlice: 0.002 };
+export const NOISE_SHARE = { slices: 0.25, oneSlice: 0.01 };
 
 /**
  * True when selection on measurements stops working: the noise variance is `share` or more of the
