@@ -5,9 +5,11 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json
 
 /**
  * The first version whose strategy states this version resumes: 0.2.0 changed them (the noise
- * estimate, the model-led mode, validation). Older runs still export what they found.
+ * estimate, the model-led mode, validation), 0.2.1 what the noise estimate's spread means (the
+ * offspring's variance) and when replicates happen (with one slice too). Older runs still export
+ * what they found.
  */
-export const SEARCH_STATE_SINCE = '0.2.0';
+export const SEARCH_STATE_SINCE = '0.2.1';
 
 /** Whether a run made by `version` stores a search state this version can resume exactly. */
 export function resumableSearchState(version: string): boolean {

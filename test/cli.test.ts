@@ -99,12 +99,12 @@ describe('CLI', () => {
     const old = join(dir, 'old.db');
     copyFileSync(db, old);
     const store = Store.open(old);
-    store.db.prepare("UPDATE runs SET version = '0.1.0' WHERE id = 'good'").run();
+    store.db.prepare("UPDATE runs SET version = '0.2.0' WHERE id = 'good'").run();
     store.close();
     const exportedOld = JSON.parse(cli(['export', 'good', '--db', old]).stdout);
     expect(exportedOld.units).toEqual(JSON.parse(exported).units);
     expect(exportedOld.validation).toBeUndefined();
-    expectOneLineError(cli(['resume', 'good', '--db', old]), /run "good" was made by evosearch 0\.1\.0; evosearch \S+ cannot continue its search exactly .*export what it found/);
+    expectOneLineError(cli(['resume', 'good', '--db', old]), /run "good" was made by evosearch 0\.2\.0; evosearch \S+ cannot continue its search exactly .*export what it found/);
   });
 
   it('is deterministic: the same experiment and seed give the same export', () => {
