@@ -11,10 +11,16 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json
  */
 export const SEARCH_STATE_SINCE = '0.2.1';
 
-/** Whether a run made by `version` stores a search state this version can resume exactly. */
-export function resumableSearchState(version: string): boolean {
+/** The first version whose strategy states carry a validated winner. */
+export const VALIDATED_STATE_SINCE = '0.2.0';
+
+/** Whether `version` is `since` or later (major.minor.patch; a pre-release counts as its release). */
+export function atLeast(version: string, since: string): boolean {
   const parts = (v: string) => v.split(/[.-]/).slice(0, 3).map((x) => Number.parseInt(x, 10) || 0);
-  const [a, b] = [parts(version), parts(SEARCH_STATE_SINCE)];
+  const [a, b] = [parts(version), parts(since)];
   for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
   return true;
 }
+
+/** Whether a run made by `version` stores a search state this version can resume exactly. */
+export const resumableSearchState = (version: string): boolean => atLeast(version, SEARCH_STATE_SINCE);

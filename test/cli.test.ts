@@ -95,16 +95,20 @@ describe('CLI', () => {
     expect(status).toMatchObject({ id: 'good', status: 'finished', generation: 200, evaluations: result.provenance.evaluations });
   });
 
-  it('exports a run of an older search state but refuses to resume it, in one line', () => {
-    const old = join(dir, 'old.db');
+  it.each([
+    ['0.1.0', false],
+    ['0.2.0', true],
+  ] as const)('exports a run made by %s, whose search state is older, but refuses to resume it, in one line', (version, validated) => {
+    const old = join(dir, `old-${version}.db`);
     copyFileSync(db, old);
     const store = Store.open(old);
-    store.db.prepare("UPDATE runs SET version = '0.2.0' WHERE id = 'good'").run();
+    store.db.prepare('UPDATE runs SET version = ? WHERE id = ?').run(version, 'good');
     store.close();
     const exportedOld = JSON.parse(cli(['export', 'good', '--db', old]).stdout);
     expect(exportedOld.units).toEqual(JSON.parse(exported).units);
-    expect(exportedOld.validation).toBeUndefined();
-    expectOneLineError(cli(['resume', 'good', '--db', old]), /run "good" was made by evosearch 0\.2\.0; evosearch \S+ cannot continue its search exactly .*export what it found/);
+    expect(JSON.parse(exported).validation).toBeDefined();
+    expect(exportedOld.validation).toEqual(validated ? JSON.parse(exported).validation : undefined);
+    expectOneLineError(cli(['resume', 'good', '--db', old]), new RegExp(`run "good" was made by evosearch ${version.replace(/\./g, '\\.')}; evosearch \\S+ cannot continue its search exactly .*export what it found`));
   });
 
   it('is deterministic: the same experiment and seed give the same export', () => {

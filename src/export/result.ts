@@ -5,7 +5,7 @@ import { SpaceIndex, type Budget } from '../space/space.js';
 import { UserError } from '../errors.js';
 import { defaultTimeout } from '../fitness/types.js';
 import { prepare } from '../engine/engine.js';
-import { resumableSearchState } from '../version.js';
+import { VALIDATED_STATE_SINCE, atLeast } from '../version.js';
 
 /** The exported best configuration of a run: the contract of `evosearch export --format json`. */
 export interface RunResult {
@@ -57,7 +57,7 @@ export function runResult(store: Store, runId: string): RunResult {
   const space = new SpaceIndex(experiment.space);
   const genome = checkpoint.bestGenome;
   // Runs made before validation existed have another state shape, and nothing validated.
-  const validated = resumableSearchState(run.version) ? prepare(experiment).strategy.best(JSON.parse(checkpoint.strategyState))?.validation : undefined;
+  const validated = atLeast(run.version, VALIDATED_STATE_SINCE) ? prepare(experiment).strategy.best(JSON.parse(checkpoint.strategyState))?.validation : undefined;
   const sign = experiment.fitness.minimize ? 1 : -1;
   return {
     runId,
