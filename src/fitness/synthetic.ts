@@ -179,9 +179,9 @@ function multiplicativeScale(losses: number[], depth: number): number {
  */
 export function chainOptimum(space: SpaceIndex, loss: number[][], term: (e: number, previous: number) => number): { value: number; genome: Genome } {
   if (space.space.units.some((u) => u.cost.some((c) => !Number.isInteger(c)))) throw new Error('chainOptimum needs integer costs');
-  const first = loss[0].map((e) => term(e, 0));
-  const rest = loss.map((row, u) => (u === 0 ? first : row.map(() => 0)));
-  const optimum = bestChainAllocation(space, rest, (u, previous, level) => term(loss[u][level], loss[u - 1][previous]), Number.MAX_SAFE_INTEGER);
+  // The first unit's term stands alone; every other unit's comes with its predecessor's level.
+  const alone = loss.map((row, u) => row.map((e) => (u === 0 ? term(e, 0) : 0)));
+  const optimum = bestChainAllocation(space, alone, (u, previous, level) => term(loss[u][level], loss[u - 1][previous]), Number.MAX_SAFE_INTEGER);
   if (!optimum) throw new Error('no configuration meets the budget');
   return optimum;
 }
