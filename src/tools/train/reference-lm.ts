@@ -2,34 +2,129 @@
  * `npm run train:reference`: trains the project's reference language model, a small GPT-2-style
  * character model, on the State of the Union addresses before 2011 with TensorFlow.js, and writes
  * it as a Hugging Face–style directory (config.json, model.safetensors, tokenizer.json) plus
- * training.json (what was measured). Options: --steps N, --minutes M (stop early), --out DIR.
+ * training.json (what was measured).
+ *
+ * Options: --steps N (the schedule's length), --minutes M (stop this invocation early; a checkpoint
+ * lets a later one go on), --out DIR, --seed S, --checkpoint DIR, --resume (insist on a checkpoint),
+ * --fresh (discard one). A run resumes by itself when its checkpoint directory holds a checkpoint:
+ * weights, Adam moments, step, the data RNG and the curve, written every --checkpoint-minutes
+ * atomically (temp file, then rename), so that even kill -9 loses at most those minutes.
+ * The optimisation settings (--lr, --min-lr, --warmup, --beta2, --clip, --weight-decay, --batch)
+ * and the shape (--width, --layers, --heads, --ff) are options so that variants can be compared
+ * with short runs; a resumed run takes them from its checkpoint. --tf-adam swaps in tf.train.adam
+ * (whose moments cannot be checkpointed) to compare it with the optimiser here.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, renameSync, rmSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initTensorflow, trainingMatmul } from '../../runtime/tfjs.js';
+import { initTensorflow } from '../../runtime/tfjs.js';
 import { loadAddresses, splitByYear, corpusHash, HELD_OUT_FROM } from '../../data/corpus.js';
 import { CharTokenizer } from '../../data/char-tokenizer.js';
 import { evaluationWindows } from '../../data/windows.js';
-import { Rng } from '../../rng/rng.js';
+import { Rng, type RngState } from '../../rng/rng.js';
 import { parseTransformerConfig, weightShapes } from '../../models/config.js';
-import { writeSafetensors } from '../../models/safetensors.js';
-import { causalMask } from '../../models/transformer.js';
+import { readSafetensors, writeSafetensors, float32 } from '../../models/safetensors.js';
+import { Adam, charGpt, initParams } from './char-gpt.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '600' },
-    minutes: { type: 'string', default: '40' },
+    steps: { type: 'string', default: '4000' },
+    minutes: { type: 'string', default: '120' },
     out: { type: 'string', default: join(ROOT, 'models', 'reference-lm') },
     seed: { type: 'string', default: '1' },
+    checkpoint: { type: 'string', default: join(ROOT, 'checkpoints', 'reference-lm') },
+    'checkpoint-minutes': { type: 'string', default: '3' },
+    resume: { type: 'boolean', default: false },
+    fresh: { type: 'boolean', default: false },
+    'eval-every': { type: 'string', default: '250' },
+    'log-every': { type: 'string', default: '25' },
+    lr: { type: 'string', default: '2e-3' },
+    'min-lr': { type: 'string', default: '2e-4' },
+    warmup: { type: 'string', default: '100' },
+    beta2: { type: 'string', default: '0.99' },
+    clip: { type: 'string', default: '1' },
+    'weight-decay': { type: 'string', default: '0.1' },
+    batch: { type: 'string', default: '16' },
+    width: { type: 'string', default: '160' },
+    layers: { type: 'string', default: '4' },
+    heads: { type: 'string', default: '4' },
+    ff: { type: 'string', default: '' },
+    // Diagnosis only: tf.train.adam as the old script used it (its state cannot be checkpointed).
+    'tf-adam': { type: 'boolean', default: false },
   },
 });
-const STEPS = Number(args.steps);
-const DEADLINE = Date.now() + Number(args.minutes) * 60_000;
-const [T, D, LAYERS, HEADS, FF, BATCH, LR] = [128, 160, 4, 4, 640, 16, 2e-3];
+
+/** Everything that fixes what a run computes; a checkpoint carries it, so a resumed run cannot drift. */
+interface Settings {
+  steps: number;
+  seed: string;
+  lr: number;
+  minLr: number;
+  warmup: number;
+  beta1: number;
+  beta2: number;
+  clip: number;
+  weightDecay: number;
+  batch: number;
+  context: number;
+  width: number;
+  layers: number;
+  heads: number;
+  ff: number;
+}
+
+interface CurvePoint {
+  step: number;
+  trainLoss: number;
+  lr: number;
+  gradNorm: number;
+  seconds: number;
+  tokens: number;
+  heldOutNll?: number;
+}
+
+interface CheckpointState {
+  version: 1;
+  settings: Settings;
+  step: number;
+  rng: RngState;
+  seconds: number;
+  running: number;
+  curve: CurvePoint[];
+}
+
 const HELD_OUT_WINDOWS = 64;
+const EVAL_BATCH = 16;
+const CHECKPOINT_FILE = 'checkpoint.safetensors';
+const ckptDir = resolve(args.checkpoint);
+const ckptPath = join(ckptDir, CHECKPOINT_FILE);
+if (args.fresh) rmSync(ckptPath, { force: true });
+if (args.resume && !existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath}`);
+const saved = existsSync(ckptPath) ? readSafetensors(ckptPath) : undefined;
+const resumed = saved ? (JSON.parse(saved.metadata.state) as CheckpointState) : undefined;
+
+const width = Number(args.width);
+const settings: Settings = resumed?.settings ?? {
+  steps: Number(args.steps),
+  seed: args.seed,
+  lr: Number(args.lr),
+  minLr: Number(args['min-lr']),
+  warmup: Number(args.warmup),
+  beta1: 0.9,
+  beta2: Number(args.beta2),
+  clip: Number(args.clip),
+  weightDecay: Number(args['weight-decay']),
+  batch: Number(args.batch),
+  context: 128,
+  width,
+  layers: Number(args.layers),
+  heads: Number(args.heads),
+  ff: args.ff ? Number(args.ff) : 4 * width,
+};
+const { steps: STEPS, batch: BATCH, context: T } = settings;
+const DEADLINE = Date.now() + Number(args.minutes) * 60_000;
 
 const { tf, backend } = await initTensorflow();
 const { train, heldOut } = splitByYear(loadAddresses());
@@ -38,105 +133,152 @@ const encode = (texts: string[]) => tokenizer.encode(texts.join('\n\n'));
 const trainIds = encode(train.map((a) => a.text));
 const heldOutIds = encode(heldOut.map((a) => a.text));
 const V = tokenizer.vocabSize;
-const hfConfig = { model_type: 'gpt2', vocab_size: V, n_positions: T, n_embd: D, n_layer: LAYERS, n_head: HEADS, n_inner: FF, layer_norm_epsilon: 1e-5 };
+const hfConfig = {
+  model_type: 'gpt2',
+  vocab_size: V,
+  n_positions: T,
+  n_embd: settings.width,
+  n_layer: settings.layers,
+  n_head: settings.heads,
+  n_inner: settings.ff,
+  layer_norm_epsilon: 1e-5,
+};
 const config = parseTransformerConfig(hfConfig, 'reference-lm/config.json');
-const rng = Rng.fromSeed(Number(args.seed));
-console.log(`backend ${backend}; ${trainIds.length} training and ${heldOutIds.length} held-out characters; vocabulary ${V}`);
+const shapes = weightShapes(config);
+const parameterCount = [...shapes.values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
 
-// Parameters under Hugging Face GPT-2 names and layouts, initialised as GPT-2 does.
-const params = new Map<string, ReturnType<typeof tf.variable>>();
-for (const [name, shape] of weightShapes(config)) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const isGain = /ln_\d\.weight$|ln_f\.weight$/.test(name);
-  const isBias = name.endsWith('.bias');
-  const std = name.endsWith('c_proj.weight') ? 0.02 / Math.sqrt(2 * LAYERS) : 0.02;
-  const values = Float32Array.from({ length: n }, () => (isGain ? 1 : isBias ? 0 : std * rng.normal()));
-  params.set(name, tf.variable(tf.tensor(values, shape), true, name));
-}
-const p = (name: string) => params.get(name)!;
-const parameterCount = [...weightShapes(config).values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
-console.log(`${parameterCount} parameters`);
-
-const mask = tf.tensor2d(causalMask(T), [T, T]);
-
-type Tensor = ReturnType<typeof tf.tensor>;
-
-/** Swaps the last two axes. */
-const transposeLast = (x: Tensor) => x.transpose(x.rank === 2 ? [1, 0] : [0, 1, 3, 2]);
-const matmul = trainingMatmul;
-
-function layerNorm(x: Tensor, prefix: string) {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return x.sub(mean).div(variance.add(1e-5).sqrt()).mul(p(`${prefix}.weight`)).add(p(`${prefix}.bias`));
-}
-
-/** The same GPT-2 block as src/models/transformer.ts, batched; the embedding is a one-hot matmul (wasm lacks gather's gradient). */
-function logits(ids: Int32Array, batch: number) {
-  const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), V).toFloat();
-  let x = matmul(oneHot, p('wte.weight')).reshape([batch, T, D]).add(p('wpe.weight')).reshape([batch * T, D]);
-  const hd = D / HEADS;
-  for (let i = 0; i < LAYERS; i++) {
-    const h = layerNorm(x, `h.${i}.ln_1`);
-    const qkv = matmul(h, p(`h.${i}.attn.c_attn.weight`)).add(p(`h.${i}.attn.c_attn.bias`));
-    const [q, k, v] = tf.split(qkv.reshape([batch, T, 3 * HEADS, hd]).transpose([0, 2, 1, 3]), 3, 1);
-    const scores = matmul(q, transposeLast(k)).mul(1 / Math.sqrt(hd)).add(mask);
-    const attended = matmul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch * T, D]);
-    x = x.add(matmul(attended, p(`h.${i}.attn.c_proj.weight`)).add(p(`h.${i}.attn.c_proj.bias`)));
-    const f = matmul(layerNorm(x, `h.${i}.ln_2`), p(`h.${i}.mlp.c_fc.weight`)).add(p(`h.${i}.mlp.c_fc.bias`));
-    const gelu = f.mul(0.5).mul(f.add(f.mul(f).mul(f).mul(0.044715)).mul(Math.sqrt(2 / Math.PI)).tanh().add(1));
-    x = x.add(matmul(gelu, p(`h.${i}.mlp.c_proj.weight`)).add(p(`h.${i}.mlp.c_proj.bias`)));
+// One generator initialises the weights and then draws the training windows, as the first version of
+// this script did: with the same seed, a run sees the same initial weights and the same batches as
+// that one, so their curves compare settings alone. A checkpoint stores its state.
+let rng = Rng.fromSeed(settings.seed);
+const params = initParams(tf, config, rng);
+const adam = new Adam(tf, params, { beta1: settings.beta1, beta2: settings.beta2, epsilon: 1e-8, weightDecay: settings.weightDecay, clip: settings.clip });
+let step = 0;
+let secondsBefore = 0;
+let running = NaN;
+const curve: CurvePoint[] = [];
+if (saved && resumed) {
+  for (const [name, shape] of shapes) {
+    params.get(name)!.assign(tf.tensor(float32(saved, name, shape, ckptPath), shape));
+    adam.m.get(name)!.assign(tf.tensor(float32(saved, `adam.m.${name}`, shape, ckptPath), shape));
+    adam.v.get(name)!.assign(tf.tensor(float32(saved, `adam.v.${name}`, shape, ckptPath), shape));
   }
-  return matmul(layerNorm(x, 'ln_f'), transposeLast(p('wte.weight')));
+  rng = Rng.fromState(resumed.rng);
+  step = resumed.step;
+  secondsBefore = resumed.seconds;
+  running = resumed.running;
+  curve.push(...resumed.curve);
 }
+const model = charGpt(tf, config, params);
 
-/** Mean next-character cross-entropy (nats) of windows starting at `starts`. */
-function loss(source: Uint16Array, starts: number[]) {
-  const ids = new Int32Array(starts.length * T);
-  const labels = new Int32Array(starts.length * T);
-  starts.forEach((s, b) => {
-    for (let t = 0; t < T; t++) {
-      ids[b * T + t] = source[s + t];
-      labels[b * T + t] = source[s + t + 1];
-    }
-  });
-  return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), V), logits(ids, starts.length));
+console.log(`backend ${backend}; ${trainIds.length} training and ${heldOutIds.length} held-out characters; vocabulary ${V}`);
+console.log(`${parameterCount} parameters; settings ${JSON.stringify(settings)}`);
+if (resumed) console.log(`resumed from ${ckptPath} at step ${step} (${secondsBefore.toFixed(0)} s trained before)`);
+
+/** Linear warm-up, then cosine decay to minLr at the last step. */
+function learningRate(t: number): number {
+  if (t < settings.warmup) return (settings.lr * (t + 1)) / settings.warmup;
+  const progress = Math.min(1, (t - settings.warmup) / Math.max(1, STEPS - settings.warmup));
+  return settings.minLr + 0.5 * (settings.lr - settings.minLr) * (1 + Math.cos(Math.PI * progress));
 }
 
 function heldOutNll(): number {
   const starts = evaluationWindows(heldOutIds.length, T, HELD_OUT_WINDOWS);
   let total = 0;
-  for (let i = 0; i < starts.length; i += BATCH) total += tf.tidy(() => loss(heldOutIds, starts.slice(i, i + BATCH)).dataSync()[0]) * Math.min(BATCH, starts.length - i);
+  for (let i = 0; i < starts.length; i += EVAL_BATCH) {
+    const batch = starts.slice(i, i + EVAL_BATCH);
+    total += tf.tidy(() => model.loss(heldOutIds, batch).dataSync()[0]) * batch.length;
+  }
   return total / starts.length;
 }
 
-const optimizer = tf.train.adam(LR);
+function writeCheckpoint(): void {
+  mkdirSync(ckptDir, { recursive: true });
+  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [name, shape] of shapes) {
+    tensors[name] = { shape, data: params.get(name)!.dataSync() as Float32Array };
+    tensors[`adam.m.${name}`] = { shape, data: adam.m.get(name)!.dataSync() as Float32Array };
+    tensors[`adam.v.${name}`] = { shape, data: adam.v.get(name)!.dataSync() as Float32Array };
+  }
+  const state: CheckpointState = { version: 1, settings, step, rng: rng.state(), seconds: elapsed(), running, curve };
+  // One file, written aside and renamed over the old one: a kill at any moment leaves either the old checkpoint or the new, whole.
+  const tmp = `${ckptPath}.tmp-${process.pid}`;
+  writeSafetensors(tmp, tensors, { state: JSON.stringify(state) });
+  const fd = openSync(tmp, 'r+');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, ckptPath);
+}
+
 const started = Date.now();
-const curve: { step: number; trainLoss: number; heldOutNll?: number; seconds: number }[] = [];
-let step = 0;
-let running = NaN;
-for (; step < STEPS && Date.now() < DEADLINE; step++) {
+const elapsed = () => secondsBefore + (Date.now() - started) / 1000;
+const tokensPerStep = BATCH * T;
+let stop = false;
+process.on('SIGINT', () => {
+  console.log('interrupted: checkpointing after this step');
+  stop = true;
+});
+let lastCheckpoint = Date.now();
+let windowStart = Date.now();
+let windowSteps = 0;
+const varList = [...params.values()];
+const tfAdam = args['tf-adam'] ? tf.train.adam(settings.lr) : undefined;
+for (; step < STEPS && Date.now() < DEADLINE && !stop; ) {
   const starts = Array.from({ length: BATCH }, () => rng.int(0, trainIds.length - T - 2));
-  const value = optimizer.minimize(() => loss(trainIds, starts) as never, true)!;
-  const l = value.dataSync()[0];
-  value.dispose();
+  const lr = learningRate(step);
+  let l: number;
+  let gradNorm = NaN;
+  if (tfAdam) {
+    const value = tfAdam.minimize(() => model.loss(trainIds, starts) as never, true, varList)!;
+    l = value.dataSync()[0];
+    value.dispose();
+  } else {
+    const { value, grads } = tf.variableGrads(() => model.loss(trainIds, starts) as never, varList);
+    l = value.dataSync()[0];
+    gradNorm = adam.apply(grads, step + 1, lr);
+    value.dispose();
+    tf.dispose(grads);
+  }
+  step++;
+  windowSteps++;
   running = Number.isNaN(running) ? l : 0.95 * running + 0.05 * l;
-  if ((step + 1) % 50 === 0) {
-    const point = { step: step + 1, trainLoss: running, seconds: (Date.now() - started) / 1000, heldOutNll: undefined as number | undefined };
-    if ((step + 1) % 200 === 0) point.heldOutNll = heldOutNll();
+  const evalNow = step % Number(args['eval-every']) === 0;
+  if (step % Number(args['log-every']) === 0 || evalNow) {
+    const point: CurvePoint = { step, trainLoss: running, lr, gradNorm, seconds: elapsed(), tokens: step * tokensPerStep };
+    const rate = (windowSteps * tokensPerStep) / ((Date.now() - windowStart) / 1000);
+    windowStart = Date.now();
+    windowSteps = 0;
+    if (evalNow) point.heldOutNll = heldOutNll();
     curve.push(point);
-    console.log(`step ${point.step}: train loss ${running.toFixed(3)}${point.heldOutNll ? `, held-out ${point.heldOutNll.toFixed(3)} nats (ppl ${Math.exp(point.heldOutNll).toFixed(2)})` : ''}, ${point.seconds.toFixed(0)} s`);
+    const eta = ((STEPS - step) * tokensPerStep) / rate;
+    const held = point.heldOutNll === undefined ? '' : `, held-out ${point.heldOutNll.toFixed(3)} nats (ppl ${Math.exp(point.heldOutNll).toFixed(2)})`;
+    console.log(
+      `step ${step}/${STEPS}: train loss ${running.toFixed(3)}${held}, lr ${lr.toExponential(2)}, grad norm ${gradNorm.toFixed(2)}, ` +
+        `${rate.toFixed(0)} tokens/s, ${point.seconds.toFixed(0)} s, ETA ${(eta / 60).toFixed(1)} min`,
+    );
+  }
+  if (Date.now() - lastCheckpoint > Number(args['checkpoint-minutes']) * 60_000) {
+    writeCheckpoint();
+    lastCheckpoint = Date.now();
+    console.log(`checkpoint at step ${step}`);
   }
 }
+writeCheckpoint();
+if (step < STEPS) {
+  console.log(`stopped at step ${step} of ${STEPS} (${stop ? 'interrupted' : '--minutes reached'}); checkpoint in ${ckptDir}: run again to go on`);
+  process.exit(0);
+}
+
 const nll = heldOutNll();
-const seconds = (Date.now() - started) / 1000;
-console.log(`trained ${step} steps in ${seconds.toFixed(0)} s; held-out ${nll.toFixed(3)} nats per character, perplexity ${Math.exp(nll).toFixed(2)}`);
+const seconds = elapsed();
+console.log(`trained ${step} steps (${step * tokensPerStep} tokens) in ${seconds.toFixed(0)} s; held-out ${nll.toFixed(3)} nats per character, perplexity ${Math.exp(nll).toFixed(2)}`);
 
 const out = args.out;
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'config.json'), JSON.stringify(hfConfig, null, 2) + '\n');
 writeFileSync(join(out, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON()) + '\n');
 const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-for (const [name, shape] of weightShapes(config)) tensors[name] = { shape, data: p(name).dataSync() as Float32Array };
+for (const [name, shape] of shapes) tensors[name] = { shape, data: params.get(name)!.dataSync() as Float32Array };
 writeSafetensors(join(out, 'model.safetensors'), tensors, { format: 'pt' });
 writeFileSync(
   join(out, 'training.json'),
@@ -147,7 +289,9 @@ writeFileSync(
       steps: step,
       batch: BATCH,
       context: T,
-      learningRate: LR,
+      tokens: step * tokensPerStep,
+      learningRate: settings.lr,
+      settings,
       seconds,
       heldOut: { fromYear: HELD_OUT_FROM, nllPerChar: nll, perplexity: Math.exp(nll), windows: HELD_OUT_WINDOWS },
       trainCorpusSha256: corpusHash(train),

@@ -1,0 +1,133 @@
+/**
+ * The trainable GPT-2 of the reference language model, in TensorFlow.js: parameters under Hugging
+ * Face GPT-2 names and layouts, the batched forward pass and loss, and an Adam optimiser whose state
+ * is plain tensors that a checkpoint can save and restore (tf.train.adam hides its moments).
+ */
+import type * as tfType from '@tensorflow/tfjs';
+import { trainingMatmul as matmul } from '../../runtime/tfjs.js';
+import { weightShapes, type TransformerConfig } from '../../models/config.js';
+import { causalMask } from '../../models/transformer.js';
+import type { Rng } from '../../rng/rng.js';
+
+type TF = typeof tfType;
+type Tensor = tfType.Tensor;
+type Variable = tfType.Variable;
+
+/** Parameters initialised as GPT-2 does: N(0, 0.02), residual projections scaled by 1/√(2·layers). */
+export function initParams(tf: TF, config: TransformerConfig, rng: Rng): Map<string, Variable> {
+  const params = new Map<string, Variable>();
+  for (const [name, shape] of weightShapes(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const isGain = /ln_\d\.weight$|ln_f\.weight$/.test(name);
+    const isBias = name.endsWith('.bias');
+    const std = name.endsWith('c_proj.weight') ? 0.02 / Math.sqrt(2 * config.nLayers) : 0.02;
+    const values = Float32Array.from({ length: n }, () => (isGain ? 1 : isBias ? 0 : std * rng.normal()));
+    params.set(name, tf.variable(tf.tensor(values, shape), true, name));
+  }
+  return params;
+}
+
+/** Swaps the last two axes. */
+const transposeLast = (tf: TF, x: Tensor) => tf.transpose(x, x.rank === 2 ? [1, 0] : [0, 1, 3, 2]);
+
+export interface CharGpt {
+  /** Mean next-character cross-entropy (nats) of the windows of T + 1 ids starting at `starts`. */
+  loss(source: Uint16Array, starts: number[]): Tensor;
+}
+
+export function charGpt(tf: TF, config: TransformerConfig, params: Map<string, Variable>): CharGpt {
+  const { contextLength: T, dModel: D, nHeads: HEADS, nLayers: LAYERS, vocabSize: V, normEps } = config;
+  const p = (name: string) => params.get(name)!;
+  const mask = tf.tensor2d(causalMask(T), [T, T]);
+  const hd = D / HEADS;
+
+  const layerNorm = (x: Tensor, prefix: string) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return x.sub(mean).div(variance.add(normEps).sqrt()).mul(p(`${prefix}.weight`)).add(p(`${prefix}.bias`));
+  };
+
+  /** The same GPT-2 block as src/models/transformer.ts, batched; the embedding is a one-hot matmul (wasm lacks gather's gradient). */
+  const logits = (ids: Int32Array, batch: number) => {
+    const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), V).toFloat();
+    let x = matmul(oneHot, p('wte.weight')).reshape([batch, T, D]).add(p('wpe.weight')).reshape([batch * T, D]);
+    for (let i = 0; i < LAYERS; i++) {
+      const h = layerNorm(x, `h.${i}.ln_1`);
+      const qkv = matmul(h, p(`h.${i}.attn.c_attn.weight`)).add(p(`h.${i}.attn.c_attn.bias`));
+      const [q, k, v] = tf.split(qkv.reshape([batch, T, 3 * HEADS, hd]).transpose([0, 2, 1, 3]), 3, 1);
+      const scores = matmul(q, transposeLast(tf, k)).mul(1 / Math.sqrt(hd)).add(mask);
+      const attended = matmul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch * T, D]);
+      x = x.add(matmul(attended, p(`h.${i}.attn.c_proj.weight`)).add(p(`h.${i}.attn.c_proj.bias`)));
+      const f = matmul(layerNorm(x, `h.${i}.ln_2`), p(`h.${i}.mlp.c_fc.weight`)).add(p(`h.${i}.mlp.c_fc.bias`));
+      const gelu = f.mul(0.5).mul(f.add(f.mul(f).mul(f).mul(0.044715)).mul(Math.sqrt(2 / Math.PI)).tanh().add(1));
+      x = x.add(matmul(gelu, p(`h.${i}.mlp.c_proj.weight`)).add(p(`h.${i}.mlp.c_proj.bias`)));
+    }
+    return matmul(layerNorm(x, 'ln_f'), transposeLast(tf, p('wte.weight')));
+  };
+
+  return {
+    loss(source, starts) {
+      const ids = new Int32Array(starts.length * T);
+      const labels = new Int32Array(starts.length * T);
+      starts.forEach((s, b) => {
+        for (let t = 0; t < T; t++) {
+          ids[b * T + t] = source[s + t];
+          labels[b * T + t] = source[s + t + 1];
+        }
+      });
+      return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), V), logits(ids, starts.length));
+    },
+  };
+}
+
+export interface AdamSettings {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** Decoupled weight decay (AdamW), applied to 2-D weights only (not to biases and LayerNorm gains). */
+  weightDecay: number;
+  /** Global gradient-norm clip; 0 turns it off. */
+  clip: number;
+}
+
+/**
+ * Adam(W) with its first and second moments as named tensors, so a checkpoint holds them and a
+ * resumed run continues the exact update sequence. Returns the gradient norm before clipping.
+ */
+export class Adam {
+  readonly m = new Map<string, Variable>();
+  readonly v = new Map<string, Variable>();
+
+  constructor(
+    private readonly tf: TF,
+    private readonly params: Map<string, Variable>,
+    private readonly s: AdamSettings,
+  ) {
+    for (const [name, w] of params) {
+      this.m.set(name, tf.variable(tf.zerosLike(w), false, `adam.m.${name}`));
+      this.v.set(name, tf.variable(tf.zerosLike(w), false, `adam.v.${name}`));
+    }
+  }
+
+  /** One update at 1-based step `t` with learning rate `lr`. */
+  apply(grads: Record<string, Tensor>, t: number, lr: number): number {
+    const { tf, s } = this;
+    return tf.tidy(() => {
+      const norm = Math.sqrt(Object.values(grads).reduce((acc, g) => acc + tf.sum(tf.square(g)).dataSync()[0], 0));
+      const scale = s.clip > 0 && norm > s.clip ? s.clip / norm : 1;
+      const c1 = 1 - s.beta1 ** t;
+      const c2 = 1 - s.beta2 ** t;
+      for (const [name, w] of this.params) {
+        const g = grads[name].mul(scale);
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        m.assign(m.mul(s.beta1).add(g.mul(1 - s.beta1)));
+        v.assign(v.mul(s.beta2).add(g.square().mul(1 - s.beta2)));
+        let update = m.div(c1).div(v.div(c2).sqrt().add(s.epsilon));
+        // Decay only 2-D weights (matrices and embeddings), as nanoGPT does; gains and biases keep their scale.
+        if (s.weightDecay > 0 && w.rank === 2) update = update.add(w.mul(s.weightDecay));
+        w.assign(w.sub(update.mul(lr)));
+      }
+      return norm;
+    });
+  }
+}
