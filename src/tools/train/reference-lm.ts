@@ -14,7 +14,7 @@
  * with short runs; a resumed run takes them from its checkpoint. --tf-adam swaps in tf.train.adam
  * (whose moments cannot be checkpointed) to compare it with the optimiser here.
  */
-import { existsSync, mkdirSync, writeFileSync, renameSync, rmSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, renameSync, rmSync, openSync, fsyncSync, closeSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -101,7 +101,12 @@ const CHECKPOINT_FILE = 'checkpoint.safetensors';
 const ckptDir = resolve(args.checkpoint);
 const ckptPath = join(ckptDir, CHECKPOINT_FILE);
 if (args.fresh) rmSync(ckptPath, { force: true });
-if (args.resume && !existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath}`);
+if (args.resume && !existsSync(ckptPath)) {
+  console.error(`--resume: no checkpoint at ${ckptPath}`);
+  process.exit(1);
+}
+// A run killed while writing leaves its temp file behind; the checkpoint itself is whole either way.
+if (existsSync(ckptDir)) for (const f of readdirSync(ckptDir)) if (f.startsWith(`${CHECKPOINT_FILE}.tmp-`)) rmSync(join(ckptDir, f));
 const saved = existsSync(ckptPath) ? readSafetensors(ckptPath) : undefined;
 const resumed = saved ? (JSON.parse(saved.metadata.state) as CheckpointState) : undefined;
 
