@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { ROOT, tempDir } from './cli-helpers.js';
 
 const SCRIPT = join(ROOT, 'dist', 'tools', 'train', 'reference-lm.js');
-// A tiny model, a checkpoint after every step: the point is the resume, not the model.
-const TINY = ['--steps', '30', '--width', '32', '--layers', '1', '--heads', '2', '--batch', '4', '--warmup', '5', '--log-every', '10', '--eval-every', '1000', '--checkpoint-minutes', '0'];
+// A tiny model, a checkpoint after every step: the point is the resume, not the model. Many more
+// steps than the kill waits for, so that a busy machine cannot let the run finish before the kill lands.
+const TINY = ['--steps', '200', '--width', '32', '--layers', '1', '--heads', '2', '--batch', '4', '--warmup', '5', '--log-every', '10', '--eval-every', '1000', '--checkpoint-minutes', '0'];
 
 /** Runs the script and SIGKILLs it once it has reported the checkpoint of step `at`. */
 function killedAfterCheckpoint(args: string[], at: number): Promise<number> {
@@ -30,10 +31,13 @@ describe('npm run train:reference [slow]', () => {
 
     const args = [...TINY, '--out', join(dir, 'resumed'), '--checkpoint', join(dir, 'ck-resumed')];
     const killedAt = await killedAfterCheckpoint(args, 12);
-    expect(killedAt).toBeLessThan(30);
+    expect(killedAt).toBeLessThan(200);
     const resumed = spawnSync(process.execPath, [SCRIPT, ...args, '--resume'], { encoding: 'utf8' });
     expect(resumed.status, resumed.stderr).toBe(0);
-    expect(resumed.stdout).toMatch(/resumed from .* at step (1[2-9]|2\d)/);
+    const resumedAt = Number(/resumed from .* at step (\d+)/.exec(resumed.stdout)?.[1]);
+    // The kill can land a checkpoint or two after the one it saw: the resume starts from the last one written.
+    expect(resumedAt).toBeGreaterThanOrEqual(killedAt);
+    expect(resumedAt).toBeLessThan(200);
 
     const weights = (run: string) => readFileSync(join(dir, run, 'model.safetensors'));
     expect(weights('resumed').equals(weights('whole'))).toBe(true);
