@@ -30,8 +30,8 @@ import { Adam, charGpt, initParams } from './char-gpt.js';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '4000' },
-    minutes: { type: 'string', default: '120' },
+    steps: { type: 'string', default: '2100' },
+    minutes: { type: 'string', default: '240' },
     out: { type: 'string', default: join(ROOT, 'models', 'reference-lm') },
     seed: { type: 'string', default: '1' },
     checkpoint: { type: 'string', default: join(ROOT, 'checkpoints', 'reference-lm') },
