@@ -61,9 +61,9 @@ describe('models that lie', () => {
     expect(reference.code, reference.stderr).toBe(0);
     const dense = JSON.parse(reference.stdout).dense;
     expect(dense).toMatchObject({ metric: 'perplexity', samples: 32, length: 128 });
-    // Held-out perplexity is 12.3 per character; the calibration addresses are of the same kind.
-    expect(dense.value).toBeGreaterThan(10);
-    expect(dense.value).toBeLessThan(15);
+    // Held-out perplexity is 4.36 per character (a bigram table: 10.6); the calibration addresses are of the same kind.
+    expect(dense.value).toBeGreaterThan(2.5);
+    expect(dense.value).toBeLessThan(6);
     const manifest = JSON.parse(readFileSync(join(JSON.parse(reference.stdout).dir, 'manifest.json'), 'utf8'));
     expect(manifest.dense).toEqual(dense);
 
