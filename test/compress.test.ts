@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, tempDir } from './cli-helpers.js';
 import { Rng } from '../src/rng/rng.js';
@@ -390,9 +390,9 @@ describe('level databases of the reference model', () => {
   const step = Math.round(0.1 * smallest);
   const layerOf = (weight: string) => layers.find((l) => l.weight === weight)!;
 
-  function writeConfig(name: string, compression: object, calibration?: object) {
+  function writeConfig(name: string, compression: object, calibration?: object, modelDir = MODEL_DIR) {
     const file = join(dir, `${name}.json`);
-    writeFileSync(file, JSON.stringify({ model: MODEL_DIR, out: name, compression, ...(calibration ? { calibration } : {}) }));
+    writeFileSync(file, JSON.stringify({ model: modelDir, out: name, compression, ...(calibration ? { calibration } : {}) }));
     return loadDatabaseConfig(file);
   }
 
@@ -482,6 +482,13 @@ describe('level databases of the reference model', () => {
       writeConfig('magnitude', { stepsEachSide: 2, blockSize: 128, damping: 0.01, step: 0.1, target: 0.5, method: 'magnitude', type: 'sparsity' }, { length: model.config.contextLength, windows: 32 }),
     );
     expect(respelled.reused).toBe(true);
+    // The same model somewhere else (a moved project): reused, and named where it is now, not where it was.
+    const moved = join(dir, 'moved-model');
+    cpSync(MODEL_DIR, moved, { recursive: true });
+    const elsewhere = await timedBuild(writeConfig('magnitude', { type: 'sparsity', method: 'magnitude', target: 0.5, stepsEachSide: 2 }, undefined, moved));
+    expect(elsewhere.reused).toBe(true);
+    expect(elsewhere.manifest.model.path).toBe(moved);
+    expect(elsewhere.manifest.units).toEqual(manifest.units);
 
     // A different target: rebuilt, centred on the new target.
     const other = await timedBuild(writeConfig('magnitude', { type: 'sparsity', method: 'magnitude', target: 0.4, stepsEachSide: 2 }));

@@ -27,7 +27,8 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   let kept: string | null = null;
   if (existsSync(manifestFile)) {
     const old = readManifestOrNull(config.outDir); // one this version cannot read is rebuilt like a stale one
-    if (old && old.configSha256 === configSha256 && (await filesIntact(config.outDir, old))) return { manifest: old, reused: true, kept };
+    // The model just hashed equal to the one it was built from; it is named where it is now (a moved project, another checkout).
+    if (old && old.configSha256 === configSha256 && (await filesIntact(config.outDir, old))) return { manifest: { ...old, model: { ...old.model, path: config.modelDir } }, reused: true, kept };
     if (old && old.configSha256 !== configSha256) kept = keepPrevious(config.outDir, old);
     else rmSync(manifestFile);
   }
