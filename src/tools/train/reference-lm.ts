@@ -14,7 +14,8 @@
  * with short runs; a resumed run takes them from its checkpoint. --tf-adam swaps in tf.train.adam
  * (whose moments cannot be checkpointed) to compare it with the optimiser here.
  */
-import { existsSync, mkdirSync, writeFileSync, renameSync, rmSync, openSync, fsyncSync, closeSync, readdirSync } from 'node:fs';
+import { existsSync, writeFileSync, rmSync, openSync, fsyncSync, closeSync, readdirSync } from 'node:fs';
+import { makeDirectories, writeFileAtomically } from '../../files.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -106,7 +107,7 @@ if (args.resume && !existsSync(ckptPath)) {
   process.exit(1);
 }
 // A run killed while writing leaves its temp file behind; the checkpoint itself is whole either way.
-if (existsSync(ckptDir)) for (const f of readdirSync(ckptDir)) if (f.startsWith(`${CHECKPOINT_FILE}.tmp-`)) rmSync(join(ckptDir, f));
+if (existsSync(ckptDir)) for (const f of readdirSync(ckptDir)) if (f.startsWith(`${CHECKPOINT_FILE}.partial-`)) rmSync(join(ckptDir, f));
 const saved = existsSync(ckptPath) ? readSafetensors(ckptPath) : undefined;
 const resumed = saved ? (JSON.parse(saved.metadata.state) as CheckpointState) : undefined;
 
@@ -198,7 +199,7 @@ function heldOutNll(): number {
 }
 
 function writeCheckpoint(): void {
-  mkdirSync(ckptDir, { recursive: true });
+  makeDirectories(ckptDir);
   const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
   for (const [name, shape] of shapes) {
     tensors[name] = { shape, data: params.get(name)!.dataSync() as Float32Array };
@@ -206,13 +207,13 @@ function writeCheckpoint(): void {
     tensors[`adam.v.${name}`] = { shape, data: adam.v.get(name)!.dataSync() as Float32Array };
   }
   const state: CheckpointState = { version: 1, settings, step, rng: rng.state(), seconds: elapsed(), running, curve };
-  // One file, written aside and renamed over the old one: a kill at any moment leaves either the old checkpoint or the new, whole.
-  const tmp = `${ckptPath}.tmp-${process.pid}`;
-  writeSafetensors(tmp, tensors, { state: JSON.stringify(state) });
-  const fd = openSync(tmp, 'r+');
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, ckptPath);
+  // One file, renamed over the old one once on disk: a kill at any moment leaves the old checkpoint or the new, whole.
+  writeFileAtomically(ckptPath, (temporary) => {
+    writeSafetensors(temporary, tensors, { state: JSON.stringify(state) });
+    const fd = openSync(temporary, 'r+');
+    fsyncSync(fd);
+    closeSync(fd);
+  });
 }
 
 const started = Date.now();
@@ -279,7 +280,7 @@ const seconds = elapsed();
 console.log(`trained ${step} steps (${step * tokensPerStep} tokens) in ${seconds.toFixed(0)} s; held-out ${nll.toFixed(3)} nats per character, perplexity ${Math.exp(nll).toFixed(2)}`);
 
 const out = args.out;
-mkdirSync(out, { recursive: true });
+makeDirectories(out);
 writeFileSync(join(out, 'config.json'), JSON.stringify(hfConfig, null, 2) + '\n');
 writeFileSync(join(out, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON()) + '\n');
 const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
