@@ -7,6 +7,8 @@ import { createRun } from '../engine/engine.js';
 import { defaultWorkers } from '../pool/pool.js';
 import { exportFormat, formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
 import { exportWeights, type WeightsFormat } from '../export/weights.js';
+import { runStudentConfig, writeStudent } from '../export/student.js';
+import { DistillFitness, distillFitnessSchema } from '../fitness/distill.js';
 import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
 import { checkOutPath, makeOutDir, writeOut } from './output.js';
@@ -227,11 +229,34 @@ export function buildProgram(): Command {
     });
 
   runCommand('export', 'export the best per-layer configuration of a run, or the model with it stitched in')
-    .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), or the compressed model: tfjs (LayersModel) or safetensors (Hugging Face); default: from the --out extension (.json, .csv, .txt), else json').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors']))
-    .option('--out <path>', 'write here instead of stdout (a directory for tfjs and safetensors)')
-    .action(async (runId: string, opts: Common & { format?: ExportFormat | WeightsFormat; out?: string }) => {
+    .addOption(new Option('--format <format>', 'json, csv, evopress ("layer: level" lines), the compressed model: tfjs (LayersModel) or safetensors (Hugging Face), or an architecture run\'s student: hf-config; default: from the --out extension (.json, .csv, .txt), else json').choices(['json', 'csv', 'evopress', 'tfjs', 'safetensors', 'hf-config']))
+    .option('--out <path>', 'write here instead of stdout (a directory for tfjs, safetensors and hf-config)')
+    .option('--train-steps <n>', 'hf-config: also train the student this many steps by distillation from the teacher and write model.safetensors', positiveInt)
+    .action(async (runId: string, opts: Common & { format?: ExportFormat | WeightsFormat | 'hf-config'; out?: string; trainSteps?: number }) => {
       await withStore(opts.db, { mustExist: true }, async (store) => {
         const result = runResult(store, runId);
+        if (opts.trainSteps !== undefined && opts.format !== 'hf-config') throw new UserError('--train-steps: only with --format hf-config');
+        if (opts.format === 'hf-config') {
+          if (!opts.out) throw new UserError('--format hf-config: give the directory to write with --out DIR');
+          const experiment = loadExperimentOfRun(store, runId);
+          const genome = result.units.map((u) => u.level);
+          const config = runStudentConfig(runId, experiment, genome);
+          const teacherDir = experiment.space.architecture!.teacher.path;
+          let weights = null;
+          if (opts.trainSteps !== undefined) {
+            // The run's own distillation settings when it had them, so the export trains as the search did.
+            const spec = experiment.fitness.type === 'distill' ? experiment.fitness : distillFitnessSchema.parse({ type: 'distill' });
+            const fitness = await DistillFitness.load(spec, { space: experiment.space, seed: experiment.seed });
+            const started = Date.now();
+            weights = fitness.train(genome, opts.trainSteps).weights;
+            const heldOut = fitness.heldOut(config, weights);
+            print(`trained ${opts.trainSteps} steps in ${((Date.now() - started) / 1000).toFixed(0)} s; held-out KL to the teacher ${heldOut.kl.toFixed(4)}, perplexity ${heldOut.perplexity.toFixed(3)} per character`);
+            fitness.close();
+          }
+          makeOutDir(opts.out);
+          print(`wrote ${writeStudent(opts.out, config, teacherDir, weights, runId).join(', ')}`);
+          return;
+        }
         if (opts.format === 'tfjs' || opts.format === 'safetensors') {
           if (!opts.out) throw new UserError(`--format ${opts.format}: give the directory to write with --out DIR`);
           const experiment = await openStoredRun(store, runId);
@@ -242,7 +267,7 @@ export function buildProgram(): Command {
           if (hasHeldOut(experiment)) print(formatHeldOut(experiment, await heldOutComparison(experiment, result)));
           return;
         }
-        const text = formatResult(result, exportFormat(opts.out, opts.format));
+        const text = formatResult(result, exportFormat(opts.out, opts.format as ExportFormat | undefined));
         if (opts.out) writeOut(opts.out, text);
         else process.stdout.write(text);
       });

@@ -10,6 +10,7 @@ import { spaceFromManifest, checkDatabaseModel, databaseIdentity, type Manifest 
 import { readTransformerConfig } from '../models/config.js';
 import type { Experiment } from '../engine/experiment.js';
 import { experimentSchema, spaceReferenceSchema, type ExperimentInput } from './schema.js';
+import { resolveArchitectureSpace } from './architecture.js';
 
 /** An experiment file read and checked, with nothing built yet. */
 export interface ExperimentFile {
@@ -61,7 +62,8 @@ export function loadSpace(raw: unknown, file: string, prefix: (string | number)[
  */
 export async function resolveExperiment({ file, input, databaseConfig }: ExperimentFile, database: BuiltDatabase | null): Promise<Experiment> {
   if (databaseConfig && !database) throw new Error(`bug: ${file} names a level database that was not built`);
-  const space = database ? spaceFromManifest(database.manifest) : loadSpace(input.space, file, ['space']);
+  const isArchitecture = typeof input.space === 'object' && 'architecture' in input.space;
+  const space = database ? spaceFromManifest(database.manifest) : isArchitecture ? await resolveArchitectureSpace(input.space, file, ['space']) : loadSpace(input.space, file, ['space']);
   const infeasible = checkBudget(space);
   if (infeasible) throw new UserError(`${file}: space.budget: no configuration can meet the budget: ${infeasible}`);
   const base = dirname(file);
@@ -76,6 +78,9 @@ export async function resolveExperiment({ file, input, databaseConfig }: Experim
   } else if (f.type === 'command') {
     fitness = { ...f, cwd: base };
   } else if (f.type === 'synthetic') {
+    fitness = f;
+  } else if (f.type === 'flops' || f.type === 'distill') {
+    if (!space.architecture) throw new UserError(`${file}: space: ${f.type} fitness needs an architecture space: "space": {"architecture": {...}, "budget": {"atMost": "1/10"}}`);
     fitness = f;
   } else {
     if (!database) throw new UserError(`${file}: space: ${f.type} fitness needs a level database: "space": {"database": "<database config>"}`);

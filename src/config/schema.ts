@@ -2,23 +2,27 @@ import { z } from 'zod';
 import { positiveInt } from '../validation.js';
 import { spaceSchema } from '../space/schema.js';
 import { syntheticSpaceSchema } from '../space/synthetic.js';
+import { architectureSpaceSchema } from '../space/architecture-schema.js';
 import { largestBudget, strategySchema } from '../strategies/index.js';
 import { fitnessSchema } from '../fitness/load.js';
 import { validationRoomProblem } from '../fitness/classifier.js';
 
-/** The four ways an experiment gives its space. */
+/** The five ways an experiment gives its space. */
 const spaceForms = {
   /** A search-space file, relative to the experiment. */
   file: z.string().min(1),
   synthetic: z.strictObject({ synthetic: syntheticSpaceSchema }),
   /** A level database config (relative to the experiment): `run` builds or reuses it; its levels are the space. */
   database: z.strictObject({ database: z.string().min(1) }),
+  /** A student architecture space: hyper-parameter genes, a teacher, and a size budget. */
+  architecture: architectureSpaceSchema,
   inline: spaceSchema,
 };
 
 export type SpaceReference = z.infer<(typeof spaceForms)[keyof typeof spaceForms]>;
 
-const noSpaceForm = z.custom<never>(() => false, 'expected a search-space file, an inline space, {"synthetic": {...}} or {"database": "<config>"}');
+const SPACE_FORMS = 'a search-space file, an inline space, {"synthetic": {...}}, {"database": "<config>"} or {"architecture": {...}, "budget": {...}}';
+const noSpaceForm = z.custom<never>(() => false, `expected ${SPACE_FORMS}`);
 
 /**
  * The schema for the form `space` takes, told apart by its shape. A z.union of the four would
@@ -30,6 +34,7 @@ export function spaceReferenceSchema(space: unknown): z.ZodType<SpaceReference> 
   if (!space || typeof space !== 'object' || Array.isArray(space)) return noSpaceForm;
   if ('synthetic' in space) return spaceForms.synthetic;
   if ('database' in space) return spaceForms.database;
+  if ('architecture' in space) return spaceForms.architecture;
   return spaceForms.inline;
 }
 
@@ -43,7 +48,7 @@ export const experimentSchema = z
   .strictObject({
     name: z.string().min(1),
     seed: z.number().int().default(1),
-    space: z.unknown().refine((space) => space !== undefined, 'expected a space: a search-space file, an inline space, {"synthetic": {...}} or {"database": "<config>"}'),
+    space: z.unknown().refine((space) => space !== undefined, `expected a space: ${SPACE_FORMS}`),
     strategy: strategySchema,
     fitness: fitnessSchema,
     workers: positiveInt.optional(),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { loadAddresses, splitByYear } from './corpus.js';
+import { HELD_OUT_FROM, loadAddresses, splitByYear } from './corpus.js';
 import { evaluationWindows, windowsBetween } from './windows.js';
 
 /** Token ids of the training-era addresses (calibration) and of the held-out recent ones (evaluation). */
@@ -13,6 +13,22 @@ export function sotuStreams(encode: (text: string) => Uint16Array): TextStreams 
   const { train, heldOut } = splitByYear(loadAddresses());
   const join = (texts: { text: string }[]) => encode(texts.map((a) => a.text).join('\n\n'));
   return { calibration: join(train), heldOut: join(heldOut) };
+}
+
+/** Students learn from the addresses before this year and are scored on those from it until {@link HELD_OUT_FROM}. */
+export const DISTILL_CALIBRATION_FROM = 2001;
+
+/** Text for distilling students: training, calibration (2001–2010, which no student trains on) and the held-out years. */
+export interface DistillStreams {
+  train: Uint16Array;
+  calibration: Uint16Array;
+  heldOut: Uint16Array;
+}
+
+export function distillStreams(encode: (text: string) => Uint16Array): DistillStreams {
+  const addresses = loadAddresses();
+  const join = (from: number, to: number) => encode(addresses.filter((a) => a.year >= from && a.year < to).map((a) => a.text).join('\n\n'));
+  return { train: join(-Infinity, DISTILL_CALIBRATION_FROM), calibration: join(DISTILL_CALIBRATION_FROM, HELD_OUT_FROM), heldOut: join(HELD_OUT_FROM, Infinity) };
 }
 
 /**

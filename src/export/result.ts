@@ -2,6 +2,7 @@ import { extname } from 'node:path';
 import type { Store } from '../store/store.js';
 import type { Experiment } from '../engine/experiment.js';
 import { SpaceIndex, type Budget } from '../space/space.js';
+import { architectureFlops, architectureParameters } from '../space/architecture.js';
 import { UserError } from '../errors.js';
 import { defaultTimeout } from '../fitness/types.js';
 import { prepare } from '../engine/engine.js';
@@ -17,9 +18,13 @@ export interface RunResult {
   fitness: number;
   /** Once the run validated its finalists: the exported one's mean fitness on the held-back slices, and among how many it won. */
   validation?: { fitness: number; slices: number; finalists: number };
+  /** Total cost: summed level costs, or an architecture's parameter bytes. */
   cost: number;
   budget: Budget;
-  units: { name: string; level: number; value: number; cost: number }[];
+  /** Per unit; `cost` is null in an architecture space, whose cost is not a sum over units. */
+  units: { name: string; level: number; value: number; cost: number | null }[];
+  /** Architecture spaces: the student's parameter count and forward FLOPs (per token or picture). */
+  architecture?: { parameters: number; flops: number };
   provenance: { seed: number; evaluations: number; generations: number; version: string; createdAt: string };
 }
 
@@ -68,7 +73,13 @@ export function runResult(store: Store, runId: string): RunResult {
     ...(validated && { validation: { fitness: sign * validated.score, slices: validated.slices, finalists: validated.finalists } }),
     cost: space.cost(genome),
     budget: experiment.space.budget,
-    units: experiment.space.units.map((u, i) => ({ name: u.name, level: genome[i], value: u.levels[genome[i]], cost: u.cost[genome[i]] })),
+    units: experiment.space.units.map((u, i) => ({ name: u.name, level: genome[i], value: u.levels[genome[i]], cost: space.additive ? u.cost[genome[i]] : null })),
+    ...(experiment.space.architecture && {
+      architecture: {
+        parameters: architectureParameters(experiment.space.architecture, experiment.space.units, genome),
+        flops: architectureFlops(experiment.space.architecture, experiment.space.units, genome),
+      },
+    }),
     provenance: {
       seed: experiment.seed,
       evaluations: checkpoint.evaluations,
@@ -102,7 +113,7 @@ export function formatResult(result: RunResult, format: ExportFormat): string {
     case 'json':
       return JSON.stringify(result, null, 2) + '\n';
     case 'csv':
-      return ['name,level,value,cost', ...result.units.map((u) => `${csvField(u.name)},${u.level},${u.value},${u.cost}`)].join('\n') + '\n';
+      return ['name,level,value,cost', ...result.units.map((u) => `${csvField(u.name)},${u.level},${u.value},${u.cost ?? ''}`)].join('\n') + '\n';
     case 'evopress':
       // EvoPress's configuration files: one "layer: level" line per unit.
       return result.units.map((u) => `${u.name}: ${u.level}`).join('\n') + '\n';

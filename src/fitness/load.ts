@@ -6,6 +6,8 @@ import { SyntheticProblem, syntheticFitnessSchema } from './synthetic.js';
 import { LmFitness, lmFitnessSchema } from './lm.js';
 import { ImageFitness, psnrFitnessSchema } from './image.js';
 import { ClassifierFitness, accuracyFitnessSchema } from './classifier.js';
+import { DistillFitness, distillFitnessSchema } from './distill.js';
+import { flopsFitness, flopsFitnessSchema } from './flops.js';
 
 /** Every fitness's settings as an experiment writes them, told apart by `type`: each schema sits beside its fitness. */
 export const fitnessSchema = z.discriminatedUnion('type', [
@@ -15,6 +17,8 @@ export const fitnessSchema = z.discriminatedUnion('type', [
   accuracyFitnessSchema,
   psnrFitnessSchema,
   syntheticFitnessSchema,
+  flopsFitnessSchema,
+  distillFitnessSchema,
 ]);
 
 export type FitnessInput = z.infer<typeof fitnessSchema>;
@@ -36,6 +40,10 @@ export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promi
         },
       };
     }
+    case 'flops':
+      return flopsFitness(ctx.space);
+    case 'distill':
+      return DistillFitness.load(spec, ctx);
     case 'psnr':
       return ImageFitness.load(spec);
     case 'accuracy':

@@ -7,6 +7,8 @@ import type { ClassifierFitnessSpec } from './classifier.js';
 import type { ModuleFitnessSpec } from './module.js';
 import type { CommandFitnessSpec } from './command.js';
 import type { SyntheticFitnessSpec } from './synthetic.js';
+import type { FlopsFitnessSpec } from './flops.js';
+import type { DistillFitnessSpec } from './distill.js';
 
 /** Default `timeout`, in seconds: module, command and synthetic fitnesses; model fitnesses (which load a model and a level database first). */
 export const DEFAULT_TIMEOUT = { fitness: 600, model: 3600 };
@@ -63,6 +65,8 @@ export type FitnessSpec =
   | ModuleFitnessSpec
   | CommandFitnessSpec
   | SyntheticFitnessSpec
+  | FlopsFitnessSpec
+  | DistillFitnessSpec
   | LmFitnessSpec
   | ImageFitnessSpec
   | ClassifierFitnessSpec;
@@ -98,6 +102,10 @@ export function describeFitness(spec: FitnessSpec): string {
       return `fitness command "${spec.command.join(' ')}"`;
     case 'synthetic':
       return 'synthetic fitness';
+    case 'flops':
+      return 'flops fitness';
+    case 'distill':
+      return 'distill fitness';
     default:
       return `${spec.type} fitness on ${spec.backend}`;
   }

@@ -11,7 +11,8 @@ function gcd(a: number, b: number): number {
  * go on a grid: integer costs divided by their common divisor give an exact grid when it has at
  * most `maxCells` cells (then the answer is the exact optimum, lower bound included); otherwise
  * costs round up to `maxCells` cells, which keeps the answer within the upper bound but may miss
- * an `equal` budget's lower bound (callers check `fits`). Null when nothing allowed fits.
+ * an `equal` budget's lower bound (callers check `fits`). Null when nothing allowed fits, or when
+ * the space's cost is not additive (an architecture space).
  */
 export function bestAllocation(space: SpaceIndex, value: (number | null)[][], maxCells = 8192): { genome: Genome; value: number } | null {
   const grid = costGrid(space, maxCells);
@@ -111,6 +112,8 @@ export function bestChainAllocation(
  * costs divided by their common divisor fit (the lower bound then holds too), else rounded up.
  */
 function costGrid(space: SpaceIndex, maxCells: number): { cap: number; floor: number; weights: number[][] } | null {
+  // An architecture's size is not a sum over its genes: no allocation DP applies.
+  if (!space.additive) return null;
   const units = space.space.units;
   const mins = units.map((u) => Math.min(...u.cost));
   const base = mins.reduce((s, m) => s + m, 0);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Rng } from '../rng/rng.js';
 import type { Budget, Unit } from './schema.js';
+import { DTYPE_BYTES, architectureBytes, type Architecture } from './architecture.js';
 
 export type { Budget, Unit };
 
@@ -12,6 +13,11 @@ export interface Space {
    * target sparsity or bit-width); otherwise {@link SpaceIndex.uniform} derives it from the costs.
    */
   uniform?: Genome;
+  /**
+   * Architecture spaces: the units are a student's hyper-parameters and the total cost is its
+   * parameter bytes (see architecture.ts); a unit's `cost` then only orders its levels.
+   */
+  architecture?: Architecture;
 }
 
 /** genome[i] is the level index of unit i. */
@@ -37,10 +43,13 @@ export class SpaceIndex {
   /** The lowest and highest total cost a feasible genome may have. */
   readonly lo: number;
   readonly hi: number;
+  /** Whether the total cost is the sum of the units' level costs (level databases, synthetic spaces) or an architecture's size. */
+  readonly additive: boolean;
   private readonly eps: number;
 
   constructor(space: Space) {
     this.space = space;
+    this.additive = !space.architecture;
     this.byRank = space.units.map((u) =>
       u.cost.map((_, l) => l).sort((a, b) => u.cost[a] - u.cost[b] || a - b),
     );
@@ -66,13 +75,28 @@ export class SpaceIndex {
   }
 
   cost(genome: Genome): number {
+    if (this.space.architecture) return architectureBytes(this.space.architecture, this.space.units, genome);
     let total = 0;
     for (let i = 0; i < genome.length; i++) total += this.space.units[i].cost[genome[i]];
     return total;
   }
 
+  /** A level's own cost; only meaningful in an additive space (see {@link stepCost} for any space). */
   unitCost(unit: number, level: number): number {
+    if (!this.additive) throw new Error('bug: unitCost asked of an architecture space, whose cost is not a sum over units');
     return this.space.units[unit].cost[level];
+  }
+
+  /** How much the total cost changes when `unit` moves to cost rank `rank`; the genome is left as it was. */
+  stepCost(genome: Genome, unit: number, rank: number): number {
+    const level = this.byRank[unit][rank];
+    if (this.additive) return this.space.units[unit].cost[level] - this.space.units[unit].cost[genome[unit]];
+    const before = genome[unit];
+    const cost = this.cost(genome);
+    genome[unit] = level;
+    const after = this.cost(genome);
+    genome[unit] = before;
+    return after - cost;
   }
 
   fits(cost: number): boolean {
@@ -102,9 +126,9 @@ export class SpaceIndex {
 
   /** Sets unit to the level at a cost rank; returns the change in total cost. */
   setRank(genome: Genome, unit: number, rank: number): number {
-    const before = this.unitCost(unit, genome[unit]);
+    const delta = this.stepCost(genome, unit, rank);
     genome[unit] = this.byRank[unit][rank];
-    return this.unitCost(unit, genome[unit]) - before;
+    return delta;
   }
 
   /**
@@ -149,8 +173,7 @@ export class SpaceIndex {
         const r = this.rank(genome, i);
         const top = this.levelCount(i) - 1;
         if (r === top) continue;
-        const step = this.unitCost(i, this.byRank[i][r + 1]) - this.unitCost(i, genome[i]);
-        if (this.overBudget(cost + step)) continue;
+        if (this.overBudget(cost + this.stepCost(genome, i, r + 1))) continue;
         const fraction = r / top;
         if (fraction < bestFraction) {
           bestFraction = fraction;
@@ -185,8 +208,7 @@ export class SpaceIndex {
           for (let i = 0; i < this.size; i++) {
             const r = this.rank(genome, i);
             if (r + 1 >= this.levelCount(i)) continue;
-            const step = this.unitCost(i, this.byRank[i][r + 1]) - this.unitCost(i, genome[i]);
-            if (!this.overBudget(cost + step)) raisable.push(i);
+            if (!this.overBudget(cost + this.stepCost(genome, i, r + 1))) raisable.push(i);
           }
           if (raisable.length === 0) break;
           if (!fill && !this.underBudget(cost)) break;
@@ -209,8 +231,18 @@ export class SpaceIndex {
   }
 }
 
-/** The cheapest and most expensive total cost any genome can have. */
+/**
+ * The cheapest and most expensive total cost any genome can have. In an architecture space every
+ * gene but the first (depth) raises the size; depth may not (a CNN's extra pooling stage can shrink
+ * its dense layer), so each depth is tried with the other genes at their extremes.
+ */
 export function costRange(space: Space): { min: number; max: number } {
+  const arch = space.architecture;
+  if (arch) {
+    const at = (depth: number, top: boolean) => architectureBytes(arch, space.units, space.units.map((u, i) => (i === 0 ? depth : extremeLevel(u, top))));
+    const depths = space.units[0].levels.map((_, l) => l);
+    return { min: Math.min(...depths.map((d) => at(d, false))), max: Math.max(...depths.map((d) => at(d, true))) };
+  }
   let min = 0;
   let max = 0;
   for (const u of space.units) {
@@ -218,6 +250,15 @@ export function costRange(space: Space): { min: number; max: number } {
     max += Math.max(...u.cost);
   }
   return { min, max };
+}
+
+/** The level with the smallest (or largest) value of an architecture unit. */
+function extremeLevel(u: Unit, top: boolean): number {
+  let best = 0;
+  u.levels.forEach((v, l) => {
+    if (top ? v > u.levels[best] : v < u.levels[best]) best = l;
+  });
+  return best;
 }
 
 /**
@@ -229,15 +270,22 @@ export function checkBudget(space: Space): string | null {
   const { budget } = space;
   const index = new SpaceIndex(space);
   if (index.overBudget(min)) {
-    return `the cheapest configuration costs ${min}, above the budget ${describeBudget(budget)}`;
+    return `the cheapest configuration costs ${describeCost(space, min)}, above the budget ${describeBudget(budget)}`;
   }
   if (index.underBudget(max)) {
-    return `the most expensive configuration costs ${max}, below the budget ${describeBudget(budget)}`;
+    return `the most expensive configuration costs ${describeCost(space, max)}, below the budget ${describeBudget(budget)}`;
   }
   if (index.uniform() === null) {
     return `no configuration was found with a cost inside ${describeBudget(budget)} (costs range ${min}..${max}); widen budget.tolerance`;
   }
   return null;
+}
+
+/** A total cost, and in an architecture space what it is made of. */
+function describeCost(space: Space, cost: number): string {
+  if (!space.architecture) return `${cost}`;
+  const bytes = DTYPE_BYTES[space.architecture.dtype];
+  return `${cost} (${cost / bytes} parameters × ${bytes} bytes)`;
 }
 
 export function describeBudget(budget: Budget): string {

@@ -196,7 +196,8 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
         }
       } else best = state.parentScore ?? Infinity;
       const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], recent: remember(state.recent, { genome: state.parent, score: state.parentScore }, parent, config.finalists) };
-      return state.model && noiseSwampsSwitches(noise, ctx.slices) ? enterModelLed(next, ctx.space) : next;
+      // Model-led moves go to an additive model's optimum under an additive budget: architecture spaces stay selecting.
+      return state.model && ctx.space.additive && noiseSwampsSwitches(noise, ctx.slices) ? enterModelLed(next, ctx.space) : next;
     },
 
     best(state): Best | null {

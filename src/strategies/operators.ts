@@ -75,7 +75,7 @@ function raise(space: SpaceIndex, genome: Genome, cost: number, rng: Rng, skip: 
     if (u === skip) return false;
     const r = space.rank(genome, u);
     if (r + 1 >= space.levelCount(u)) return false;
-    return !space.overBudget(cost + space.unitCost(u, space.byRank[u][r + 1]) - space.unitCost(u, genome[u]));
+    return !space.overBudget(cost + space.stepCost(genome, u, r + 1));
   };
   for (let guard = 0; guard < Math.min(units, 4 * space.size); guard++) {
     const u = pickUnit(space, genome, rng, fitsUp);

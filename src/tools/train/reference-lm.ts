@@ -26,7 +26,7 @@ import { evaluationWindows } from '../../data/windows.js';
 import { Rng, type RngState } from '../../rng/rng.js';
 import { parseTransformerConfig, weightShapes } from '../../models/config.js';
 import { readSafetensors, writeSafetensors, float32 } from '../../models/safetensors.js';
-import { Adam, charGpt, initParams } from './char-gpt.js';
+import { Adam, trainableGpt2, initParams } from '../../models/gpt2-training.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const { values: args } = parseArgs({
@@ -157,7 +157,7 @@ const parameterCount = [...shapes.values()].reduce((s, shape) => s + shape.reduc
 // this script did: with the same seed, a run sees the same initial weights and the same batches as
 // that one, so their curves compare settings alone. A checkpoint stores its state.
 let rng = Rng.fromSeed(settings.seed);
-const params = initParams(tf, config, rng);
+const params = initParams(tf, config, () => rng.normal());
 const adam = new Adam(tf, params, { beta1: settings.beta1, beta2: settings.beta2, epsilon: 1e-8, weightDecay: settings.weightDecay, clip: settings.clip });
 let step = 0;
 let secondsBefore = 0;
@@ -175,7 +175,7 @@ if (saved && resumed) {
   running = resumed.running;
   curve.push(...resumed.curve);
 }
-const model = charGpt(tf, config, params);
+const model = trainableGpt2(tf, config, params);
 
 console.log(`backend ${backend}; ${trainIds.length} training and ${heldOutIds.length} held-out characters; vocabulary ${V}`);
 console.log(`${parameterCount} parameters; settings ${JSON.stringify(settings)}`);

@@ -1,27 +1,27 @@
 /**
- * The trainable GPT-2 of the reference language model, in TensorFlow.js: parameters under Hugging
- * Face GPT-2 names and layouts, the batched forward pass and loss, and an Adam optimiser whose state
- * is plain tensors that a checkpoint can save and restore (tf.train.adam hides its moments).
+ * The trainable GPT-2 of the reference language model and of its students, in TensorFlow.js:
+ * parameters under Hugging Face GPT-2 names and layouts, the batched forward pass, the
+ * next-character and distillation losses, and an Adam optimiser whose state is plain tensors that
+ * a checkpoint can save and restore (tf.train.adam hides its moments).
  */
 import type * as tfType from '@tensorflow/tfjs';
-import { trainingMatmul as matmul } from '../../runtime/tfjs.js';
-import { weightShapes, type TransformerConfig } from '../../models/config.js';
-import { causalMask } from '../../models/transformer.js';
-import type { Rng } from '../../rng/rng.js';
+import { trainingMatmul as matmul } from '../runtime/tfjs.js';
+import { weightShapes, type TransformerConfig } from './config.js';
+import { causalMask } from './transformer.js';
 
 type TF = typeof tfType;
 type Tensor = tfType.Tensor;
 type Variable = tfType.Variable;
 
-/** Parameters initialised as GPT-2 does: N(0, 0.02), residual projections scaled by 1/√(2·layers). */
-export function initParams(tf: TF, config: TransformerConfig, rng: Rng): Map<string, Variable> {
+/** Parameters initialised as GPT-2 does: N(0, 0.02), residual projections scaled by 1/√(2·layers). `normal` draws N(0, 1). */
+export function initParams(tf: TF, config: TransformerConfig, normal: () => number): Map<string, Variable> {
   const params = new Map<string, Variable>();
   for (const [name, shape] of weightShapes(config)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const isGain = /ln_\d\.weight$|ln_f\.weight$/.test(name);
     const isBias = name.endsWith('.bias');
     const std = name.endsWith('c_proj.weight') ? 0.02 / Math.sqrt(2 * config.nLayers) : 0.02;
-    const values = Float32Array.from({ length: n }, () => (isGain ? 1 : isBias ? 0 : std * rng.normal()));
+    const values = Float32Array.from({ length: n }, () => (isGain ? 1 : isBias ? 0 : std * normal()));
     params.set(name, tf.variable(tf.tensor(values, shape), true, name));
   }
   return params;
@@ -30,15 +30,35 @@ export function initParams(tf: TF, config: TransformerConfig, rng: Rng): Map<str
 /** Swaps the last two axes. */
 const transposeLast = (tf: TF, x: Tensor) => tf.transpose(x, x.rank === 2 ? [1, 0] : [0, 1, 3, 2]);
 
-export interface CharGpt {
+export interface TrainableGpt2 {
+  /** Logits [batch·T, vocab] of `batch` windows of T ids, row-major. */
+  logits(ids: Int32Array, batch: number): Tensor;
   /** Mean next-character cross-entropy (nats) of the windows of T + 1 ids starting at `starts`. */
   loss(source: Uint16Array, starts: number[]): Tensor;
+  /**
+   * Mean KL(teacher ‖ model) per token (nats) on the windows of T ids starting at `starts`, given the
+   * teacher's probabilities [batch·T, vocab]: soft-label cross-entropy minus the teacher's entropy.
+   */
+  distillLoss(source: Uint16Array, starts: number[], teacher: Tensor): Tensor;
 }
 
-export function charGpt(tf: TF, config: TransformerConfig, params: Map<string, Variable>): CharGpt {
+/** The ids of `starts.length` windows of T tokens from `source`, and the T next tokens of each. */
+export function batchIds(source: Uint16Array, starts: number[], T: number): { ids: Int32Array; labels: Int32Array } {
+  const ids = new Int32Array(starts.length * T);
+  const labels = new Int32Array(starts.length * T);
+  starts.forEach((s, b) => {
+    for (let t = 0; t < T; t++) {
+      ids[b * T + t] = source[s + t];
+      labels[b * T + t] = source[s + t + 1];
+    }
+  });
+  return { ids, labels };
+}
+
+export function trainableGpt2(tf: TF, config: TransformerConfig, params: Map<string, Variable>): TrainableGpt2 {
   const { contextLength: T, dModel: D, nHeads: HEADS, nLayers: LAYERS, vocabSize: V, normEps } = config;
   const p = (name: string) => params.get(name)!;
-  const mask = tf.tensor2d(causalMask(T), [T, T]);
+  const maskValues = causalMask(T);
   const hd = D / HEADS;
 
   const layerNorm = (x: Tensor, prefix: string) => {
@@ -48,6 +68,8 @@ export function charGpt(tf: TF, config: TransformerConfig, params: Map<string, V
 
   /** The same GPT-2 block as src/models/transformer.ts, batched; the embedding is a one-hot matmul (wasm lacks gather's gradient). */
   const logits = (ids: Int32Array, batch: number) => {
+    // Made per call, inside the caller's tidy or gradient scope: a model holds no tensor of its own to leak.
+    const mask = tf.tensor2d(maskValues, [T, T]);
     const oneHot = tf.oneHot(tf.tensor1d(ids, 'int32'), V).toFloat();
     let x = matmul(oneHot, p('wte.weight')).reshape([batch, T, D]).add(p('wpe.weight')).reshape([batch * T, D]);
     for (let i = 0; i < LAYERS; i++) {
@@ -65,16 +87,16 @@ export function charGpt(tf: TF, config: TransformerConfig, params: Map<string, V
   };
 
   return {
+    logits,
     loss(source, starts) {
-      const ids = new Int32Array(starts.length * T);
-      const labels = new Int32Array(starts.length * T);
-      starts.forEach((s, b) => {
-        for (let t = 0; t < T; t++) {
-          ids[b * T + t] = source[s + t];
-          labels[b * T + t] = source[s + t + 1];
-        }
-      });
+      const { ids, labels } = batchIds(source, starts, T);
       return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), V), logits(ids, starts.length));
+    },
+    distillLoss(source, starts, teacher) {
+      const { ids } = batchIds(source, starts, T);
+      const logq = tf.logSoftmax(logits(ids, starts.length));
+      const entropy = tf.sum(tf.mul(teacher, tf.log(tf.maximum(teacher, 1e-30)))); // Σ p log p, a constant
+      return tf.sub(entropy, tf.sum(tf.mul(teacher, logq))).div(starts.length * T);
     },
   };
 }
