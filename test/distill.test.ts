@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rng } from '../src/rng/rng.js';
+import { loadTransformer, forward } from '../src/models/transformer.js';
+import { studentLearningRate } from '../src/fitness/distill.js';
+import { ROOT, after, afterNextStep, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
+
+/** A tiny distillation search: students of 2–4 training steps, so that a whole run takes seconds per worker. */
+function tinyExperiment(dir: string): string {
+  const file = join(dir, 'distill.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      name: 'tiny-distill',
+      seed: 5,
+      workers: 2,
+      space: {
+        architecture: { family: 'gpt2', teacher: join(ROOT, 'models', 'reference-lm'), blocks: [1, 2], width: [8, 16, 24], heads: [1, 2, 4], mlpWidth: [16, 32, 64] },
+        budget: { atMost: '24 KB' },
+      },
+      strategy: { type: 'evopress', generations: 3, offspring: 4, selection: [{ survivors: 2, budget: 2 }, { survivors: 1, budget: 4 }], finalists: 2 },
+      fitness: { type: 'distill', batch: 2, windows: 2, slices: 2, validationSlices: 1 },
+    }),
+  );
+  return file;
+}
+
+function exportOf(db: string, runId: string): string {
+  const r = cli(['export', runId, '--db', db]);
+  expect(r.code, r.stderr).toBe(0);
+  return withoutTimestamps(r.stdout);
+}
+
+describe('distill fitness', () => {
+  it('warms up over the first tenth of the steps, then decays to a tenth of the peak', () => {
+    expect(studentLearningRate(0, 100, 1)).toBeCloseTo(0.1);
+    expect(studentLearningRate(9, 100, 1)).toBeCloseTo(1);
+    expect(studentLearningRate(99, 100, 1)).toBeCloseTo(0.1, 2);
+    expect(studentLearningRate(0, 1, 1)).toBe(1);
+  });
+
+  it('gives the same export with 1 and 2 workers and after kill -9 at random moments, and trains a student the loader runs [slow]', { timeout: 900_000 }, async () => {
+    const dir = tempDir();
+    const file = tinyExperiment(dir);
+    const one = cli(['run', file, '--db', join(dir, 'one.db'), '--run-id', 'r', '--workers', '1', '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    const two = cli(['run', file, '--db', join(dir, 'two.db'), '--run-id', 'r', '--json']);
+    expect(two.code, two.stderr).toBe(0);
+    const expected = exportOf(join(dir, 'one.db'), 'r');
+    expect(exportOf(join(dir, 'two.db'), 'r')).toBe(expected);
+    const best = JSON.parse(expected);
+    expect(best.cost).toBeLessThanOrEqual(24_000);
+    expect(best.fitness).toBeGreaterThan(0); // KL to the teacher after a few steps
+    expect(best.validation.slices).toBe(1);
+
+    const killed = join(dir, 'killed.db');
+    const rng = Rng.fromSeed('distill-kills');
+    let k = 0;
+    const moment = (step: number) => (k++ % 2 === 0 ? after(500 + rng.next() * 3000) : afterNextStep(killed, 'r', step, rng.next() * 500));
+    const outcome = await runWithKills(file, killed, 'r', 4, moment);
+    expect(outcome.finished).toBe(true);
+    expect(outcome.kills).toBe(4);
+    expect(exportOf(killed, 'r')).toBe(expected);
+
+    // The found student, trained by distillation, loads and runs in the plain forward pass.
+    const out = join(dir, 'student');
+    const e = cli(['export', 'r', '--db', killed, '--format', 'hf-config', '--train-steps', '3', '--out', out]);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toMatch(/trained 3 steps in \d+ s; held-out KL to the teacher \d+\.\d{4}, perplexity \d+\.\d{3} per character/);
+    const student = loadTransformer(out);
+    expect([student.config.nLayers, student.config.dModel, student.config.nHeads, student.config.dFf]).toEqual(best.units.map((u: { value: number }) => u.value));
+    const logits = forward(student, [1, 2, 3, 4]);
+    expect(logits.length).toBe(4 * 85);
+    expect(logits.every(Number.isFinite)).toBe(true);
+  });
+});
