@@ -3,10 +3,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SpaceIndex, costRange, type Genome, type Space } from '../src/space/space.js';
-import { DTYPE_BYTES, parseSize, transformerFlops, transformerParameters, transformerShape, transformerUnits, type TransformerArchitecture } from '../src/space/architecture.js';
+import { DTYPE_BYTES, convUnits, parseSize, transformerFlops, transformerParameters, transformerShape, transformerUnits, type TransformerArchitecture } from '../src/space/architecture.js';
 import { readTransformerConfig, weightShapes } from '../src/models/config.js';
 import { initParams } from '../src/models/gpt2-training.js';
 import { studentConfig } from '../src/fitness/distill.js';
+import { cnnShapeOf } from '../src/fitness/train.js';
+import { cnnWeightShapes, initCnnParams } from '../src/models/cnn-training.js';
+import type { ConvArchitecture } from '../src/space/architecture.js';
 import { levelSwitch, pointMutation } from '../src/strategies/operators.js';
 import { Rng } from '../src/rng/rng.js';
 import { ROOT, cli, expectOneLineError, tempDir } from './cli-helpers.js';
@@ -39,6 +42,27 @@ describe('architecture spaces', () => {
         expect(index.cost(genome)).toBe(built * DTYPE_BYTES[dtype]);
       }
     }
+  });
+
+  it('cost a CNN student as the parameters of the network built, whatever its depth', () => {
+    const conv = { stages: [1, 2, 3, 4], channels: [4, 8, 16], kernels: [3, 5], dense: [8, 32] };
+    const architecture: ConvArchitecture = { family: 'cnn', inputSize: 28, inputChannels: 1, classes: 10, dtype: 'float16', maxStages: 4, teacher: { path: '/nowhere', sha256: '0', parameters: 42_122 } };
+    const space: Space = { units: convUnits(conv), budget: { mode: 'atMost', total: 1e12 }, architecture };
+    const index = new SpaceIndex(space);
+    const genomes = allGenomes(space).filter((_, i) => i % 97 === 0);
+    expect(genomes.length).toBeGreaterThan(30);
+    for (const genome of genomes) {
+      const shape = cnnShapeOf(architecture, space.units, genome);
+      const rng = Rng.fromSeed('cnn');
+      const params = initCnnParams(tf, shape, () => rng.normal());
+      const built = [...params.values()].reduce((s, v) => s + v.size, 0);
+      tf.dispose([...params.values()]);
+      expect(built).toBe([...cnnWeightShapes(shape).values()].reduce((s, d) => s + d.reduce((a, b) => a * b, 1), 0));
+      expect(index.cost(genome)).toBe(built * 2);
+    }
+    // A fourth pooling stage shrinks the dense layer's input from 3 × 3 to 1 × 1: depth is not monotone in cost.
+    const costs = allGenomes(space).map((g) => index.cost(g));
+    expect(costRange(space)).toEqual({ min: Math.min(...costs), max: Math.max(...costs) });
   });
 
   it('give the reference model its own parameter count', () => {
@@ -134,5 +158,9 @@ describe('architecture experiments', () => {
     expectOneLineError(run({ architecture, budget: { atMost: 'a tenth' } }), /space\.budget\.atMost: expected a size such as "3 MB"/);
     expectOneLineError(run({ architecture, budget: { atMost: '10 KB' } }), /space\.budget: no configuration can meet the budget: the cheapest configuration costs 22656 \(5664 parameters × 4 bytes\), above the budget ≤ 10000/);
     expectOneLineError(run({ architecture: { ...architecture, teacher: 'nowhere' }, budget: { atMost: '1/10' } }), /nowhere\/config\.json: cannot read model config \(no such file\)/);
+    const cnn = { family: 'cnn', teacher: join(ROOT, 'models', 'fashion-cnn'), stages: [1, 2], channels: [4, 8], kernels: [3, 5], dense: [16] };
+    expectOneLineError(run({ architecture: { ...cnn, kernels: [3, 4] }, budget: { atMost: '1/4' } }), /space\.architecture\.kernels: expected odd kernel sizes/);
+    expectOneLineError(run({ architecture: { ...cnn, stages: [2, 5] }, budget: { atMost: '1/4' } }), /space\.architecture\.stages: expected at most 4 stages/);
+    expectOneLineError(run({ architecture: { ...cnn, family: 'rnn' }, budget: { atMost: '1/4' } }), /space\.architecture\.family/);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
 import { loadTransformer, forward } from '../src/models/transformer.js';
 import { studentLearningRate } from '../src/fitness/distill.js';
-import { ROOT, after, afterNextStep, cli, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { ROOT, after, afterNextStep, cli, expectOneLineError, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
 
 /** A tiny distillation search: students of 2–4 training steps, so that a whole run takes seconds per worker. */
 function tinyExperiment(dir: string): string {
@@ -73,5 +73,31 @@ describe('distill fitness', () => {
     const logits = forward(student, [1, 2, 3, 4]);
     expect(logits.length).toBe(4 * 85);
     expect(logits.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('train fitness', () => {
+  it('trains CNN students from labels and gives the same export with 1 and 2 workers; a distill fitness on a CNN space is refused in one line', () => {
+    const dir = tempDir();
+    const file = join(dir, 'train.json');
+    const space = {
+      architecture: { family: 'cnn', teacher: join(ROOT, 'models', 'fashion-cnn'), stages: [1, 2], channels: [2, 4], kernels: [3, 5], dense: [8, 16] },
+      budget: { atMost: '1/4' },
+    };
+    const experiment = (fitness: Record<string, unknown>) =>
+      writeFileSync(file, JSON.stringify({ name: 'tiny-train', seed: 2, space, strategy: { type: 'evopress', generations: 2, offspring: 3, selection: [{ survivors: 1, budget: 3 }] }, fitness }));
+    experiment({ type: 'train', batch: 8, pictures: 100, slices: 1, validationSlices: 1 });
+    const runs = [1, 2].map((workers) => cli(['run', file, '--db', join(dir, `w${workers}.db`), '--run-id', 'r', '--workers', String(workers), '--json']));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    const exported = [1, 2].map((workers) => exportOf(join(dir, `w${workers}.db`), 'r'));
+    expect(exported[1]).toBe(exported[0]);
+    const best = JSON.parse(exported[0]);
+    // Accuracy on 100 calibration pictures after 3 steps: a measured share, not a constant.
+    expect(best.fitness).toBeGreaterThan(0);
+    expect(best.fitness).toBeLessThan(1);
+    expect(Math.round(best.fitness * 100)).toBe(best.fitness * 100);
+    expect(best.cost).toBeLessThanOrEqual(42_122);
+    experiment({ type: 'distill' });
+    expectOneLineError(cli(['run', file, '--db', join(dir, 'x.db')]), /fitness\.type: distill trains gpt2 students, but space\.architecture\.family is cnn/);
   });
 });

@@ -79,8 +79,10 @@ export async function resolveExperiment({ file, input, databaseConfig }: Experim
     fitness = { ...f, cwd: base };
   } else if (f.type === 'synthetic') {
     fitness = f;
-  } else if (f.type === 'flops' || f.type === 'distill') {
+  } else if (f.type === 'flops' || f.type === 'distill' || f.type === 'train') {
     if (!space.architecture) throw new UserError(`${file}: space: ${f.type} fitness needs an architecture space: "space": {"architecture": {...}, "budget": {"atMost": "1/10"}}`);
+    const family = { distill: 'gpt2', train: 'cnn', flops: space.architecture.family }[f.type];
+    if (space.architecture.family !== family) throw new UserError(`${file}: fitness.type: ${f.type} trains ${family} students, but space.architecture.family is ${space.architecture.family}`);
     fitness = f;
   } else {
     if (!database) throw new UserError(`${file}: space: ${f.type} fitness needs a level database: "space": {"database": "<database config>"}`);

@@ -8,6 +8,7 @@ import { ImageFitness, psnrFitnessSchema } from './image.js';
 import { ClassifierFitness, accuracyFitnessSchema } from './classifier.js';
 import { DistillFitness, distillFitnessSchema } from './distill.js';
 import { flopsFitness, flopsFitnessSchema } from './flops.js';
+import { TrainFitness, trainFitnessSchema } from './train.js';
 
 /** Every fitness's settings as an experiment writes them, told apart by `type`: each schema sits beside its fitness. */
 export const fitnessSchema = z.discriminatedUnion('type', [
@@ -19,6 +20,7 @@ export const fitnessSchema = z.discriminatedUnion('type', [
   syntheticFitnessSchema,
   flopsFitnessSchema,
   distillFitnessSchema,
+  trainFitnessSchema,
 ]);
 
 export type FitnessInput = z.infer<typeof fitnessSchema>;
@@ -44,6 +46,8 @@ export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promi
       return flopsFitness(ctx.space);
     case 'distill':
       return DistillFitness.load(spec, ctx);
+    case 'train':
+      return TrainFitness.load(spec, ctx);
     case 'psnr':
       return ImageFitness.load(spec);
     case 'accuracy':

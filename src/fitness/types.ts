@@ -9,6 +9,7 @@ import type { CommandFitnessSpec } from './command.js';
 import type { SyntheticFitnessSpec } from './synthetic.js';
 import type { FlopsFitnessSpec } from './flops.js';
 import type { DistillFitnessSpec } from './distill.js';
+import type { TrainFitnessSpec } from './train.js';
 
 /** Default `timeout`, in seconds: module, command and synthetic fitnesses; model fitnesses (which load a model and a level database first). */
 export const DEFAULT_TIMEOUT = { fitness: 600, model: 3600 };
@@ -67,6 +68,7 @@ export type FitnessSpec =
   | SyntheticFitnessSpec
   | FlopsFitnessSpec
   | DistillFitnessSpec
+  | TrainFitnessSpec
   | LmFitnessSpec
   | ImageFitnessSpec
   | ClassifierFitnessSpec;
@@ -106,6 +108,8 @@ export function describeFitness(spec: FitnessSpec): string {
       return 'flops fitness';
     case 'distill':
       return 'distill fitness';
+    case 'train':
+      return 'train fitness';
     default:
       return `${spec.type} fitness on ${spec.backend}`;
   }

@@ -33,11 +33,26 @@ export const transformerArchitectureSchema = z
     }
   });
 
+/** The deepest CNN: 28 × 28 pictures halve four times (28, 14, 7, 3, 1) before nothing is left. */
+export const MAX_CNN_STAGES = 4;
+
+/** A CNN student space of the clothing classifier: stages of conv + ReLU + 2×2 max-pool, then a hidden dense layer. */
+export const cnnArchitectureSchema = z.strictObject({
+  family: z.literal('cnn'),
+  /** The classifier's LayersModel directory (relative to the experiment): what "1/4" is a quarter of. */
+  teacher: z.string().min(1),
+  dtype: z.enum(Object.keys(DTYPE_BYTES) as [Dtype, ...Dtype[]]).default('float32'),
+  stages: values('stage count').refine((list) => list.every((s) => s <= MAX_CNN_STAGES), `expected at most ${MAX_CNN_STAGES} stages: a 28 × 28 picture halves only four times`),
+  channels: values('channel count'),
+  kernels: values('kernel size').refine((list) => list.every((k) => k % 2 === 1), 'expected odd kernel sizes (a \'same\' convolution centres its kernel)'),
+  dense: values('dense width'),
+});
+
 /** `atMost`: bytes ("3 MB", "512 KiB", 3000000) or a fraction of the teacher's size ("1/10", "0.25"). */
 export const sizeBudgetSchema = z.strictObject({ atMost: z.union([z.number().positive(), z.string().min(1)]) });
 
 export const architectureSpaceSchema = z.strictObject({
-  architecture: transformerArchitectureSchema,
+  architecture: z.discriminatedUnion('family', [transformerArchitectureSchema, cnnArchitectureSchema]),
   budget: sizeBudgetSchema,
 });
 

@@ -26,7 +26,8 @@ import { evaluationWindows } from '../../data/windows.js';
 import { Rng, type RngState } from '../../rng/rng.js';
 import { parseTransformerConfig, weightShapes } from '../../models/config.js';
 import { readSafetensors, writeSafetensors, float32 } from '../../models/safetensors.js';
-import { Adam, trainableGpt2, initParams } from '../../models/gpt2-training.js';
+import { trainableGpt2, initParams } from '../../models/gpt2-training.js';
+import { Adam } from '../../models/adam.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const { values: args } = parseArgs({

@@ -1,0 +1,68 @@
+/**
+ * A trainable convolutional classifier of 28 × 28 grey pictures, in TensorFlow.js: stages of a
+ * 'same' k × k convolution with ReLU and a 2 × 2 max-pool, then a hidden dense layer with ReLU and
+ * the class logits. The convolutions go through im2col and one product, because tfjs's wasm
+ * backend has no convolution filter gradient (as the clothing classifier's own training does).
+ */
+import type * as tfType from '@tensorflow/tfjs';
+import { trainingMatmul as matmul } from '../runtime/tfjs.js';
+import { im2col } from './im2col.js';
+
+type TF = typeof tfType;
+type Tensor = tfType.Tensor;
+type Variable = tfType.Variable;
+
+export interface CnnShape {
+  /** Picture side and channels. */
+  inputSize: number;
+  inputChannels: number;
+  classes: number;
+  /** Per stage: output channels and kernel size. */
+  channels: number[];
+  kernels: number[];
+  /** Units of the hidden dense layer. */
+  dense: number;
+}
+
+/** Every parameter with its shape, in Keras's layouts: conv kernels [k, k, cin, cout], dense [in, out]. */
+export function cnnWeightShapes(s: CnnShape): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  let channels = s.inputChannels;
+  let side = s.inputSize;
+  s.channels.forEach((c, i) => {
+    shapes.set(`conv${i + 1}.kernel`, [s.kernels[i], s.kernels[i], channels, c]).set(`conv${i + 1}.bias`, [c]);
+    channels = c;
+    side = Math.floor(side / 2);
+  });
+  shapes.set('hidden.kernel', [side * side * channels, s.dense]).set('hidden.bias', [s.dense]);
+  shapes.set('logits.kernel', [s.dense, s.classes]).set('logits.bias', [s.classes]);
+  return shapes;
+}
+
+/** He-initialised kernels (ReLU follows every layer but the last), zero biases. `normal` draws N(0, 1). */
+export function initCnnParams(tf: TF, shape: CnnShape, normal: () => number): Map<string, Variable> {
+  const params = new Map<string, Variable>();
+  for (const [name, dims] of cnnWeightShapes(shape)) {
+    const n = dims.reduce((a, b) => a * b, 1);
+    const fanIn = dims.length > 1 ? dims.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
+    const values = name.endsWith('.bias') ? new Float32Array(n) : Float32Array.from({ length: n }, () => normal() * Math.sqrt(2 / fanIn));
+    // Named by weight: Adam looks gradients up by variable name.
+    params.set(name, tf.variable(tf.tensor(values, dims), true, name));
+  }
+  return params;
+}
+
+/** Class logits [batch, classes] of pictures [batch, inputSize²·inputChannels]. */
+export function cnnLogits(tf: TF, s: CnnShape, params: Map<string, Tensor>, pictures: Tensor): Tensor {
+  const p = (name: string) => params.get(name)!;
+  let x = pictures.reshape([-1, s.inputSize, s.inputSize, s.inputChannels]) as tfType.Tensor4D;
+  s.channels.forEach((c, i) => {
+    const k = s.kernels[i];
+    const [b, h, w, cin] = x.shape;
+    const conv = matmul(im2col(tf, x, k, k, 'same'), p(`conv${i + 1}.kernel`).reshape([k * k * cin, c])).add(p(`conv${i + 1}.bias`)).reshape([b, h, w, c]).relu();
+    x = tf.maxPool(conv as tfType.Tensor4D, 2, 2, 'valid');
+  });
+  const flat = x.reshape([x.shape[0], -1]);
+  const hidden = matmul(flat, p('hidden.kernel')).add(p('hidden.bias')).relu();
+  return matmul(hidden, p('logits.kernel')).add(p('logits.bias'));
+}
