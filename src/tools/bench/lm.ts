@@ -279,7 +279,8 @@ function cpuWatch(): () => string {
 }
 
 
-export async function lmBench(): Promise<void> {
+/** Returns the 2-core peak it measured (GFLOP/s), for the sections after it. */
+export async function lmBench(): Promise<number> {
   const sectionStart = performance.now();
   const { readTransformerConfig } = await import('../../models/config.js');
   const refRaw = JSON.parse(readFileSync(resolve(REFERENCE, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -310,9 +311,9 @@ export async function lmBench(): Promise<void> {
   const one = benchPool(1);
   const two = benchPool(2);
   const tfjs = benchPool(1);
+  let peak = FALLBACK_PEAK;
   try {
     load = cpuWatch();
-    let peak = FALLBACK_PEAK;
     let peakNote = `fallback: ${FALLBACK_PEAK} GFLOP/s measured earlier on a 2-core Zen 3 (AVX2/FMA)`;
     try {
       const [single] = await measurePeak(one, 1);
@@ -356,4 +357,5 @@ export async function lmBench(): Promise<void> {
     await Promise.all([one.destroy(), two.destroy(), tfjs.destroy()]);
   }
   console.log(`LM section: ${((performance.now() - sectionStart) / 1000).toFixed(0)} s`);
+  return peak;
 }

@@ -17,6 +17,7 @@ import type { Experiment } from '../../engine/experiment.js';
 import type { FitnessSpec } from '../../fitness/types.js';
 import { gapRun } from './gap.js';
 import { noiseTable } from './noise.js';
+import { trainingBench } from './training.js';
 import { lmBench } from './lm.js';
 import { imageBench } from './images.js';
 import { GraphBuilder } from '../../runtime/onnx-graph.js';
@@ -158,7 +159,8 @@ if (!args.has('--skip-throughput')) {
   await coordinatorOverhead();
   await workerScaling();
 }
-if (!args.has('--skip-lm')) await lmBench();
+const peak = args.has('--skip-lm') ? null : await lmBench();
+if (!args.has('--skip-training')) await trainingBench(peak);
 if (!args.has('--skip-images')) await imageBench();
 if (!args.has('--skip-gap')) gapTable();
 if (!args.has('--skip-noise')) noiseTable(ROOT);
