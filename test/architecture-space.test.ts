@@ -16,9 +16,9 @@ import { ROOT, cli, expectOneLineError, tempDir } from './cli-helpers.js';
 
 const genes = { blocks: [1, 2, 3, 4], width: [16, 32, 48, 64], heads: [1, 2, 4], mlpWidth: [32, 64, 128, 256] };
 
-function gpt2Space(budget: number, dtype: TransformerArchitecture['dtype'] = 'float32'): Space {
-  const architecture: TransformerArchitecture = { family: 'gpt2', vocabSize: 85, context: 128, dtype, elastic: false, teacher: { path: '/nowhere', sha256: '0', parameters: 1_271_520 } };
-  return { units: transformerUnits(genes, false), budget: { mode: 'atMost', total: budget }, architecture };
+function gpt2Space(budget: number, dtype: TransformerArchitecture['dtype'] = 'float32', elastic = false): Space {
+  const architecture: TransformerArchitecture = { family: 'gpt2', vocabSize: 85, context: 128, dtype, elastic, teacher: { path: '/nowhere', sha256: '0', parameters: 1_271_520 } };
+  return { units: transformerUnits(genes, elastic), budget: { mode: 'atMost', total: budget }, architecture };
 }
 
 /** Every genome of a space: the product of its units' levels. */
@@ -63,6 +63,27 @@ describe('architecture spaces', () => {
     // A fourth pooling stage shrinks the dense layer's input from 3 × 3 to 1 × 1: depth is not monotone in cost.
     const costs = allGenomes(space).map((g) => index.cost(g));
     expect(costRange(space)).toEqual({ min: Math.min(...costs), max: Math.max(...costs) });
+  });
+
+  it('cost an elastic student (heads and MLP width per block) as the model built, unused blocks costing nothing', () => {
+    const space = gpt2Space(1e12, 'float32', true);
+    expect(space.units.map((u) => u.name)).toEqual(['blocks', 'width', 'heads.0', 'heads.1', 'heads.2', 'heads.3', 'mlpWidth.0', 'mlpWidth.1', 'mlpWidth.2', 'mlpWidth.3']);
+    const index = new SpaceIndex(space);
+    const arch = space.architecture as TransformerArchitecture;
+    const rng = Rng.fromSeed('elastic');
+    for (let k = 0; k < 40; k++) {
+      const genome = space.units.map((u) => rng.int(0, u.levels.length - 1));
+      genome[0] = k % 3; // 1–3 blocks of the 4 possible: block 3's genes are unused
+      const config = studentConfig(arch, transformerShape(arch, space.units, genome));
+      const count = [...weightShapes(config).values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+      expect(index.cost(genome)).toBe(4 * count);
+      // The genes of blocks beyond the block count change nothing.
+      const unused = genome.slice();
+      unused[2 + 3] = (unused[2 + 3] + 1) % genes.heads.length;
+      unused[6 + 3] = (unused[6 + 3] + 1) % genes.mlpWidth.length;
+      expect(index.cost(unused)).toBe(index.cost(genome));
+      expect(transformerShape(arch, space.units, unused)).toEqual(transformerShape(arch, space.units, genome));
+    }
   });
 
   it('give the reference model its own parameter count', () => {

@@ -45,6 +45,22 @@ function randomLlama(seed: number): Transformer {
   return { config, weights };
 }
 
+/** A small random elastic GPT-2 student: heads and MLP width differ from block to block. */
+function randomElastic(seed: number): Transformer {
+  const config = parseTransformerConfig(
+    { model_type: 'gpt2', vocab_size: 85, n_positions: 64, n_embd: 24, n_layer: 3, n_head: 1, n_inner: 16, n_head_per_layer: [1, 4, 2], n_inner_per_layer: [16, 48, 32] },
+    'config.json',
+  );
+  const rng = Rng.fromSeed(seed);
+  const weights: Weights = new Map();
+  for (const [name, shape] of weightShapes(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const isGain = /ln_(\d|f)\.weight$/.test(name);
+    weights.set(name, Float32Array.from({ length: n }, () => (isGain ? 1 : 0) + 0.2 * rng.normal()));
+  }
+  return { config, weights };
+}
+
 const text =
   'We hold these truths to be self-evident, that all men are created equal, that they are endowed by their Creator with certain rights.';
 const tokenizer = new CharTokenizer(JSON.parse(readFileSync(join(ROOT, 'models', 'reference-lm', 'tokenizer.json'), 'utf8')).symbols);
@@ -53,6 +69,10 @@ const cases: [string, () => { model: Transformer; tokens: number[]; zeroed: stri
   ['the reference model (GPT-2, 128 tokens of text)', () => {
     const model = loadTransformer(join(ROOT, 'models', 'reference-lm'));
     return { model, tokens: Array.from(tokenizer.encode(text).subarray(0, model.config.contextLength)), zeroed: 'h.1.mlp.c_proj.weight' };
+  }],
+  ['a random elastic GPT-2 student (heads and MLP width per block, 40 tokens)', () => {
+    const model = randomElastic(3);
+    return { model, tokens: Array.from(tokenizer.encode(text).subarray(0, 40)), zeroed: 'h.1.mlp.c_proj.weight' };
   }],
   ['a random Llama (grouped-query attention, untied head, 48 tokens)', () => {
     const model = randomLlama(7);

@@ -157,10 +157,36 @@ describe('rotary position embedding', () => {
   });
 });
 
+const elasticJson = { ...gpt2Json, n_layer: 3, n_head_per_layer: [1, 2, 4], n_inner_per_layer: [8, 24, 16] };
+
 describe('one model definition, two executions', () => {
+  it.each([
+    ['gpt2', { ...gpt2Json, n_layer: 3 }],
+    ['gpt2 elastic', elasticJson],
+  ])('%s: the TensorFlow.js definition that trains teachers and students gives the TypeScript forward pass logits', async (_name, json) => {
+    const tf = await import('@tensorflow/tfjs');
+    const { trainableGpt2 } = await import('../src/models/gpt2-training.js');
+    const { batchIds } = await import('../src/models/gpt2-training.js');
+    const m = model(json, 5);
+    const T = m.config.contextLength;
+    const ids = Uint16Array.from({ length: T + 1 }, (_, i) => (i * 7) % m.config.vocabSize);
+    const params = new Map([...weightShapes(m.config)].map(([name, shape]) => [name, tf.variable(tf.tensor(m.weights.get(name)!, shape), false)]));
+    const logits = tf.tidy(() => trainableGpt2(tf, m.config, params).logits(batchIds(ids, [0], T).ids, 1).dataSync() as Float32Array);
+    tf.dispose([...params.values()]);
+    const reference = forward(m, ids.subarray(0, T));
+    expect(logits).toHaveLength(reference.length);
+    expect(Math.max(...reference.map((r, i) => Math.abs(r - logits[i])))).toBeLessThan(1e-4);
+  });
+
+  it('refuses per-block lists that do not give every block, or heads that do not divide the width', () => {
+    expect(() => parseTransformerConfig({ ...elasticJson, n_inner_per_layer: [8, 8] }, 'config.json')).toThrow(/config\.json: n_head_per_layer and n_inner_per_layer: expected both, with one entry for each of the 3 layers/);
+    expect(() => parseTransformerConfig({ ...elasticJson, n_head_per_layer: [1, 3, 4] }, 'config.json')).toThrow(/config\.json: the model width 8 is not a multiple of the 3 heads of block 1/);
+  });
+
   it.each([
     ['gpt2', true, { ...gpt2Json, n_layer: 3 }],
     ['gpt2', false, { ...gpt2Json, n_layer: 3 }],
+    ['gpt2 elastic (heads and MLP width per block)', true, { ...gpt2Json, n_layer: 3, n_head_per_layer: [1, 2, 4], n_inner_per_layer: [8, 24, 16] }],
     ['llama (grouped-query)', true, llamaJson],
     ['llama (tied head, full attention)', false, { ...llamaJson, tie_word_embeddings: true, num_key_value_heads: 4 }],
   ] as const)('%s on onnxruntime gives the TypeScript forward pass logits (weights as inputs: %s)', async (_family, asInputs, json) => {

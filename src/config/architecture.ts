@@ -38,7 +38,7 @@ export async function resolveArchitectureSpace(raw: unknown, file: string, prefi
   return { units, budget: { mode: 'atMost', total }, architecture };
 }
 
-async function transformerArchitecture(spec: TransformerGenes & { dtype: Dtype }, teacherDir: string, file: string, field: (...path: string[]) => string): Promise<{ architecture: TransformerArchitecture; units: Unit[] }> {
+async function transformerArchitecture(spec: TransformerGenes & { dtype: Dtype; elastic: boolean }, teacherDir: string, file: string, field: (...path: string[]) => string): Promise<{ architecture: TransformerArchitecture; units: Unit[] }> {
   const teacherConfig = readTransformerConfig(join(teacherDir, 'config.json'));
   if (teacherConfig.family !== 'gpt2') throw new UserError(`${file}: ${field('architecture', 'teacher')}: expected a GPT-2 teacher, got a ${teacherConfig.family} model`);
   const parameters = parameterCount(weightShapes(teacherConfig));
@@ -47,8 +47,8 @@ async function transformerArchitecture(spec: TransformerGenes & { dtype: Dtype }
     vocabSize: teacherConfig.vocabSize,
     context: teacherConfig.contextLength,
     dtype: spec.dtype,
-    elastic: false,
+    elastic: spec.elastic,
     teacher: { path: teacherDir, sha256: await modelHash(teacherDir), parameters },
   };
-  return { architecture, units: transformerUnits(spec, false) };
+  return { architecture, units: transformerUnits(spec, spec.elastic) };
 }

@@ -35,8 +35,9 @@ export const distillFitnessSchema = z.strictObject({
 
 export type DistillFitnessSpec = z.infer<typeof distillFitnessSchema>;
 
-/** The GPT-2 config of a student shape; per-block heads and MLP widths must agree (elastic students are not built yet). */
+/** The GPT-2 config of a student shape; an elastic student whose blocks differ lists each block's heads and MLP width. */
 export function studentConfig(arch: TransformerArchitecture, shape: TransformerShape): TransformerConfig {
+  const uniform = shape.heads.every((h) => h === shape.heads[0]) && shape.mlpWidth.every((m) => m === shape.mlpWidth[0]);
   return {
     family: 'gpt2',
     vocabSize: arch.vocabSize,
@@ -49,6 +50,7 @@ export function studentConfig(arch: TransformerArchitecture, shape: TransformerS
     normEps: 1e-5,
     ropeTheta: 0,
     tieEmbeddings: true,
+    ...(!uniform && { blocks: shape.heads.map((heads, b) => ({ heads, dFf: shape.mlpWidth[b] })) }),
   };
 }
 
@@ -63,6 +65,7 @@ export function studentHfConfig(config: TransformerConfig): Record<string, unkno
     n_head: config.nHeads,
     n_inner: config.dFf,
     layer_norm_epsilon: config.normEps,
+    ...(config.blocks && { n_head_per_layer: config.blocks.map((b) => b.heads), n_inner_per_layer: config.blocks.map((b) => b.dFf) }),
   };
 }
 
@@ -82,8 +85,8 @@ export function studentLearningRate(t: number, steps: number, peak: number): num
  * built, trained for `fidelity.budget` steps on the training text against the teacher's
  * next-character distribution, then scored by KL(teacher ‖ student) per token on calibration
  * windows. Racing stages are then multi-fidelity: short trainings first, longer ones for the
- * survivors. Everything is seeded: a student's initial weights come from the run seed and the
- * genome, step k's batch from the run seed and k, so a candidate scores the same on any worker.
+ * survivors. Everything is seeded: a student's initial weights come from the run seed and its
+ * architecture, step k's batch from the run seed and k, so a candidate scores the same on any worker.
  */
 export class DistillFitness implements Fitness {
   /** Teacher probabilities of training step k's batch, [batch·T, vocab]; least recently used are dropped past cacheMiB. */
@@ -133,8 +136,10 @@ export class DistillFitness implements Fitness {
   /** The student a genome describes, trained for `steps` steps: its config and weights. */
   train(genome: Genome, steps: number): { config: TransformerConfig; weights: Weights } {
     const { tf, spec } = this;
-    const config = studentConfig(this.arch, transformerShape(this.arch, this.space.units, genome));
-    const init = Rng.fromSeed(`distill-init:${this.seed}:${genomeKey(genome)}`);
+    const shape = transformerShape(this.arch, this.space.units, genome);
+    const config = studentConfig(this.arch, shape);
+    // Seeded by the architecture, not the genome: genes of unused blocks change the genome, not the student.
+    const init = Rng.fromSeed(`distill-init:${this.seed}:${JSON.stringify(shape)}`);
     const params = initParams(tf, config, () => init.normal());
     const adam = new Adam(tf, params, { beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0.1, clip: 1 });
     const student = trainableGpt2(tf, config, params);
@@ -155,7 +160,7 @@ export class DistillFitness implements Fitness {
 
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
     const steps = Math.max(1, Math.round(fidelity.budget));
-    const key = `${genomeKey(genome)}@${steps}`;
+    const key = `${JSON.stringify(transformerShape(this.arch, this.space.units, genome))}@${steps}`;
     const student = this.trained.get(key) ?? this.train(genome, steps);
     this.trained.delete(key);
     this.trained.set(key, student);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type * as tfType from '@tensorflow/tfjs';
-import { genomeKey, type Fidelity, type Genome, type Space } from '../space/space.js';
+import type { Fidelity, Genome, Space } from '../space/space.js';
 import { convShape, type ConvArchitecture } from '../space/architecture.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { cnnLogits, cnnWeightShapes, initCnnParams, type CnnShape } from '../models/cnn-training.js';
@@ -44,7 +44,7 @@ export function cnnShapeOf(arch: ConvArchitecture, units: Space['units'], genome
  * Training fitness for CNN students of the clothing classifier: a candidate is built, trained for
  * `fidelity.budget` steps on Fashion-MNIST's training split from its labels, then scored by its
  * accuracy on calibration pictures (never the official test set). Seeded like `distill`: the
- * initial weights from the run seed and the genome, step k's pictures from the run seed and k.
+ * initial weights from the run seed and the architecture, step k's pictures from the run seed and k.
  */
 export class TrainFitness implements Fitness {
   private readonly trained = new Map<string, Map<string, Float32Array>>();
@@ -72,7 +72,8 @@ export class TrainFitness implements Fitness {
   trainStudent(genome: Genome, steps: number): { shape: CnnShape; weights: Map<string, Float32Array> } {
     const { tf, spec } = this;
     const shape = cnnShapeOf(this.arch, this.space.units, genome);
-    const init = Rng.fromSeed(`train-init:${this.seed}:${genomeKey(genome)}`);
+    // Seeded by the architecture, not the genome: genes of unused stages change the genome, not the network.
+    const init = Rng.fromSeed(`train-init:${this.seed}:${JSON.stringify(shape)}`);
     const params = initCnnParams(tf, shape, () => init.normal());
     const adam = new Adam(tf, params, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0, clip: 0 });
     const varList = [...params.values()];
@@ -96,7 +97,7 @@ export class TrainFitness implements Fitness {
 
   evaluate(genome: Genome, fidelity: Fidelity): number {
     const steps = Math.max(1, Math.round(fidelity.budget));
-    const key = `${genomeKey(genome)}@${steps}`;
+    const key = `${JSON.stringify(cnnShapeOf(this.arch, this.space.units, genome))}@${steps}`;
     const weights = this.trained.get(key) ?? this.trainStudent(genome, steps).weights;
     this.trained.delete(key);
     this.trained.set(key, weights);

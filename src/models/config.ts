@@ -17,6 +17,21 @@ export interface TransformerConfig {
   /** RoPE base (Llama only). */
   ropeTheta: number;
   tieEmbeddings: boolean;
+  /**
+   * GPT-2 blocks whose heads and MLP width differ from block to block (elastic students): one entry
+   * per block. Absent: every block has `nHeads` and `dFf`.
+   */
+  blocks?: { heads: number; dFf: number }[];
+}
+
+/** Block i's attention heads. */
+export function blockHeads(c: TransformerConfig, i: number): number {
+  return c.blocks?.[i].heads ?? c.nHeads;
+}
+
+/** Block i's MLP width. */
+export function blockFf(c: TransformerConfig, i: number): number {
+  return c.blocks?.[i].dFf ?? c.dFf;
 }
 
 const int = z.number().int().min(1);
@@ -30,6 +45,9 @@ const gpt2 = z.looseObject({
   n_head: int,
   n_inner: int.nullable().optional(),
   layer_norm_epsilon: z.number().positive().default(1e-5),
+  /** evosearch's elastic students: heads and MLP width per block (not Hugging Face keys; n_head and n_inner then hold block 0's). */
+  n_head_per_layer: z.array(int).optional(),
+  n_inner_per_layer: z.array(int).optional(),
 });
 
 const llama = z.looseObject({
@@ -64,6 +82,7 @@ export function parseTransformerConfig(raw: unknown, file: string): TransformerC
           normEps: c.layer_norm_epsilon,
           ropeTheta: 0,
           tieEmbeddings: true,
+          ...perLayer(c.n_head_per_layer, c.n_inner_per_layer, c.n_layer, file),
         }
       : {
           family: 'llama',
@@ -78,10 +97,22 @@ export function parseTransformerConfig(raw: unknown, file: string): TransformerC
           ropeTheta: c.rope_theta,
           tieEmbeddings: c.tie_word_embeddings,
         };
-  if (config.dModel % config.nHeads !== 0) throw new UserError(`${file}: the model width ${config.dModel} is not a multiple of the ${config.nHeads} heads`);
+  for (let i = 0; i < config.nLayers; i++) {
+    const heads = blockHeads(config, i);
+    if (config.dModel % heads !== 0) throw new UserError(`${file}: the model width ${config.dModel} is not a multiple of the ${heads} heads${config.blocks ? ` of block ${i}` : ''}`);
+  }
   if (config.nHeads % config.nKvHeads !== 0) throw new UserError(`${file}: num_attention_heads ${config.nHeads} is not a multiple of num_key_value_heads ${config.nKvHeads}`);
   if (config.family === 'llama' && (config.dModel / config.nHeads) % 2 !== 0) throw new UserError(`${file}: RoPE needs an even head size, got ${config.dModel / config.nHeads}`);
   return config;
+}
+
+/** An elastic GPT-2's per-block heads and MLP widths, when its config gives them (both, one per block). */
+function perLayer(heads: number[] | undefined, ff: number[] | undefined, layers: number, file: string): { blocks?: TransformerConfig['blocks'] } {
+  if (!heads && !ff) return {};
+  if (!heads || !ff || heads.length !== layers || ff.length !== layers) {
+    throw new UserError(`${file}: n_head_per_layer and n_inner_per_layer: expected both, with one entry for each of the ${layers} layers`);
+  }
+  return { blocks: heads.map((h, i) => ({ heads: h, dFf: ff[i] })) };
 }
 
 export function readTransformerConfig(file: string): TransformerConfig {
@@ -105,8 +136,9 @@ export function weightShapes(c: TransformerConfig): Map<string, number[]> {
       shapes.set(`${p}attn.c_attn.weight`, [d, 3 * d]).set(`${p}attn.c_attn.bias`, [3 * d]);
       shapes.set(`${p}attn.c_proj.weight`, [d, d]).set(`${p}attn.c_proj.bias`, [d]);
       shapes.set(`${p}ln_2.weight`, [d]).set(`${p}ln_2.bias`, [d]);
-      shapes.set(`${p}mlp.c_fc.weight`, [d, c.dFf]).set(`${p}mlp.c_fc.bias`, [c.dFf]);
-      shapes.set(`${p}mlp.c_proj.weight`, [c.dFf, d]).set(`${p}mlp.c_proj.bias`, [d]);
+      const ff = blockFf(c, i);
+      shapes.set(`${p}mlp.c_fc.weight`, [d, ff]).set(`${p}mlp.c_fc.bias`, [ff]);
+      shapes.set(`${p}mlp.c_proj.weight`, [ff, d]).set(`${p}mlp.c_proj.bias`, [d]);
     }
     shapes.set('ln_f.weight', [d]).set('ln_f.bias', [d]);
     return shapes;

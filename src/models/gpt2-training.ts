@@ -6,7 +6,7 @@
  */
 import type * as tfType from '@tensorflow/tfjs';
 import { trainingMatmul as matmul } from '../runtime/tfjs.js';
-import { weightShapes, type TransformerConfig } from './config.js';
+import { blockHeads, weightShapes, type TransformerConfig } from './config.js';
 import { causalMask } from './transformer.js';
 
 type TF = typeof tfType;
@@ -56,10 +56,9 @@ export function batchIds(source: Uint16Array, starts: number[], T: number): { id
 }
 
 export function trainableGpt2(tf: TF, config: TransformerConfig, params: Map<string, Variable>): TrainableGpt2 {
-  const { contextLength: T, dModel: D, nHeads: HEADS, nLayers: LAYERS, vocabSize: V, normEps } = config;
+  const { contextLength: T, dModel: D, nLayers: LAYERS, vocabSize: V, normEps } = config;
   const p = (name: string) => params.get(name)!;
   const maskValues = causalMask(T);
-  const hd = D / HEADS;
 
   const layerNorm = (x: Tensor, prefix: string) => {
     const { mean, variance } = tf.moments(x, -1, true);
@@ -75,7 +74,9 @@ export function trainableGpt2(tf: TF, config: TransformerConfig, params: Map<str
     for (let i = 0; i < LAYERS; i++) {
       const h = layerNorm(x, `h.${i}.ln_1`);
       const qkv = matmul(h, p(`h.${i}.attn.c_attn.weight`)).add(p(`h.${i}.attn.c_attn.bias`));
-      const [q, k, v] = tf.split(qkv.reshape([batch, T, 3 * HEADS, hd]).transpose([0, 2, 1, 3]), 3, 1);
+      const heads = blockHeads(config, i);
+      const hd = D / heads;
+      const [q, k, v] = tf.split(qkv.reshape([batch, T, 3 * heads, hd]).transpose([0, 2, 1, 3]), 3, 1);
       const scores = matmul(q, transposeLast(tf, k)).mul(1 / Math.sqrt(hd)).add(mask);
       const attended = matmul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch * T, D]);
       x = x.add(matmul(attended, p(`h.${i}.attn.c_proj.weight`)).add(p(`h.${i}.attn.c_proj.bias`)));

@@ -1,5 +1,5 @@
 import type { TransformerConfig } from './config.js';
-import { weightShapes } from './config.js';
+import { blockHeads, weightShapes } from './config.js';
 import { causalMask, type Weights } from './transformer.js';
 import { GraphBuilder } from '../runtime/onnx-graph.js';
 import { ort } from '../runtime/onnx.js';
@@ -66,21 +66,22 @@ function start(c: TransformerConfig, T: number, weights: Weights, weightsAsInput
 }
 
 function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean, options: GraphOptions): Uint8Array {
-  const { g, w, tap, shapes, ids, positions, mask, d, H, hd } = start(c, T, weights, weightsAsInputs, options);
+  const { g, w, tap, shapes, ids, positions, mask, d } = start(c, T, weights, weightsAsInputs, options);
   const wte = w('wte.weight');
   const linear = (x: string, prefix: string) =>
     g.op('Add', [g.op('MatMul', [tap(x, `${prefix}.weight`, shapes.get(`${prefix}.weight`)![0]), w(`${prefix}.weight`)]), w(`${prefix}.bias`)]);
   const layerNorm = (x: string, prefix: string) =>
     g.op('LayerNormalization', [x, w(`${prefix}.weight`), w(`${prefix}.bias`)], { axis: -1, epsilon: { float: c.normEps } });
-  const heads = (x: string, perm: number[]) => g.op('Transpose', [g.op('Reshape', [x, g.ints([T, H, hd])])], { perm });
+  const heads = (x: string, perm: number[], h: number) => g.op('Transpose', [g.op('Reshape', [x, g.ints([T, h, d / h])])], { perm });
 
   let x = g.op('Add', [g.op('Gather', [wte, ids]), g.op('Gather', [w('wpe.weight'), positions])]);
   for (let i = 0; i < c.nLayers; i++) {
     const p = `h.${i}`;
     const qkv = linear(layerNorm(x, `${p}.ln_1`), `${p}.attn.c_attn`);
     const [q, k, v] = splitThree(g, qkv, d);
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [heads(q, [1, 0, 2]), heads(k, [1, 2, 0])]), g.scalar(1 / Math.sqrt(hd))]), mask]);
-    const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), heads(v, [1, 0, 2])]);
+    const H = blockHeads(c, i);
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [heads(q, [1, 0, 2], H), heads(k, [1, 2, 0], H)]), g.scalar(1 / Math.sqrt(d / H))]), mask]);
+    const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), heads(v, [1, 0, 2], H)]);
     const merged = g.op('Reshape', [g.op('Transpose', [attended], { perm: [1, 0, 2] }), g.ints([T, d])]);
     x = g.op('Add', [x, linear(merged, `${p}.attn.c_proj`)]);
     const f = geluTanh(g, linear(layerNorm(x, `${p}.ln_2`), `${p}.mlp.c_fc`));

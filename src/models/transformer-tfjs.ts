@@ -1,6 +1,6 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { TransformerConfig } from './config.js';
-import { weightShapes } from './config.js';
+import { blockHeads, weightShapes } from './config.js';
 import { causalMask, type Weights } from './transformer.js';
 import type { TransformerRunner } from './transformer-runner.js';
 import { initTensorflow } from '../runtime/tfjs.js';
@@ -105,7 +105,8 @@ export class TfjsTransformer {
     for (let i = 0; i < c.nLayers; i++) {
       const p = `h.${i}`;
       const [q, k, v] = tf.split(affine(layerNorm(x, `${p}.ln_1`), `${p}.attn.c_attn`), 3, 1);
-      x = x.add(affine(this.#attention(q, k, v, c.nHeads, mask), `${p}.attn.c_proj`));
+      const heads = blockHeads(c, i);
+      x = x.add(affine(this.#attention(q, k, v, heads, heads, mask), `${p}.attn.c_proj`));
       const f = affine(layerNorm(x, `${p}.ln_2`), `${p}.mlp.c_fc`);
       // gelu (tanh) = 0.5·x·(1 + tanh(z)) = x·sigmoid(2z), z = √(2/π)·(x + 0.044715·x³): the same
       // function, and wasm's sigmoid is vectorised where its tanh is not (~17× faster at 128×640).
@@ -136,7 +137,7 @@ export class TfjsTransformer {
       const q = rope(linear(h, `${p}.self_attn.q_proj.weight`), c.nHeads);
       const k = rope(linear(h, `${p}.self_attn.k_proj.weight`), c.nKvHeads);
       const v = linear(h, `${p}.self_attn.v_proj.weight`);
-      x = x.add(linear(this.#attention(q, k, v, c.nKvHeads, mask), `${p}.self_attn.o_proj.weight`));
+      x = x.add(linear(this.#attention(q, k, v, c.nHeads, c.nKvHeads, mask), `${p}.self_attn.o_proj.weight`));
       const h2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);
       const gate = linear(h2, `${p}.mlp.gate_proj.weight`);
       const swiglu = gate.mul(tf.sigmoid(gate)).mul(linear(h2, `${p}.mlp.up_proj.weight`));
@@ -146,13 +147,12 @@ export class TfjsTransformer {
   }
 
   /**
-   * Causal attention of q [T, nHeads·hd] over k, v [T, nKv·hd] → [T, nHeads·hd]; query head h reads
+   * Causal attention of q [T, H·hd] over k, v [T, nKv·hd] → [T, H·hd]; query head h reads
    * key/value head floor(h / group) (grouped-query attention; group 1 for GPT-2). One plain 2-D
    * matMul per head: on wasm, tfjs's batched matMul over heads is ~2.5× slower than these.
    */
-  #attention(q: Tensor, k: Tensor, v: Tensor, nKv: number, mask: Tensor): Tensor {
+  #attention(q: Tensor, k: Tensor, v: Tensor, H: number, nKv: number, mask: Tensor): Tensor {
     const { tf, config: c } = this;
-    const H = c.nHeads;
     const group = H / nKv;
     const scale = 1 / Math.sqrt(c.dModel / H);
     const kT = tf.split(k.transpose(), nKv, 0); // [hd, T] per kv head: transposed here, not by a matMul flag

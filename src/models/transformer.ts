@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { TransformerConfig } from './config.js';
-import { readTransformerConfig, weightShapes } from './config.js';
+import { blockFf, blockHeads, readTransformerConfig, weightShapes } from './config.js';
 import { float32, readSafetensors } from './safetensors.js';
 import { checkWeightValues } from './weight-values.js';
 import { UserError } from '../errors.js';
@@ -65,11 +65,13 @@ export function forward({ config: c, weights: w }: Transformer, tokens: ArrayLik
       const h = layerNorm(x, get(`${p}ln_1.weight`), get(`${p}ln_1.bias`), d, c.normEps);
       const qkv = addBias(matmul(h, get(`${p}attn.c_attn.weight`), T, d, 3 * d), get(`${p}attn.c_attn.bias`));
       const [q, k, v] = splitColumns(qkv, T, [d, d, d]);
-      const a = attention(q, k, v, T, c.nHeads, c.nKvHeads, d / c.nHeads);
+      const heads = blockHeads(c, i);
+      const a = attention(q, k, v, T, heads, heads, d / heads);
       x = add(x, addBias(matmul(a, get(`${p}attn.c_proj.weight`), T, d, d), get(`${p}attn.c_proj.bias`)));
       const h2 = layerNorm(x, get(`${p}ln_2.weight`), get(`${p}ln_2.bias`), d, c.normEps);
-      const f = addBias(matmul(h2, get(`${p}mlp.c_fc.weight`), T, d, c.dFf), get(`${p}mlp.c_fc.bias`)).map(geluTanh);
-      x = add(x, addBias(matmul(f, get(`${p}mlp.c_proj.weight`), T, c.dFf, d), get(`${p}mlp.c_proj.bias`)));
+      const ff = blockFf(c, i);
+      const f = addBias(matmul(h2, get(`${p}mlp.c_fc.weight`), T, d, ff), get(`${p}mlp.c_fc.bias`)).map(geluTanh);
+      x = add(x, addBias(matmul(f, get(`${p}mlp.c_proj.weight`), T, ff, d), get(`${p}mlp.c_proj.bias`)));
     }
     const out = layerNorm(x, get('ln_f.weight'), get('ln_f.bias'), d, c.normEps);
     return linear(out, wte, T, d, c.vocabSize); // the LM head is tied to the token embedding

@@ -18,6 +18,8 @@ export const transformerArchitectureSchema = z
     /** The teacher's model directory (relative to the experiment): vocabulary, context, and what "1/10" is a tenth of. */
     teacher: z.string().min(1),
     dtype: z.enum(Object.keys(DTYPE_BYTES) as [Dtype, ...Dtype[]]).default('float32'),
+    /** One heads gene and one MLP-width gene per block (up to the largest block count) instead of one each for all blocks. */
+    elastic: z.boolean().default(false),
     blocks: values('block count'),
     width: values('width'),
     heads: values('head count'),
