@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
 import { loadTransformer, forward } from '../src/models/transformer.js';
 import { studentLearningRate } from '../src/fitness/distill.js';
+import { initTensorflow } from '../src/runtime/tfjs.js';
+import { loadLayersModel, readLayersModel } from '../src/models/layers-model.js';
+import { loadPictures } from '../src/data/fashion.js';
+import type * as tf from '@tensorflow/tfjs';
 import { ROOT, after, afterNextStep, cli, expectOneLineError, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
 
 /** A tiny distillation search: students of 2–4 training steps, so that a whole run takes seconds per worker. */
@@ -77,7 +81,7 @@ describe('distill fitness', () => {
 });
 
 describe('train fitness', () => {
-  it('trains CNN students from labels and gives the same export with 1 and 2 workers; a distill fitness on a CNN space is refused in one line', () => {
+  it('trains CNN students from labels and gives the same export with 1 and 2 workers; exports the trained student as a LayersModel; a distill fitness on a CNN space is refused in one line', async () => {
     const dir = tempDir();
     const file = join(dir, 'train.json');
     const space = {
@@ -97,6 +101,21 @@ describe('train fitness', () => {
     expect(best.fitness).toBeLessThan(1);
     expect(Math.round(best.fitness * 100)).toBe(best.fitness * 100);
     expect(best.cost).toBeLessThanOrEqual(42_122);
+    // The found student, trained, as a LayersModel that tfjs loads: its accuracy is what export printed.
+    const out = join(dir, 'student');
+    expectOneLineError(cli(['export', 'r', '--db', join(dir, 'w1.db'), '--format', 'tfjs', '--out', out]), /--format tfjs: run "r" searched CNN students, whose weights come from training: give --train-steps N/);
+    const e = cli(['export', 'r', '--db', join(dir, 'w1.db'), '--format', 'tfjs', '--train-steps', '20', '--out', out]);
+    expect(e.code, e.stderr).toBe(0);
+    const printed = Number(/accuracy on Fashion-MNIST's test set (\d+\.\d+)%/.exec(e.stdout)![1]);
+    const { tf } = await initTensorflow();
+    const model = await loadLayersModel(tf, readLayersModel(out));
+    expect(model.layers.filter((l) => l.getClassName() === 'Conv2D')).toHaveLength(best.units[0].value);
+    const test = loadPictures('heldOut');
+    const predicted = tf.tidy(() => (model.predict(tf.tensor4d(test.images, [test.count, 28, 28, 1])) as tf.Tensor).argMax(-1).dataSync());
+    const accuracy = Array.from(predicted).filter((p, i) => p === test.labels[i]).length / test.count;
+    expect((100 * accuracy).toFixed(2)).toBe(printed.toFixed(2));
+    expect(accuracy).toBeGreaterThan(0.2); // 20 steps from labels: well above chance (10%)
+
     experiment({ type: 'distill' });
     expectOneLineError(cli(['run', file, '--db', join(dir, 'x.db')]), /fitness\.type: distill trains gpt2 students, but space\.architecture\.family is cnn/);
   });

@@ -7,8 +7,11 @@ import { createRun } from '../engine/engine.js';
 import { defaultWorkers } from '../pool/pool.js';
 import { exportFormat, formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
 import { exportWeights, type WeightsFormat } from '../export/weights.js';
-import { runStudentConfig, writeStudent } from '../export/student.js';
+import { runStudentConfig, writeCnnStudent, writeStudent } from '../export/student.js';
 import { DistillFitness, distillFitnessSchema } from '../fitness/distill.js';
+import { TrainFitness, trainFitnessSchema } from '../fitness/train.js';
+import { loadPictures } from '../data/fashion.js';
+import { initTensorflow } from '../runtime/tfjs.js';
 import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun } from './execute.js';
 import { checkOutPath, makeOutDir, writeOut } from './output.js';
@@ -235,7 +238,22 @@ export function buildProgram(): Command {
     .action(async (runId: string, opts: Common & { format?: ExportFormat | WeightsFormat | 'hf-config'; out?: string; trainSteps?: number }) => {
       await withStore(opts.db, { mustExist: true }, async (store) => {
         const result = runResult(store, runId);
-        if (opts.trainSteps !== undefined && opts.format !== 'hf-config') throw new UserError('--train-steps: only with --format hf-config');
+        const cnnStudent = opts.format === 'tfjs' && loadExperimentOfRun(store, runId).space.architecture?.family === 'cnn';
+        if (opts.trainSteps !== undefined && opts.format !== 'hf-config' && !cnnStudent) throw new UserError('--train-steps: only with --format hf-config (a GPT-2 student) or --format tfjs (a CNN student)');
+        if (cnnStudent) {
+          if (!opts.out) throw new UserError('--format tfjs: give the directory to write with --out DIR');
+          if (opts.trainSteps === undefined) throw new UserError(`--format tfjs: run "${runId}" searched CNN students, whose weights come from training: give --train-steps N`);
+          const experiment = loadExperimentOfRun(store, runId);
+          const spec = experiment.fitness.type === 'train' ? experiment.fitness : trainFitnessSchema.parse({ type: 'train' });
+          const fitness = await TrainFitness.load(spec, { space: experiment.space, seed: experiment.seed });
+          const started = Date.now();
+          const { shape, weights } = fitness.trainStudent(result.units.map((u) => u.level), opts.trainSteps);
+          print(`trained ${opts.trainSteps} steps in ${((Date.now() - started) / 1000).toFixed(0)} s; accuracy on Fashion-MNIST's test set ${(100 * fitness.accuracy(shape, weights, loadPictures('heldOut'))).toFixed(2)}%`);
+          makeOutDir(opts.out);
+          print(`wrote ${await writeCnnStudent((await initTensorflow()).tf, opts.out, shape, weights)}`);
+          fitness.close();
+          return;
+        }
         if (opts.format === 'hf-config') {
           if (!opts.out) throw new UserError('--format hf-config: give the directory to write with --out DIR');
           const experiment = loadExperimentOfRun(store, runId);

@@ -1,3 +1,4 @@
+import type * as TF from '@tensorflow/tfjs';
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Experiment } from '../engine/experiment.js';
@@ -7,6 +8,8 @@ import { weightShapes, type TransformerConfig } from '../models/config.js';
 import type { Weights } from '../models/transformer.js';
 import { writeSafetensors } from '../models/safetensors.js';
 import { studentConfig, studentHfConfig } from '../fitness/distill.js';
+import { cnnLayersModel, type CnnShape } from '../models/cnn-training.js';
+import { saveLayersModel } from '../models/layers-model.js';
 import { UserError } from '../errors.js';
 import { makeDirectories, writeFileAtomically } from '../files.js';
 
@@ -38,4 +41,12 @@ export function writeStudent(outDir: string, config: TransformerConfig, teacherD
   writeFileAtomically(join(outDir, 'config.json'), (path) => writeFileSync(path, JSON.stringify(studentHfConfig(config), null, 2) + '\n'));
   written.push(join(outDir, 'config.json'));
   return written;
+}
+
+/** Writes a trained CNN student as a LayersModel directory (model.json and its weights); returns the directory. */
+export async function writeCnnStudent(tf: typeof TF, outDir: string, shape: CnnShape, weights: Map<string, Float32Array>): Promise<string> {
+  const model = cnnLayersModel(tf, shape, weights);
+  await saveLayersModel(tf, model, outDir);
+  model.dispose();
+  return join(outDir, 'model.json');
 }

@@ -66,3 +66,26 @@ export function cnnLogits(tf: TF, s: CnnShape, params: Map<string, Tensor>, pict
   const hidden = matmul(flat, p('hidden.kernel')).add(p('hidden.bias')).relu();
   return matmul(hidden, p('logits.kernel')).add(p('logits.bias'));
 }
+
+/**
+ * The same network as Keras layers holding `weights`: what `export --format tfjs` writes, and what
+ * any tfjs user (and `db build`) loads. Flatten reads NHWC, as the reshape of {@link cnnLogits} does.
+ */
+export function cnnLayersModel(tf: TF, s: CnnShape, weights: Map<string, Float32Array>): tfType.Sequential {
+  const layers: tfType.layers.Layer[] = [];
+  s.channels.forEach((filters, i) => {
+    const input = i === 0 ? { inputShape: [s.inputSize, s.inputSize, s.inputChannels] } : {};
+    layers.push(tf.layers.conv2d({ name: `conv${i + 1}`, filters, kernelSize: s.kernels[i], padding: 'same', activation: 'relu', ...input }));
+    layers.push(tf.layers.maxPooling2d({ name: `pool${i + 1}`, poolSize: 2 }));
+  });
+  layers.push(tf.layers.flatten({ name: 'flatten' }), tf.layers.dense({ name: 'hidden', units: s.dense, activation: 'relu' }), tf.layers.dense({ name: 'logits', units: s.classes }));
+  const model = tf.sequential({ layers });
+  const shapes = cnnWeightShapes(s);
+  for (const layer of [...s.channels.map((_, i) => `conv${i + 1}`), 'hidden', 'logits']) {
+    const tensor = (part: string) => tf.tensor(weights.get(`${layer}.${part}`)!, shapes.get(`${layer}.${part}`)!);
+    const values = [tensor('kernel'), tensor('bias')];
+    model.getLayer(layer).setWeights(values);
+    tf.dispose(values);
+  }
+  return model;
+}
