@@ -62,6 +62,9 @@ function replicatePair(noise: NoiseEstimate, slice: number, reference: Genome, s
 
 /** The candidates to add to a request on `slice` whose reference is `reference`, so that the pending difference is measured again. */
 export function replicateCandidates(noise: NoiseEstimate, slice: number, reference: Genome, space: SpaceIndex): Genome[] {
+  // The estimate only decides the switch to model-led moves, which need an additive cost: an
+  // architecture space would pay a whole training per replicate for nothing.
+  if (!space.additive) return [];
   const pair = replicatePair(noise, slice, reference, space);
   if (!pair) return [];
   return genomeKey(pair.reference) === genomeKey(reference) ? [pair.genome] : [pair.genome, pair.reference];
