@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
 import { loadTransformer, forward } from '../src/models/transformer.js';
@@ -57,6 +58,11 @@ describe('distill fitness', () => {
     expect(best.cost).toBeLessThanOrEqual(24_000);
     expect(best.fitness).toBeGreaterThan(0); // KL to the teacher after a few steps
     expect(best.validation.slices).toBe(1);
+    // Finalists are validated trained as long as they were when they won (budget 4), not for one step.
+    const conn = new Database(join(dir, 'one.db'), { readonly: true });
+    const validated = conn.prepare('SELECT DISTINCT budget FROM evaluations WHERE slice >= 2').all() as { budget: number }[];
+    conn.close();
+    expect(validated).toEqual([{ budget: 4 }]);
 
     const killed = join(dir, 'killed.db');
     const rng = Rng.fromSeed('distill-kills');

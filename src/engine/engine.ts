@@ -7,6 +7,7 @@ import { evaluationsAllowed } from './cap.js';
 import type { Store, Checkpoint } from '../store/store.js';
 import type { Evaluator } from '../pool/evaluator.js';
 import { VERSION } from '../version.js';
+import { budgetIsTrainingSteps } from '../fitness/types.js';
 
 export interface Progress {
   step: number;
@@ -32,7 +33,7 @@ export interface RunOutcome {
 /** Everything a run needs that is derived from its stored experiment. */
 export function prepare(experiment: Experiment): { strategy: Strategy; ctx: StrategyContext } {
   return {
-    strategy: createStrategy(experiment.strategy),
+    strategy: createStrategy(experiment.strategy, budgetIsTrainingSteps(experiment.fitness)),
     ctx: { space: new SpaceIndex(experiment.space), seed: experiment.seed, slices: experiment.fitness.slices, validationSlices: experiment.fitness.validationSlices },
   };
 }

@@ -95,6 +95,11 @@ export function defaultTimeout(spec: Omit<FitnessSpec, 'timeout'>): number {
   return 'database' in spec ? DEFAULT_TIMEOUT.model : DEFAULT_TIMEOUT.fitness;
 }
 
+/** Whether a fitness's fidelity budget counts training steps (architecture fitnesses) rather than calibration data. */
+export function budgetIsTrainingSteps(spec: Pick<FitnessSpec, 'type'>): boolean {
+  return spec.type === 'distill' || spec.type === 'train';
+}
+
 /** A short name for messages: which fitness failed. */
 export function describeFitness(spec: FitnessSpec): string {
   switch (spec.type) {

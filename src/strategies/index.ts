@@ -10,14 +10,19 @@ export const strategySchema = z.discriminatedUnion('type', [evopressSchema, gene
 
 export type StrategyConfig = z.infer<typeof strategySchema>;
 
-export function createStrategy(config: StrategyConfig): Strategy {
+/**
+ * `budgetIsSteps`: the fitness's budget is training steps (distill, train), not data, so finalists
+ * are validated at the largest budget the search used rather than at one slice's worth of data.
+ */
+export function createStrategy(config: StrategyConfig, budgetIsSteps = false): Strategy {
+  const validationBudget = budgetIsSteps ? largestBudget(config) : 1;
   switch (config.type) {
     case 'evopress':
-      return withValidation(evopress(config), config.finalists) as Strategy;
+      return withValidation(evopress(config), config.finalists, validationBudget) as Strategy;
     case 'genetic':
-      return withValidation(genetic(config), config.finalists) as Strategy;
+      return withValidation(genetic(config), config.finalists, validationBudget) as Strategy;
     case 'random':
-      return withValidation(randomSearch(config), config.finalists) as Strategy;
+      return withValidation(randomSearch(config), config.finalists, validationBudget) as Strategy;
     case 'uniform':
       return uniformBaseline(config);
   }

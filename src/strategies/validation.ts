@@ -18,12 +18,14 @@ export interface ValidatedState<S> {
  * Wraps a search so that it ends by re-scoring its `count` finalists (the incumbent first) on each
  * of the calibration slices it never read, and picks the one that is best on average there: a
  * search's best score is its luckiest, and held-back data are not. Each validation slice is read at
- * budget 1, so that together they read every held-back sample once, none twice. Validation evaluations
+ * `budget`: 1 where the budget is data (together the slices read every held-back sample once, none
+ * twice), the deciding stage's where it is training steps (a finalist is trained as long as it was
+ * when it won). Validation evaluations
  * are reserved from the start, so a capped run still validates within its cap. A single finalist is
  * validated too, for its held-back score. Without validation slices the wrapper changes nothing but
  * the state's shape.
  */
-export function withValidation<S>(inner: Search<S>, count: number): Strategy<ValidatedState<S>> {
+export function withValidation<S>(inner: Search<S>, count: number, budget: number): Strategy<ValidatedState<S>> {
   const reserve = (validationSlices: number) => count * validationSlices;
   const start = (state: ValidatedState<S>): ValidatedState<S> => ({ ...state, validation: { finalists: inner.finalists(state.search, count), scores: [], slice: 0 } });
 
@@ -47,7 +49,7 @@ export function withValidation<S>(inner: Search<S>, count: number): Strategy<Val
         state,
         ask: {
           candidates: finalists.map((f) => f.genome),
-          fidelity: { budget: 1, slice: ctx.slices + slice },
+          fidelity: { budget, slice: ctx.slices + slice },
           reserve: (validationSlices - slice - 1) * finalists.length,
         },
       };
