@@ -178,7 +178,7 @@ describe('architecture experiments', () => {
     expectOneLineError(run({ architecture: { ...architecture, blocks: [2, 0] }, budget: { atMost: '1/10' } }), /space\.architecture\.blocks\[1\]: expected block count ≥ 1 \(got 0\)/);
     expectOneLineError(run({ architecture, budget: { atMost: 'a tenth' } }), /space\.budget\.atMost: expected a size such as "3 MB"/);
     expectOneLineError(run({ architecture, budget: { atMost: '10 KB' } }), /space\.budget: no configuration can meet the budget: the cheapest configuration costs 22656 \(5664 parameters × 4 bytes\), above the budget ≤ 10000/);
-    expectOneLineError(run({ architecture: { ...architecture, teacher: 'nowhere' }, budget: { atMost: '1/10' } }), /nowhere\/config\.json: cannot read model config \(no such file\)/);
+    expectOneLineError(run({ architecture: { ...architecture, teacher: 'nowhere' }, budget: { atMost: '1/10' } }), /space\.architecture\.teacher: cannot read model config .*nowhere\/config\.json \(no such file\)/);
     const cnn = { family: 'cnn', teacher: join(ROOT, 'models', 'fashion-cnn'), stages: [1, 2], channels: [4, 8], kernels: [3, 5], dense: [16] };
     expectOneLineError(run({ architecture: { ...cnn, kernels: [3, 4] }, budget: { atMost: '1/4' } }), /space\.architecture\.kernels: expected odd kernel sizes/);
     expectOneLineError(run({ architecture: { ...cnn, stages: [2, 5] }, budget: { atMost: '1/4' } }), /space\.architecture\.stages: expected at most 4 stages/);

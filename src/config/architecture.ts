@@ -1,10 +1,10 @@
 import { join, resolve, dirname } from 'node:path';
 import { UserError } from '../errors.js';
-import { validate } from '../validation.js';
+import { UnreadableFile, validate } from '../validation.js';
 import type { Space, Unit } from '../space/space.js';
 import { DTYPE_BYTES, convUnits, parseSize, transformerUnits, type Architecture, type Dtype, type TransformerArchitecture, type TransformerGenes } from '../space/architecture.js';
 import { readLayersModel } from '../models/layers-model.js';
-import { architectureSpaceSchema } from '../space/architecture-schema.js';
+import { architectureSpaceSchema, type ArchitectureSpaceInput } from '../space/architecture-schema.js';
 import { readTransformerConfig, weightShapes } from '../models/config.js';
 import { modelHash } from '../compress/hashing.js';
 
@@ -20,6 +20,17 @@ export async function resolveArchitectureSpace(raw: unknown, file: string, prefi
   const spec = input.architecture;
   const teacherDir = resolve(dirname(file), spec.teacher);
   const field = (...path: string[]) => [...prefix, ...path].join('.');
+  try {
+    return await resolveWithTeacher(input, teacherDir, file, field);
+  } catch (err) {
+    // A teacher that cannot be read is the experiment's mistake: its `teacher` names it.
+    if (err instanceof UnreadableFile) throw new UserError(`${file}: ${field('architecture', 'teacher')}: cannot read ${err.what} ${err.file} (${err.reason})`);
+    throw err;
+  }
+}
+
+async function resolveWithTeacher(input: ArchitectureSpaceInput, teacherDir: string, file: string, field: (...path: string[]) => string): Promise<Space> {
+  const spec = input.architecture;
   let architecture: Architecture;
   let units: Unit[];
   if (spec.family === 'cnn') {
