@@ -83,6 +83,12 @@ describe('distill fitness', () => {
     const logits = forward(student, [1, 2, 3, 4]);
     expect(logits.length).toBe(4 * 85);
     expect(logits.every(Number.isFinite)).toBe(true);
+    // ... and `db build` takes it as its model: a found student can itself be compressed.
+    const config = join(dir, 'student-db.json');
+    writeFileSync(config, JSON.stringify({ model: out, out: join(dir, 'student-db'), compression: { type: 'sparsity', method: 'sparsegpt', target: 0.5 }, calibration: { windows: 4 } }));
+    const built = cli(['db', 'build', config, '--json']);
+    expect(built.code, built.stderr).toBe(0);
+    expect(JSON.parse(built.stdout).units).toBe(4 * student.config.nLayers);
   });
 });
 
