@@ -1,14 +1,17 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { TransformerConfig } from './config.js';
-import { blockHeads, weightShapes } from './config.js';
+import { weightShapes } from './config.js';
 import { causalMask, type Weights } from './transformer.js';
 import type { TransformerRunner } from './transformer-runner.js';
 import { initTensorflow } from '../runtime/tfjs.js';
+import { trainableGpt2, type TrainableGpt2 } from './gpt2-training.js';
 
 type Tensor = TF.Tensor;
 
 /**
- * The forward pass of transformer.ts on TensorFlow.js, for the `tfjs` evaluation backend: one
+ * The forward pass of transformer.ts on TensorFlow.js, for the `tfjs` evaluation backend. GPT-2 runs
+ * the definition that trains the reference model and its students (gpt2-training.ts); Llama, which
+ * nothing here trains, is defined below. One
  * tensor per weight, kept on the backend between calls, so a candidate is stitched by replacing
  * the few weights it changes ({@link setWeight}) rather than by rebuilding the model.
  *
@@ -26,6 +29,8 @@ export class TfjsTransformer {
   readonly #mask: Tensor;
   /** RoPE's cos and sin of t·θ^(−2i/hd), [context, head], duplicated across both halves (Llama only). */
   readonly #rope: [Tensor, Tensor] | undefined;
+  /** GPT-2's forward pass, reading the weights of #w at every call. */
+  readonly #gpt2: TrainableGpt2 | undefined;
 
   constructor(
     private readonly tf: typeof TF,
@@ -44,6 +49,7 @@ export class TfjsTransformer {
       this.#rope = [table(Math.cos), table(Math.sin)];
     }
     for (const name of this.#shapes.keys()) this.setWeight(name, weights.get(name) ?? missing(name));
+    if (c.family === 'gpt2') this.#gpt2 = trainableGpt2(tf, c, this.#w);
   }
 
   /** Replaces one weight (Hugging Face name and layout), disposing the tensor it held. */
@@ -53,7 +59,7 @@ export class TfjsTransformer {
     if (!shape) throw new Error(`TfjsTransformer: a ${c.family} model of this shape has no weight "${name}"`);
     const size = shape.reduce((a, b) => a * b, 1);
     if (data.length !== size) throw new Error(`TfjsTransformer: weight "${name}" needs ${size} values [${shape.join(', ')}], got ${data.length}`);
-    const embedding = c.family === 'gpt2' ? 'wte.weight' : 'model.embed_tokens.weight';
+    const embedding = 'model.embed_tokens.weight';
     // Every 2-D Llama weight but the embedding is a Linear, [out, in]; GPT-2's Conv1D is already [in, out].
     const linear = c.family === 'llama' && shape.length === 2 && name !== embedding;
     // A copy: the cpu backend keeps a reference to the array it is given, which the caller may reuse.
@@ -63,7 +69,7 @@ export class TfjsTransformer {
     });
     this.#w.get(name)?.dispose();
     this.#w.set(name, tensor);
-    if (name === embedding && c.tieEmbeddings) {
+    if (c.family === 'llama' && name === embedding && c.tieEmbeddings) {
       this.#tiedHead?.dispose();
       this.#tiedHead = tensor.transpose();
     }
@@ -75,11 +81,11 @@ export class TfjsTransformer {
     const T = tokens.length;
     if (T < 1 || T > c.contextLength) throw new Error(`TfjsTransformer: ${T} tokens; the context holds 1 to ${c.contextLength}`);
     return tf.tidy(() => {
+      if (this.#gpt2) return this.#gpt2.logits(Int32Array.from(tokens), 1).dataSync() as Float32Array;
       const ids = tf.tensor1d(Int32Array.from(tokens), 'int32');
       const mask = this.#mask.slice([0, 0], [T, T]);
-      const x = c.family === 'gpt2' ? this.#gpt2(ids, mask, T) : this.#llama(ids, mask, T);
       const head = this.#tiedHead ?? this.#get('lm_head.weight');
-      return tf.matMul(x, head).dataSync() as Float32Array;
+      return tf.matMul(this.#llama(ids, mask, T), head).dataSync() as Float32Array;
     });
   }
 
@@ -90,30 +96,6 @@ export class TfjsTransformer {
     this.#tiedHead?.dispose();
     this.#mask.dispose();
     this.#rope?.forEach((t) => t.dispose());
-  }
-
-  /** GPT-2 up to the final LayerNorm: learned positions, LayerNorm, gelu (tanh), Conv1D weights [in, out]. */
-  #gpt2(ids: Tensor, mask: Tensor, T: number): Tensor {
-    const { tf, config: c } = this;
-    const w = (name: string) => this.#get(name);
-    const affine = (x: Tensor, prefix: string) => tf.matMul(x, w(`${prefix}.weight`)).add(w(`${prefix}.bias`));
-    const layerNorm = (x: Tensor, prefix: string) => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      return x.sub(mean).div(variance.add(c.normEps).sqrt()).mul(w(`${prefix}.weight`)).add(w(`${prefix}.bias`));
-    };
-    let x = tf.gather(w('wte.weight'), ids).add(w('wpe.weight').slice([0, 0], [T, c.dModel]));
-    for (let i = 0; i < c.nLayers; i++) {
-      const p = `h.${i}`;
-      const [q, k, v] = tf.split(affine(layerNorm(x, `${p}.ln_1`), `${p}.attn.c_attn`), 3, 1);
-      const heads = blockHeads(c, i);
-      x = x.add(affine(this.#attention(q, k, v, heads, heads, mask), `${p}.attn.c_proj`));
-      const f = affine(layerNorm(x, `${p}.ln_2`), `${p}.mlp.c_fc`);
-      // gelu (tanh) = 0.5·x·(1 + tanh(z)) = x·sigmoid(2z), z = √(2/π)·(x + 0.044715·x³): the same
-      // function, and wasm's sigmoid is vectorised where its tanh is not (~17× faster at 128×640).
-      const gelu = f.mul(tf.sigmoid(f.add(f.mul(f).mul(f).mul(0.044715)).mul(2 * Math.sqrt(2 / Math.PI))));
-      x = x.add(affine(gelu, `${p}.mlp.c_proj`));
-    }
-    return layerNorm(x, 'ln_f');
   }
 
   /** Llama up to the final RMSNorm: RoPE, RMSNorm, grouped-query attention, SwiGLU. */
@@ -137,7 +119,7 @@ export class TfjsTransformer {
       const q = rope(linear(h, `${p}.self_attn.q_proj.weight`), c.nHeads);
       const k = rope(linear(h, `${p}.self_attn.k_proj.weight`), c.nKvHeads);
       const v = linear(h, `${p}.self_attn.v_proj.weight`);
-      x = x.add(linear(this.#attention(q, k, v, c.nHeads, c.nKvHeads, mask), `${p}.self_attn.o_proj.weight`));
+      x = x.add(linear(this.#attention(q, k, v, c.nKvHeads, mask), `${p}.self_attn.o_proj.weight`));
       const h2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);
       const gate = linear(h2, `${p}.mlp.gate_proj.weight`);
       const swiglu = gate.mul(tf.sigmoid(gate)).mul(linear(h2, `${p}.mlp.up_proj.weight`));
@@ -147,12 +129,13 @@ export class TfjsTransformer {
   }
 
   /**
-   * Causal attention of q [T, H·hd] over k, v [T, nKv·hd] → [T, H·hd]; query head h reads
+   * Causal attention of q [T, nHeads·hd] over k, v [T, nKv·hd] → [T, nHeads·hd]; query head h reads
    * key/value head floor(h / group) (grouped-query attention; group 1 for GPT-2). One plain 2-D
    * matMul per head: on wasm, tfjs's batched matMul over heads is ~2.5× slower than these.
    */
-  #attention(q: Tensor, k: Tensor, v: Tensor, H: number, nKv: number, mask: Tensor): Tensor {
+  #attention(q: Tensor, k: Tensor, v: Tensor, nKv: number, mask: Tensor): Tensor {
     const { tf, config: c } = this;
+    const H = c.nHeads;
     const group = H / nKv;
     const scale = 1 / Math.sqrt(c.dModel / H);
     const kT = tf.split(k.transpose(), nKv, 0); // [hd, T] per kv head: transposed here, not by a matMul flag
