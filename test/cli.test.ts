@@ -136,7 +136,7 @@ describe('CLI', () => {
     ['an infinite cost (1e999) in an inline space', (d) => ['run', variantText(d, 'infinite', (e) => (e.space.units[3].cost[2] = 12345), (t) => t.replace('12345', '1e999'))], /infinite\.json: space\.units\[3\]\.cost\[2\]: expected a finite number \(got Infinity\)$/],
     ['a missing budget in an inline space', (d) => ['run', variant(d, 'nobudget', (e) => delete e.space.budget)], /nobudget\.json: space\.budget: /],
     ['a bad synthetic space', (d) => ['run', variant(d, 'synthetic', (e) => (e.space = { synthetic: { family: 'equalStep', units: 0, levels: 4 } }))], /synthetic\.json: space\.synthetic\.units: .*>=1/],
-    ['a space that is a number', (d) => ['run', variant(d, 'numberspace', (e) => (e.space = 42))], /numberspace\.json: space: expected a search-space file, an inline space, \{"synthetic": \{\.\.\.\}\} or \{"database": "<config>"\} \(got 42\)$/],
+    ['a space that is a number', (d) => ['run', variant(d, 'numberspace', (e) => (e.space = 42))], /numberspace\.json: space: expected a search-space file, an inline space, \{"synthetic": \{\.\.\.\}\}, \{"database": "<config>"\} or \{"architecture": \{\.\.\.\}, "budget": \{\.\.\.\}\} \(got 42\)$/],
     ['an unreadable space file', (d) => ['run', variant(d, 'nospacefile', (e) => (e.space = './no-such-space.json'))], /nospacefile\.json: space: cannot read search space .*no-such-space\.json \(no such file\)$/],
     ['an unknown option', (d) => ['run', variant(d, 'option', () => {}), '--bogus'], /^evosearch: error: unknown option '--bogus' \(see evosearch run --help\)$/],
     ['an empty run id', () => ['status', ''], /^evosearch: error: .*'' is invalid.*expected a non-empty run id \(see evosearch status --help\)$/],

@@ -170,7 +170,7 @@ async function fashionTrainer(experiment: Experiment): Promise<Trainer> {
 }
 
 if (!args.render) {
-  const searches = FAMILY === 'lm' ? { distill: ['lm-distill.json', 'lm-distill-1'], flops: ['lm-flops.json', 'lm-flops-1'] } : { train: ['fashion-train.json', 'fashion-train-1'] };
+  const searches = FAMILY === 'lm' ? { distill: ['lm-distill.json', 'lm-distill-1'], flops: ['lm-flops.json', 'lm-flops-1'] } : { train: ['fashion-train.json', 'fashion-train-2'] };
   const runs = Object.fromEntries(Object.entries(searches).map(([name, [file, runId]]) => [name, { runId, ...finishedRun(file, runId) }]));
   const main = FAMILY === 'lm' ? runs.distill : runs.train;
   const students: [string, Genome][] =
