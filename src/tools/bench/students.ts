@@ -142,7 +142,8 @@ async function lmTrainer(experiment: Experiment): Promise<Trainer> {
     teacher: { parameters: arch.teacher.parameters, heldOut: fitness.heldOut(teacher.config, teacher.weights) },
     describe: (genome) => {
       const s = shape(genome);
-      return `${s.blocks} × ${s.width}, ${s.heads.join('/')} heads, MLP ${s.mlpWidth.join('/')}`;
+      const list = (xs: number[]) => (xs.every((x) => x === xs[0]) ? `${xs[0]}` : xs.join('/'));
+      return `${s.blocks} × ${s.width}, ${list(s.heads)} heads, MLP ${list(s.mlpWidth)}`;
     },
     trainAndMeasure: (genome) => fitness.heldOut(studentConfig(arch, shape(genome)), fitness.train(genome, STEPS).weights),
     close: () => fitness.close(),
@@ -193,6 +194,7 @@ if (!args.render) {
     writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
     console.log(`${student}: ${JSON.stringify(heldOut)} (${trainSeconds.toFixed(0)} s)`);
   }
+  writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
   trainer.close();
 }
 
@@ -212,7 +214,8 @@ const lines = [
   ...report.rows.map((r) => `| ${r.student} | ${r.shape} | ${r.parameters} | ${(r.flops / 1e6).toFixed(3)} | ${metric(r.heldOut)} | ${r.trainSeconds.toFixed(0)} |`),
   FAMILY === 'lm' ? `| teacher | 4 × 160, 4 heads, MLP 640 | ${report.teacher.parameters} | | 0 | ${report.teacher.heldOut.perplexity.toFixed(3)} | |` : `| teacher (models/fashion-cnn) | | ${report.teacher.parameters} | | ${(100 * report.teacher.heldOut.accuracy).toFixed(2)}% | |`,
   '',
-  `Search wall time: ${Object.entries(report.search).map(([name, s]) => `${name} ${(s.seconds / 60).toFixed(1)} min (${s.evaluations} evaluations, run ${s.runId})`).join('; ')}.`,
+  `Search wall time: ${Object.entries(report.search).map(([name, s]) => `${name} ${s.seconds < 60 ? `${s.seconds.toFixed(1)} s` : `${(s.seconds / 60).toFixed(1)} min`} (${s.evaluations} evaluations, run ${s.runId})`).join('; ')}.`,
+  ...(FAMILY === 'lm' ? ['The first student\'s training time includes the teacher\'s probabilities on every training batch, computed once and reused by the others.'] : []),
 ];
 writeFileSync(join(ROOT, 'results', `students-${FAMILY}.md`), lines.join('\n') + '\n');
 console.log(lines.join('\n'));
