@@ -11,7 +11,7 @@ import { loadPictures } from '../src/data/fashion.js';
 import type * as tf from '@tensorflow/tfjs';
 import { ROOT, after, afterNextStep, cli, expectOneLineError, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
 
-/** A tiny distillation search: students of 2–4 training steps, so that a whole run takes seconds per worker. */
+/** A tiny distillation search: students of 2–4 training steps; 8 generations (17 steps), so that 4 kills land before it ends on a fast machine. */
 function tinyExperiment(dir: string): string {
   const file = join(dir, 'distill.json');
   writeFileSync(
@@ -24,7 +24,7 @@ function tinyExperiment(dir: string): string {
         architecture: { family: 'gpt2', teacher: join(ROOT, 'models', 'reference-lm'), blocks: [1, 2], width: [8, 16, 24], heads: [1, 2, 4], mlpWidth: [16, 32, 64] },
         budget: { atMost: '24 KB' },
       },
-      strategy: { type: 'evopress', generations: 3, offspring: 4, selection: [{ survivors: 2, budget: 2 }, { survivors: 1, budget: 4 }], finalists: 2 },
+      strategy: { type: 'evopress', generations: 8, offspring: 4, selection: [{ survivors: 2, budget: 2 }, { survivors: 1, budget: 4 }], finalists: 2 },
       fitness: { type: 'distill', batch: 2, windows: 2, slices: 2, validationSlices: 1 },
     }),
   );

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type * as tfType from '@tensorflow/tfjs';
 import { join } from 'node:path';
-import { genomeKey, type Fidelity, type Genome, type Space } from '../space/space.js';
+import type { Fidelity, Genome, Space } from '../space/space.js';
 import { transformerShape, type TransformerArchitecture, type TransformerShape } from '../space/architecture.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { loadTransformer, type Weights } from '../models/transformer.js';
@@ -15,6 +15,7 @@ import { evaluationWindows } from '../data/windows.js';
 import { Rng } from '../rng/rng.js';
 import { UserError } from '../errors.js';
 import { positiveInt } from '../validation.js';
+import { TrainedStudents } from './trained-students.js';
 import { DEFAULT_TIMEOUT, samplesFor, validationSlices, type Fitness, type FitnessContext } from './types.js';
 
 export const distillFitnessSchema = z.strictObject({
@@ -69,9 +70,6 @@ export function studentHfConfig(config: TransformerConfig): Record<string, unkno
   };
 }
 
-/** How many trained students a worker keeps (a small student is well under a megabyte). */
-const TRAINED_KEPT = 16;
-
 /** Learning rate at 0-based step t of `steps`: linear warm-up over the first tenth, then cosine decay to a tenth of the peak. */
 export function studentLearningRate(t: number, steps: number, peak: number): number {
   const warmup = Math.max(1, Math.round(steps / 10));
@@ -94,12 +92,7 @@ export class DistillFitness implements Fitness {
   private targetBytes = 0;
   /** The teacher's log-probabilities on calibration window i. */
   private readonly calibrationLogp = new Map<number, Float32Array>();
-  /**
-   * Recently trained students by genome and steps: a racing parent re-scored on another slice, or
-   * a finalist on validation slices, is trained once per worker, not once per slice. Training is
-   * deterministic, so this changes speed, never a score.
-   */
-  private readonly trained = new Map<string, { config: TransformerConfig; weights: Weights }>();
+  private readonly trained = new TrainedStudents<{ config: TransformerConfig; weights: Weights }>(16);
 
   private constructor(
     readonly spec: DistillFitnessSpec,
@@ -161,11 +154,7 @@ export class DistillFitness implements Fitness {
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
     const steps = Math.max(1, Math.round(fidelity.budget));
     const key = `${JSON.stringify(transformerShape(this.arch, this.space.units, genome))}@${steps}`;
-    const student = this.trained.get(key) ?? this.train(genome, steps);
-    this.trained.delete(key);
-    this.trained.set(key, student);
-    if (this.trained.size > TRAINED_KEPT) this.trained.delete(this.trained.keys().next().value!);
-    const { config, weights } = student;
+    const { config, weights } = this.trained.get(key, () => this.train(genome, steps));
     // The calibration windows a slice reads do not grow with the budget: the budget is training steps.
     const windows = samplesFor({ budget: 1, slice: fidelity.slice }, { perBudget: this.spec.windows, slices: this.spec.slices, validationSlices: this.spec.validationSlices });
     return this.klOn(config, weights, windows.map((i) => ({ window: this.calibration[i], teacher: () => this.calibrationTeacher(i) })));

@@ -12,6 +12,7 @@ import { UserError } from '../errors.js';
 import { positiveInt } from '../validation.js';
 import { DEFAULT_TIMEOUT, samplesFor, validationSlices, type Fitness, type FitnessContext } from './types.js';
 import { studentLearningRate } from './distill.js';
+import { TrainedStudents } from './trained-students.js';
 
 export const trainFitnessSchema = z
   .strictObject({
@@ -47,7 +48,7 @@ export function cnnShapeOf(arch: ConvArchitecture, units: Space['units'], genome
  * initial weights from the run seed and the architecture, step k's pictures from the run seed and k.
  */
 export class TrainFitness implements Fitness {
-  private readonly trained = new Map<string, Map<string, Float32Array>>();
+  private readonly trained = new TrainedStudents<Map<string, Float32Array>>(16);
 
   private constructor(
     readonly spec: TrainFitnessSpec,
@@ -98,10 +99,7 @@ export class TrainFitness implements Fitness {
   evaluate(genome: Genome, fidelity: Fidelity): number {
     const steps = Math.max(1, Math.round(fidelity.budget));
     const key = `${JSON.stringify(cnnShapeOf(this.arch, this.space.units, genome))}@${steps}`;
-    const weights = this.trained.get(key) ?? this.trainStudent(genome, steps).weights;
-    this.trained.delete(key);
-    this.trained.set(key, weights);
-    if (this.trained.size > 16) this.trained.delete(this.trained.keys().next().value!);
+    const weights = this.trained.get(key, () => this.trainStudent(genome, steps).weights);
     const pictures = samplesFor({ budget: 1, slice: fidelity.slice }, { perBudget: this.spec.pictures, slices: this.spec.slices, validationSlices: this.spec.validationSlices });
     return this.accuracy(cnnShapeOf(this.arch, this.space.units, genome), weights, this.calibration, pictures);
   }
