@@ -37,7 +37,7 @@ export type TrainFitnessSpec = z.infer<typeof trainFitnessSchema>;
 
 /** The trainable shape of a CNN student. */
 export function cnnShapeOf(arch: ConvArchitecture, units: Space['units'], genome: Genome): CnnShape {
-  const s = convShape(arch, genome, units);
+  const s = convShape(arch, units, genome);
   return { inputSize: arch.inputSize, inputChannels: arch.inputChannels, classes: arch.classes, channels: s.channels, kernels: s.kernels, dense: s.dense };
 }
 

@@ -113,7 +113,7 @@ export function transformerShape(arch: TransformerArchitecture, units: Unit[], g
   };
 }
 
-export function convShape(arch: ConvArchitecture, genome: Genome, units: Unit[]): ConvShape {
+export function convShape(arch: ConvArchitecture, units: Unit[], genome: Genome): ConvShape {
   const v = values(units, genome);
   const stages = v[0];
   return {
@@ -185,7 +185,7 @@ export function convSide(arch: Pick<ConvArchitecture, 'inputSize'>, stages: numb
 }
 
 export function architectureParameters(arch: Architecture, units: Unit[], genome: Genome): number {
-  return arch.family === 'gpt2' ? transformerParameters(arch, transformerShape(arch, units, genome)) : convParameters(arch, convShape(arch, genome, units));
+  return arch.family === 'gpt2' ? transformerParameters(arch, transformerShape(arch, units, genome)) : convParameters(arch, convShape(arch, units, genome));
 }
 
 /** The space's cost: parameters × bytes per parameter of the stated dtype. */
@@ -194,7 +194,7 @@ export function architectureBytes(arch: Architecture, units: Unit[], genome: Gen
 }
 
 export function architectureFlops(arch: Architecture, units: Unit[], genome: Genome): number {
-  return arch.family === 'gpt2' ? transformerFlops(arch, transformerShape(arch, units, genome)) : convFlops(arch, convShape(arch, genome, units));
+  return arch.family === 'gpt2' ? transformerFlops(arch, transformerShape(arch, units, genome)) : convFlops(arch, convShape(arch, units, genome));
 }
 
 /**

@@ -81,12 +81,6 @@ export class SpaceIndex {
     return total;
   }
 
-  /** A level's own cost; only meaningful in an additive space (see {@link stepCost} for any space). */
-  unitCost(unit: number, level: number): number {
-    if (!this.additive) throw new Error('bug: unitCost asked of an architecture space, whose cost is not a sum over units');
-    return this.space.units[unit].cost[level];
-  }
-
   /** How much the total cost changes when `unit` moves to cost rank `rank`; the genome is left as it was. */
   stepCost(genome: Genome, unit: number, rank: number): number {
     const level = this.byRank[unit][rank];
