@@ -117,6 +117,14 @@ function committedStep(db: string, runId: string): number {
   }
 }
 
+/** A run's JSON export, which must succeed silently, without its timestamps: what must match byte for byte between runs. */
+export function exportOf(db: string, runId: string): string {
+  const r = cli(['export', runId, '--db', db]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return withoutTimestamps(r.stdout);
+}
+
 /** An export with its timestamps removed: what must match byte for byte between runs. */
 export function withoutTimestamps(exported: string): string {
   return exported.replace(/"createdAt": "[^"]*"/g, '"createdAt": "<time>"');

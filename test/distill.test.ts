@@ -4,12 +4,12 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
 import { loadTransformer, forward } from '../src/models/transformer.js';
-import { studentLearningRate } from '../src/fitness/distill.js';
+import { studentLearningRate } from '../src/models/adam.js';
 import { initTensorflow } from '../src/runtime/tfjs.js';
 import { loadLayersModel, readLayersModel } from '../src/models/layers-model.js';
 import { loadPictures } from '../src/data/fashion.js';
 import type * as tf from '@tensorflow/tfjs';
-import { ROOT, after, afterNextStep, cli, expectOneLineError, runWithKills, tempDir, withoutTimestamps } from './cli-helpers.js';
+import { ROOT, after, afterNextStep, cli, expectOneLineError, exportOf, runWithKills, tempDir } from './cli-helpers.js';
 
 /** A tiny distillation search: students of 2–4 training steps; 8 generations (17 steps), so that 4 kills land before it ends on a fast machine. */
 function tinyExperiment(dir: string): string {
@@ -29,12 +29,6 @@ function tinyExperiment(dir: string): string {
     }),
   );
   return file;
-}
-
-function exportOf(db: string, runId: string): string {
-  const r = cli(['export', runId, '--db', db]);
-  expect(r.code, r.stderr).toBe(0);
-  return withoutTimestamps(r.stdout);
 }
 
 describe('distill fitness', () => {

@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
-import { CLI, FIXTURES, after, afterNextStep, cli, runWithKills, stepBeyond, tempDir, withoutTimestamps, rowCount } from './cli-helpers.js';
+import { CLI, FIXTURES, after, afterNextStep, cli, exportOf, runWithKills, stepBeyond, tempDir, rowCount } from './cli-helpers.js';
 
 const experiment = join(FIXTURES, 'slow-experiment.json');
-
-function exportOf(db: string, runId: string): string {
-  const r = cli(['export', runId, '--db', db]);
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  return withoutTimestamps(r.stdout);
-}
 
 /** The run's stored status, as `evosearch status --json` prints it. */
 function statusOf(db: string, runId: string): { status: string; step: number } {

@@ -25,6 +25,11 @@ import type { Device } from '../runtime/onnx.js';
 
 const DEFAULT_DB = 'results/evosearch.db';
 
+/** Throws a one-line user error; usable where an expression is expected. */
+const fail = (message: string): never => {
+  throw new UserError(message);
+};
+
 const positiveInt = (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
@@ -238,48 +243,47 @@ export function buildProgram(): Command {
     .action(async (runId: string, opts: Common & { format?: ExportFormat | WeightsFormat | 'hf-config'; out?: string; trainSteps?: number }) => {
       await withStore(opts.db, { mustExist: true }, async (store) => {
         const result = runResult(store, runId);
-        const cnnStudent = opts.format === 'tfjs' && loadExperimentOfRun(store, runId).space.architecture?.family === 'cnn';
+        const stored = loadExperimentOfRun(store, runId);
+        const genome = result.units.map((u) => u.level);
+        const outDir = () => opts.out ?? fail(`--format ${opts.format}: give the directory to write with --out DIR`);
+        const cnnStudent = opts.format === 'tfjs' && stored.space.architecture?.family === 'cnn';
         if (opts.trainSteps !== undefined && opts.format !== 'hf-config' && !cnnStudent) throw new UserError('--train-steps: only with --format hf-config (a GPT-2 student) or --format tfjs (a CNN student)');
         if (cnnStudent) {
-          if (!opts.out) throw new UserError('--format tfjs: give the directory to write with --out DIR');
+          const out = outDir();
           if (opts.trainSteps === undefined) throw new UserError(`--format tfjs: run "${runId}" searched CNN students, whose weights come from training: give --train-steps N`);
-          const experiment = loadExperimentOfRun(store, runId);
-          const spec = experiment.fitness.type === 'train' ? experiment.fitness : trainFitnessSchema.parse({ type: 'train' });
-          const fitness = await TrainFitness.load(spec, { space: experiment.space, seed: experiment.seed });
+          const spec = stored.fitness.type === 'train' ? stored.fitness : trainFitnessSchema.parse({ type: 'train' });
+          const fitness = await TrainFitness.load(spec, { space: stored.space, seed: stored.seed });
           const started = Date.now();
-          const { shape, weights } = fitness.trainStudent(result.units.map((u) => u.level), opts.trainSteps);
+          const { shape, weights } = fitness.trainStudent(genome, opts.trainSteps);
           print(`trained ${opts.trainSteps} steps in ${((Date.now() - started) / 1000).toFixed(0)} s; accuracy on Fashion-MNIST's test set ${(100 * fitness.accuracy(shape, weights, loadPictures('heldOut'))).toFixed(2)}%`);
-          makeOutDir(opts.out);
-          print(`wrote ${await writeCnnStudent((await initTensorflow()).tf, opts.out, shape, weights)}`);
+          makeOutDir(out);
+          print(`wrote ${await writeCnnStudent((await initTensorflow()).tf, out, shape, weights)}`);
           fitness.close();
           return;
         }
         if (opts.format === 'hf-config') {
-          if (!opts.out) throw new UserError('--format hf-config: give the directory to write with --out DIR');
-          const experiment = loadExperimentOfRun(store, runId);
-          const genome = result.units.map((u) => u.level);
-          const config = runStudentConfig(runId, experiment, genome);
-          const teacherDir = experiment.space.architecture!.teacher.path;
+          const out = outDir();
+          const config = runStudentConfig(runId, stored, genome);
           let weights = null;
           if (opts.trainSteps !== undefined) {
             // The run's own distillation settings when it had them, so the export trains as the search did.
-            const spec = experiment.fitness.type === 'distill' ? experiment.fitness : distillFitnessSchema.parse({ type: 'distill' });
-            const fitness = await DistillFitness.load(spec, { space: experiment.space, seed: experiment.seed });
+            const spec = stored.fitness.type === 'distill' ? stored.fitness : distillFitnessSchema.parse({ type: 'distill' });
+            const fitness = await DistillFitness.load(spec, { space: stored.space, seed: stored.seed });
             const started = Date.now();
             weights = fitness.train(genome, opts.trainSteps).weights;
             const heldOut = fitness.heldOut(config, weights);
             print(`trained ${opts.trainSteps} steps in ${((Date.now() - started) / 1000).toFixed(0)} s; held-out KL to the teacher ${heldOut.kl.toFixed(4)}, perplexity ${heldOut.perplexity.toFixed(3)} per character`);
             fitness.close();
           }
-          makeOutDir(opts.out);
-          print(`wrote ${writeStudent(opts.out, config, teacherDir, weights, runId).join(', ')}`);
+          makeOutDir(out);
+          print(`wrote ${writeStudent(out, config, stored.space.architecture!.teacher.path, weights, runId).join(', ')}`);
           return;
         }
         if (opts.format === 'tfjs' || opts.format === 'safetensors') {
-          if (!opts.out) throw new UserError(`--format ${opts.format}: give the directory to write with --out DIR`);
+          const out = outDir();
           const experiment = await openStoredRun(store, runId);
-          makeOutDir(opts.out);
-          const files = exportWeights(runId, experiment, result.units.map((u) => u.level), opts.format, opts.out);
+          makeOutDir(out);
+          const files = exportWeights(runId, experiment, genome, opts.format, out);
           print(`wrote ${files.join(', ')}`);
           // What the exported model does on data the search never saw (accuracy for a classifier).
           if (hasHeldOut(experiment)) print(formatHeldOut(experiment, await heldOutComparison(experiment, result)));

@@ -27,3 +27,9 @@ export async function fileHash(file: string): Promise<string> {
 }
 
 export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Refuses a model directory whose files no longer have the hash a run recorded when it began. */
+export async function checkModelUnchanged(dir: string, recorded: string, what: string): Promise<void> {
+  const actual = await modelHash(dir);
+  if (actual !== recorded) throw new UserError(`${dir}: the ${what} has changed since the run began (hash ${actual.slice(0, 12)}…, the run recorded ${recorded.slice(0, 12)}…)`);
+}

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type * as tfType from '@tensorflow/tfjs';
-import { join } from 'node:path';
 import type { Fidelity, Genome, Space } from '../space/space.js';
 import { transformerShape, type TransformerArchitecture, type TransformerShape } from '../space/architecture.js';
 import { initTensorflow } from '../runtime/tfjs.js';
@@ -8,8 +7,8 @@ import { loadTransformer, type Weights } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import { weightShapes, type TransformerConfig } from '../models/config.js';
 import { batchIds, initParams, trainableGpt2, type TrainableGpt2 } from '../models/gpt2-training.js';
-import { Adam } from '../models/adam.js';
-import { modelHash } from '../compress/hashing.js';
+import { Adam, studentLearningRate } from '../models/adam.js';
+import { checkModelUnchanged } from '../compress/hashing.js';
 import { distillStreams, windowsOf, type DistillStreams } from '../data/text.js';
 import { evaluationWindows } from '../data/windows.js';
 import { Rng } from '../rng/rng.js';
@@ -70,14 +69,6 @@ export function studentHfConfig(config: TransformerConfig): Record<string, unkno
   };
 }
 
-/** Learning rate at 0-based step t of `steps`: linear warm-up over the first tenth, then cosine decay to a tenth of the peak. */
-export function studentLearningRate(t: number, steps: number, peak: number): number {
-  const warmup = Math.max(1, Math.round(steps / 10));
-  if (t < warmup) return (peak * (t + 1)) / warmup;
-  const progress = Math.min(1, (t - warmup) / Math.max(1, steps - warmup));
-  return peak / 10 + 0.5 * (peak - peak / 10) * (1 + Math.cos(Math.PI * progress));
-}
-
 /**
  * Distillation fitness for GPT-2 students of the architecture space's teacher: a candidate is
  * built, trained for `fidelity.budget` steps on the training text against the teacher's
@@ -111,10 +102,7 @@ export class DistillFitness implements Fitness {
     const arch = ctx.space.architecture;
     if (!arch || arch.family !== 'gpt2') throw new UserError('distill fitness: the space must be a gpt2 architecture space ("space": {"architecture": {"family": "gpt2", ...}})');
     const dir = arch.teacher.path;
-    const actual = await modelHash(dir);
-    if (actual !== arch.teacher.sha256) {
-      throw new UserError(`${join(dir, 'model.safetensors')}: the teacher has changed since the run began (hash ${actual.slice(0, 12)}…, the run recorded ${arch.teacher.sha256.slice(0, 12)}…)`);
-    }
+    await checkModelUnchanged(dir, arch.teacher.sha256, 'teacher');
     const { tf } = await initTensorflow();
     const model = loadTransformer(dir);
     const tokenizer = readTokenizer(dir);
@@ -186,7 +174,7 @@ export class DistillFitness implements Fitness {
   private withStudent<R>(config: TransformerConfig, weights: Weights, use: (model: TrainableGpt2) => R): R {
     const { tf } = this;
     const shapes = weightShapes(config);
-    const params = new Map([...weights].map(([name, data]) => [name, tf.variable(tf.tensor(data, shapes.get(name)!), false)]));
+    const params = new Map([...weights].map(([name, data]) => [name, tf.tensor(data, shapes.get(name)!)]));
     try {
       return use(trainableGpt2(tf, config, params));
     } finally {

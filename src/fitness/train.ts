@@ -4,14 +4,13 @@ import type { Fidelity, Genome, Space } from '../space/space.js';
 import { convShape, type ConvArchitecture } from '../space/architecture.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { cnnLogits, cnnWeightShapes, initCnnParams, type CnnShape } from '../models/cnn-training.js';
-import { Adam } from '../models/adam.js';
-import { modelHash } from '../compress/hashing.js';
+import { Adam, studentLearningRate } from '../models/adam.js';
+import { checkModelUnchanged } from '../compress/hashing.js';
 import { CALIBRATION_COUNT, PICTURE_SIZE, loadPictures, type Pictures } from '../data/fashion.js';
 import { Rng } from '../rng/rng.js';
 import { UserError } from '../errors.js';
 import { positiveInt } from '../validation.js';
 import { DEFAULT_TIMEOUT, samplesFor, validationSlices, type Fitness, type FitnessContext } from './types.js';
-import { studentLearningRate } from './distill.js';
 import { TrainedStudents } from './trained-students.js';
 
 export const trainFitnessSchema = z
@@ -63,8 +62,7 @@ export class TrainFitness implements Fitness {
   static async load(spec: TrainFitnessSpec, ctx: FitnessContext): Promise<TrainFitness> {
     const arch = ctx.space.architecture;
     if (!arch || arch.family !== 'cnn') throw new UserError('train fitness: the space must be a cnn architecture space ("space": {"architecture": {"family": "cnn", ...}})');
-    const actual = await modelHash(arch.teacher.path);
-    if (actual !== arch.teacher.sha256) throw new UserError(`${arch.teacher.path}: the classifier has changed since the run began (hash ${actual.slice(0, 12)}…, the run recorded ${arch.teacher.sha256.slice(0, 12)}…)`);
+    await checkModelUnchanged(arch.teacher.path, arch.teacher.sha256, 'classifier');
     const { tf } = await initTensorflow();
     return new TrainFitness(spec, tf, arch, ctx.space, ctx.seed, loadPictures('train'), loadPictures('calibration'));
   }

@@ -56,3 +56,15 @@ export class Adam {
     });
   }
 }
+
+/** Learning rate at 0-based step t of `steps`: linear warm-up over `warmup` steps, then cosine decay from `peak` to `floor` at the last step. */
+export function warmupCosine(t: number, steps: number, warmup: number, peak: number, floor: number): number {
+  if (t < warmup) return (peak * (t + 1)) / warmup;
+  const progress = Math.min(1, (t - warmup) / Math.max(1, steps - warmup));
+  return floor + 0.5 * (peak - floor) * (1 + Math.cos(Math.PI * progress));
+}
+
+/** A student's schedule: warm-up over the first tenth of the steps, then cosine decay to a tenth of the peak. */
+export function studentLearningRate(t: number, steps: number, peak: number): number {
+  return warmupCosine(t, steps, Math.max(1, Math.round(steps / 10)), peak, peak / 10);
+}

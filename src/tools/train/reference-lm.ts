@@ -27,7 +27,7 @@ import { Rng, type RngState } from '../../rng/rng.js';
 import { parseTransformerConfig, weightShapes } from '../../models/config.js';
 import { readSafetensors, writeSafetensors, float32 } from '../../models/safetensors.js';
 import { trainableGpt2, initParams } from '../../models/gpt2-training.js';
-import { Adam } from '../../models/adam.js';
+import { Adam, warmupCosine } from '../../models/adam.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const { values: args } = parseArgs({
@@ -183,11 +183,7 @@ console.log(`${parameterCount} parameters; settings ${JSON.stringify(settings)}`
 if (resumed) console.log(`resumed from ${ckptPath} at step ${step} (${secondsBefore.toFixed(0)} s trained before)`);
 
 /** Linear warm-up, then cosine decay to minLr at the last step. */
-function learningRate(t: number): number {
-  if (t < settings.warmup) return (settings.lr * (t + 1)) / settings.warmup;
-  const progress = Math.min(1, (t - settings.warmup) / Math.max(1, STEPS - settings.warmup));
-  return settings.minLr + 0.5 * (settings.lr - settings.minLr) * (1 + Math.cos(Math.PI * progress));
-}
+const learningRate = (t: number) => warmupCosine(t, STEPS, settings.warmup, settings.lr, settings.minLr);
 
 function heldOutNll(): number {
   const starts = evaluationWindows(heldOutIds.length, T, HELD_OUT_WINDOWS);
