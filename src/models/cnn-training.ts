@@ -1,12 +1,11 @@
 /**
  * A trainable convolutional classifier of 28 × 28 grey pictures, in TensorFlow.js: stages of a
  * 'same' k × k convolution with ReLU and a 2 × 2 max-pool, then a hidden dense layer with ReLU and
- * the class logits. The convolutions go through im2col and one product, because tfjs's wasm
- * backend has no convolution filter gradient (as the clothing classifier's own training does).
+ * the class logits. The convolutions carry their own filter gradient (trainingConv2dSame), which
+ * tfjs's wasm backend lacks.
  */
 import type * as tfType from '@tensorflow/tfjs';
-import { trainingMatmul as matmul } from '../runtime/tfjs.js';
-import { im2col } from './im2col.js';
+import { trainingConv2dSame, trainingMatmul as matmul } from '../runtime/tfjs.js';
 
 type TF = typeof tfType;
 type Tensor = tfType.Tensor;
@@ -57,9 +56,7 @@ export function cnnLogits(tf: TF, s: CnnShape, params: Map<string, Tensor>, pict
   const p = (name: string) => params.get(name)!;
   let x = pictures.reshape([-1, s.inputSize, s.inputSize, s.inputChannels]) as tfType.Tensor4D;
   s.channels.forEach((c, i) => {
-    const k = s.kernels[i];
-    const [b, h, w, cin] = x.shape;
-    const conv = matmul(im2col(tf, x, k, k, 'same'), p(`conv${i + 1}.kernel`).reshape([k * k * cin, c])).add(p(`conv${i + 1}.bias`)).reshape([b, h, w, c]).relu();
+    const conv = trainingConv2dSame(x, p(`conv${i + 1}.kernel`) as tfType.Tensor4D).add(p(`conv${i + 1}.bias`)).relu();
     x = tf.maxPool(conv as tfType.Tensor4D, 2, 2, 'valid');
   });
   const flat = x.reshape([x.shape[0], -1]);

@@ -3,9 +3,8 @@ import type * as TF from '@tensorflow/tfjs';
 /**
  * The receptive fields of a stride-1 convolution as a matrix [pixels, kh·kw·cin], in the kernel's
  * own (dy, dx, channel) order, so that convolving is one product with the kernel reshaped to
- * (kh·kw·cin) × cout. 'same' padding puts the odd pixel last, as TensorFlow does. Built from pads,
- * slices and a concat: all differentiable on every tfjs backend (wasm lacks the convolution
- * filter gradient, so training convolutions goes through this).
+ * (kh·kw·cin) × cout. 'same' padding puts the odd pixel last, as TensorFlow does. The calibration
+ * of convolution layers (SparseGPT and GPTQ Gram matrices) reads these rows.
  */
 export function im2col(tf: typeof TF, x: TF.Tensor4D, kh: number, kw: number, padding: 'same' | 'valid'): TF.Tensor2D {
   const [, H, W, C] = x.shape;

@@ -9,9 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initTensorflow, trainingMatmul } from '../../runtime/tfjs.js';
+import { initTensorflow, trainingConv2dSame, trainingMatmul } from '../../runtime/tfjs.js';
 import { loadPictures, PICTURE_SIZE, type Pictures } from '../../data/fashion.js';
-import { im2col } from '../../models/im2col.js';
 import { saveLayersModel } from '../../models/layers-model.js';
 import { Rng } from '../../rng/rng.js';
 
@@ -55,12 +54,10 @@ for (const [name, shape] of shapes) {
   params.set(name, { kernel: tf.variable(tf.tensor(kernel, shape)), bias: tf.variable(tf.zeros([shape[shape.length - 1]])) });
 }
 
-/** A 'same' 3 × 3 convolution as im2col and one product: wasm has no convolution filter gradient. */
+/** A 'same' 3 × 3 convolution with ReLU, through the convolution whose filter gradient wasm lacks. */
 function conv(x: Tensor, name: string): Tensor {
   const { kernel, bias } = params.get(name)!;
-  const [, , cin, cout] = kernel.shape;
-  const [b, h, w] = x.shape;
-  return trainingMatmul(im2col(tf, x as never, 3, 3, 'same'), kernel.reshape([9 * cin, cout])).add(bias).reshape([b, h, w, cout]).relu();
+  return trainingConv2dSame(x as never, kernel as never).add(bias).relu();
 }
 
 function logits(images: Tensor): Tensor {
