@@ -171,7 +171,7 @@ async function fashionTrainer(experiment: Experiment): Promise<Trainer> {
 }
 
 if (!args.render) {
-  const searches = FAMILY === 'lm' ? { distill: ['lm-distill.json', 'lm-distill-1'], flops: ['lm-flops.json', 'lm-flops-1'] } : { train: ['fashion-train.json', 'fashion-train-2'] };
+  const searches = FAMILY === 'lm' ? { distill: ['lm-distill.json', 'lm-distill-1'], flops: ['lm-flops.json', 'lm-flops-1'] } : { train: ['fashion-train.json', 'fashion-train-3'] };
   const runs = Object.fromEntries(Object.entries(searches).map(([name, [file, runId]]) => [name, { runId, ...finishedRun(file, runId) }]));
   const main = FAMILY === 'lm' ? runs.distill : runs.train;
   const students: [string, Genome][] =
@@ -182,6 +182,9 @@ if (!args.render) {
   const arch = main.experiment.space.architecture!;
   report ??= { family: FAMILY, steps: STEPS, teacher: trainer.teacher, budgetParameters: main.experiment.space.budget.total / 4, search: {}, rows: [] };
   report.search = Object.fromEntries(Object.entries(runs).map(([name, r]) => [name, { runId: r.runId, seconds: r.seconds, evaluations: r.evaluations }]));
+  // A row is reused only for the same student: a search re-run with other settings finds another genome.
+  const sameStudent = (r: Row) => students.some(([student, genome]) => r.student === student && JSON.stringify(r.genome) === JSON.stringify(genome));
+  report.rows = report.rows.filter(sameStudent);
   for (const [student, genome] of students) {
     if (report.rows.some((r) => r.student === student)) continue;
     const shape = trainer.describe(genome);
@@ -194,6 +197,7 @@ if (!args.render) {
     writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
     console.log(`${student}: ${JSON.stringify(heldOut)} (${trainSeconds.toFixed(0)} s)`);
   }
+  report.rows.sort((a, b) => students.findIndex(([s]) => s === a.student) - students.findIndex(([s]) => s === b.student));
   writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
   trainer.close();
 }
