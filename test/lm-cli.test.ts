@@ -82,6 +82,25 @@ describe('language-model runs through the CLI', () => {
     expect(withoutTimestamps(cli(['export', 'r', '--db', db]).stdout)).toBe(expected);
   });
 
+  it('stores the uniform and dp baselines as runs on the experiment\'s database and budget [slow]', { timeout: 240_000 }, () => {
+    const { experiment, db, dir } = setup();
+    const dp = cli(['baseline', 'dp', experiment, '--db', db, '--run-id', 'dp', '--json']);
+    expect(dp.code, dp.stderr).toBe(0);
+    const { status, result } = JSON.parse(dp.stdout) as { status: string; result: { cost: number; budget: { total: number }; units: unknown[]; strategy: string; provenance: { evaluations: number } } };
+    expect(status).toBe('finished');
+    expect(result.strategy).toBe('dp');
+    expect(result.cost).toBeLessThanOrEqual(result.budget.total);
+    // The dense-most reference, each layer alone at each of its other 6 levels, then the DP's answer.
+    expect(result.provenance.evaluations).toBe(1 + result.units.length * 6 + 1);
+    expect(cli(['baseline', 'uniform', experiment, '--db', db, '--run-id', 'uniform']).code).toBe(0);
+    const runs = JSON.parse(cli(['list', '--db', db, '--json']).stdout) as { id: string; name: string; strategy: string }[];
+    expect(runs.map((r) => [r.id, r.name, r.strategy])).toEqual(expect.arrayContaining([['dp', 'lm-small-dp', 'dp'], ['uniform', 'lm-small-uniform', 'uniform']]));
+    const heldOut = JSON.parse(cli(['heldout', 'dp', '--db', db, '--json']).stdout) as { configuration: string; kl: number }[];
+    expect(heldOut.map((row) => row.configuration)).toEqual(['dense', 'uniform', 'search']);
+    expect(cli(['export', 'dp', '--db', db, '--out', join(dir, 'dp.csv')]).code).toBe(0);
+    oneLineError(cli(['baseline', 'owlish', experiment, '--db', db]), /<method>: expected uniform, dp, got "owlish"/);
+  });
+
   it('refuses an unknown backend, on the command line and in the experiment', () => {
     const { experiment, db } = setup();
     oneLineError(cli(['run', experiment, '--db', db, '--backend', 'torch']), /--backend: expected onnx or tfjs, got "torch"/);

@@ -20,6 +20,7 @@ import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js'
 import { runDatabase } from '../compress/manifest.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from '../export/heldout.js';
 import type { Experiment } from '../engine/experiment.js';
+import { BASELINE_METHODS, baselineStrategy, strategySpaceProblem, type BaselineMethod } from '../strategies/index.js';
 import type { Backend } from '../models/runner.js';
 import type { Device } from '../runtime/onnx.js';
 
@@ -171,6 +172,30 @@ export function buildProgram(): Command {
       await withStore(opts.db, { mustExist: false, writable: true }, async (store) => {
         createRun(store, runId, experiment);
         await runAndReport(store, runId, loadExperimentOfRun(store, runId), opts.workers, opts); // what resume will replay
+      });
+    });
+
+  program
+    .command('baseline')
+    .description(`a per-layer heuristic on an experiment's space and budget, stored as a run (${BASELINE_METHODS.join(', ')})`)
+    .argument('<method>', `${BASELINE_METHODS.join(' | ')}`, (value: string) => (BASELINE_METHODS as readonly string[]).includes(value) ? (value as BaselineMethod) : fail(`baseline: <method>: expected ${BASELINE_METHODS.join(', ')}, got "${value}"`))
+    .argument('<experiment>', 'experiment JSON file: its space, fitness and seed; its strategy only sets the fidelity budget')
+    .addOption(dbOption())
+    .option('--run-id <id>', 'id of the new run (default: <name>-<method>-<time>-<random>)', runIdArgument)
+    .option('--workers <n>', 'worker threads (default: experiment.workers, else the number of cores)', positiveInt)
+    .option('--out <file>', 'also export the configuration here when done (.json, .csv or .txt)')
+    .option('--json', 'machine-readable output on stdout, no progress')
+    .action(async (method: BaselineMethod, file: string, opts: Common & { runId?: string; workers?: number; out?: string }) => {
+      if (opts.out) checkOutPath(opts.out);
+      const experiment = await loadExperiment(file, Boolean(opts.json));
+      experiment.name = `${experiment.name}-${method}`;
+      experiment.strategy = baselineStrategy(method, experiment.strategy);
+      const unsuitable = strategySpaceProblem(experiment.strategy, experiment.space);
+      if (unsuitable) throw new UserError(`${file}: space: ${unsuitable}`);
+      const runId = opts.runId ?? newRunId(experiment.name);
+      await withStore(opts.db, { mustExist: false, writable: true }, async (store) => {
+        createRun(store, runId, experiment);
+        await runAndReport(store, runId, loadExperimentOfRun(store, runId), opts.workers, opts);
       });
     });
 

@@ -11,6 +11,7 @@ import { readTransformerConfig } from '../models/config.js';
 import type { Experiment } from '../engine/experiment.js';
 import { experimentSchema, spaceReferenceSchema, type ExperimentInput } from './schema.js';
 import { resolveArchitectureSpace } from './architecture.js';
+import { strategySpaceProblem } from '../strategies/index.js';
 
 /** An experiment file read and checked, with nothing built yet. */
 export interface ExperimentFile {
@@ -66,6 +67,8 @@ export async function resolveExperiment({ file, input, databaseConfig }: Experim
   const space = database ? spaceFromManifest(database.manifest) : isArchitecture ? await resolveArchitectureSpace(input.space, file, ['space']) : loadSpace(input.space, file, ['space']);
   const infeasible = checkBudget(space);
   if (infeasible) throw new UserError(`${file}: space.budget: no configuration can meet the budget: ${infeasible}`);
+  const unsuitable = strategySpaceProblem(input.strategy, space);
+  if (unsuitable) throw new UserError(`${file}: strategy.type: ${unsuitable}`);
   const base = dirname(file);
   const f = input.fitness;
   let fitness: FitnessSpec;

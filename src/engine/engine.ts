@@ -91,7 +91,7 @@ export async function continueRun(store: Store, runId: string, experiment: Exper
     const next = strategy.ask(state, ctx, rng, left);
     if (!next) break;
     const { candidates, fidelity } = next.ask;
-    for (const c of candidates) {
+    for (const c of next.ask.probe ? [] : candidates) {
       if (!ctx.space.isFeasible(c)) {
         throw new Error(`bug: strategy ${strategy.type} emitted a candidate outside the budget (cost ${ctx.space.cost(c)}): [${c.join(',')}]`);
       }
@@ -131,6 +131,7 @@ export async function continueRun(store: Store, runId: string, experiment: Exper
 
     state = strategy.tell(next.state, raw.map((v) => sign * v), ctx, rng);
     const best = strategy.best(state);
+    if (best && !ctx.space.isFeasible(best.genome)) throw new Error(`bug: strategy ${strategy.type} made a configuration outside the budget its best: [${best.genome.join(',')}]`);
     checkpoint = {
       step,
       generation: strategy.progress(state).generation,

@@ -1,12 +1,14 @@
 import { z } from 'zod';
+import type { Space } from '../space/space.js';
 import type { Strategy } from './types.js';
 import { withValidation } from './validation.js';
 import { evopress, evopressSchema } from './evopress.js';
 import { genetic, geneticSchema } from './genetic.js';
 import { randomSchema, randomSearch, uniformBaseline, uniformSchema } from './baselines.js';
+import { layerDp, layerDpSchema } from './layer-dp.js';
 
 /** Every strategy's settings, told apart by `type`: each schema sits beside its strategy. */
-export const strategySchema = z.discriminatedUnion('type', [evopressSchema, geneticSchema, randomSchema, uniformSchema]);
+export const strategySchema = z.discriminatedUnion('type', [evopressSchema, geneticSchema, randomSchema, uniformSchema, layerDpSchema]);
 
 export type StrategyConfig = z.infer<typeof strategySchema>;
 
@@ -25,10 +27,29 @@ export function createStrategy(config: StrategyConfig, budgetIsSteps = false): S
       return withValidation(randomSearch(config), config.finalists, validationBudget) as Strategy;
     case 'uniform':
       return uniformBaseline(config);
+    case 'dp':
+      return layerDp(config) as Strategy;
   }
 }
 
 /** The largest fidelity budget a strategy asks for: what its search reads at most of each slice. */
 export function largestBudget(config: StrategyConfig): number {
   return config.type === 'evopress' ? Math.max(...config.selection.map((s) => s.budget)) : config.budget;
+}
+
+/** The per-layer heuristics `evosearch baseline` runs on an experiment's space, as runs of their own. */
+export const BASELINE_METHODS = ['uniform', 'dp'] as const;
+export type BaselineMethod = (typeof BASELINE_METHODS)[number];
+
+/**
+ * A baseline's strategy in place of an experiment's search. It measures at the search's largest
+ * fidelity budget, so that its scores read as much calibration data as the search's deciding stage.
+ */
+export function baselineStrategy(method: BaselineMethod, search: StrategyConfig): StrategyConfig {
+  return { type: method, budget: largestBudget(search) };
+}
+
+/** Why a strategy cannot search a space, or null: the dp baseline needs a cost that is a sum over units. */
+export function strategySpaceProblem(config: StrategyConfig, space: Space): string | null {
+  return config.type === 'dp' && space.architecture ? "dp sums per-unit errors under an additive cost; an architecture space's size is not a sum over its genes" : null;
 }

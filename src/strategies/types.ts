@@ -7,6 +7,12 @@ export interface Ask {
   fidelity: Fidelity;
   /** Evaluations that later asks of this search still need (validating its winner): this ask never spends them. */
   reserve?: number;
+  /**
+   * Measurements, not candidates: configurations outside the budget that a baseline measures to
+   * build its answer (the DP's single-unit errors). Exempt from the budget check; a strategy never
+   * makes one its best, and the engine checks that.
+   */
+  probe?: boolean;
 }
 
 /**
