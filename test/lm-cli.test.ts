@@ -82,7 +82,7 @@ describe('language-model runs through the CLI', () => {
     expect(withoutTimestamps(cli(['export', 'r', '--db', db]).stdout)).toBe(expected);
   });
 
-  it('stores the uniform and dp baselines as runs on the experiment\'s database and budget [slow]', { timeout: 240_000 }, () => {
+  it('stores the uniform, owl and dp baselines as runs on the experiment\'s database and budget [slow]', { timeout: 240_000 }, () => {
     const { experiment, db, dir } = setup();
     const dp = cli(['baseline', 'dp', experiment, '--db', db, '--run-id', 'dp', '--json']);
     expect(dp.code, dp.stderr).toBe(0);
@@ -93,12 +93,19 @@ describe('language-model runs through the CLI', () => {
     // The dense-most reference, each layer alone at each of its other 6 levels, then the DP's answer.
     expect(result.provenance.evaluations).toBe(1 + result.units.length * 6 + 1);
     expect(cli(['baseline', 'uniform', experiment, '--db', db, '--run-id', 'uniform']).code).toBe(0);
+    const owl = cli(['baseline', 'owl', experiment, '--db', db, '--run-id', 'owl', '--owl-m', '3,5', '--owl-lambda', '0.05,0.1', '--json']);
+    expect(owl.code, owl.stderr).toBe(0);
+    const owlResult = (JSON.parse(owl.stdout) as { result: { strategy: string; cost: number; budget: { total: number }; provenance: { evaluations: number } } }).result;
+    expect(owlResult.strategy).toBe('owl');
+    expect(owlResult.cost).toBeLessThanOrEqual(owlResult.budget.total);
+    expect(owlResult.provenance.evaluations).toBeGreaterThanOrEqual(1);
+    expect(owlResult.provenance.evaluations).toBeLessThanOrEqual(4); // one per distinct grid point
     const runs = JSON.parse(cli(['list', '--db', db, '--json']).stdout) as { id: string; name: string; strategy: string }[];
-    expect(runs.map((r) => [r.id, r.name, r.strategy])).toEqual(expect.arrayContaining([['dp', 'lm-small-dp', 'dp'], ['uniform', 'lm-small-uniform', 'uniform']]));
+    expect(runs.map((r) => [r.id, r.name, r.strategy])).toEqual([['dp', 'lm-small-dp', 'dp'], ['uniform', 'lm-small-uniform', 'uniform'], ['owl', 'lm-small-owl', 'owl']]);
     const heldOut = JSON.parse(cli(['heldout', 'dp', '--db', db, '--json']).stdout) as { configuration: string; kl: number }[];
     expect(heldOut.map((row) => row.configuration)).toEqual(['dense', 'uniform', 'search']);
     expect(cli(['export', 'dp', '--db', db, '--out', join(dir, 'dp.csv')]).code).toBe(0);
-    oneLineError(cli(['baseline', 'owlish', experiment, '--db', db]), /<method>: expected uniform, dp, got "owlish"/);
+    oneLineError(cli(['baseline', 'owlish', experiment, '--db', db]), /<method>: expected uniform, owl, dp, got "owlish"/);
   });
 
   it('refuses an unknown backend, on the command line and in the experiment', () => {

@@ -17,7 +17,8 @@ import { executeRun } from './execute.js';
 import { checkOutPath, makeOutDir, writeOut } from './output.js';
 import { SEARCH_STATE_SINCE, VERSION, resumableSearchState } from '../version.js';
 import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
-import { runDatabase } from '../compress/manifest.js';
+import { readManifest, runDatabase } from '../compress/manifest.js';
+import { databaseOutlierRatios } from '../compress/outliers.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from '../export/heldout.js';
 import type { Experiment } from '../engine/experiment.js';
 import { BASELINE_METHODS, baselineStrategy, strategySpaceProblem, type BaselineMethod } from '../strategies/index.js';
@@ -75,6 +76,28 @@ async function runAndReport(store: Store, runId: string, experiment: Experiment,
     if (v) print(`validated: ${v.fitness} on ${v.slices} held-back slices, the best of ${v.finalists} finalists`);
     if (opts.out) print(`wrote ${opts.out}`);
     if (heldOut) print(formatHeldOut(experiment, heldOut));
+  }
+}
+
+const numberList = (value: string): number[] => {
+  const list = value.split(',').map(Number);
+  if (list.some((n) => !Number.isFinite(n) || n < 0)) throw new InvalidArgumentError('expected comma-separated non-negative numbers');
+  return list;
+};
+
+/** OWL's outlier ratios of the experiment's level database, measured on its model (with progress on stderr). */
+async function owlOutliers(experiment: Experiment, multipliers: number[], quiet: boolean) {
+  if (!('database' in experiment.fitness)) throw new UserError(`${experiment.source}: space: owl needs a level database ("space": {"database": "<config>"})`);
+  const manifest = readManifest(experiment.fitness.database);
+  try {
+    return await databaseOutlierRatios(manifest, experiment.fitness.model, multipliers, (done, total) => {
+      if (!quiet) process.stderr.write(`\rowl: outlier ratios on calibration sample ${done}/${total}`);
+    });
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(`${experiment.source}: space: ${err.message}`);
+    throw err;
+  } finally {
+    if (!quiet) process.stderr.write('\n');
   }
 }
 
@@ -184,12 +207,15 @@ export function buildProgram(): Command {
     .option('--run-id <id>', 'id of the new run (default: <name>-<method>-<time>-<random>)', runIdArgument)
     .option('--workers <n>', 'worker threads (default: experiment.workers, else the number of cores)', positiveInt)
     .option('--out <file>', 'also export the configuration here when done (.json, .csv or .txt)')
+    .option('--owl-m <list>', 'owl: outlier multipliers M to try, comma-separated', numberList, [3, 5, 7, 10])
+    .option('--owl-lambda <list>', 'owl: sparsity band half-widths λ to try, comma-separated', numberList, [0.02, 0.05, 0.08, 0.1, 0.2])
     .option('--json', 'machine-readable output on stdout, no progress')
-    .action(async (method: BaselineMethod, file: string, opts: Common & { runId?: string; workers?: number; out?: string }) => {
+    .action(async (method: BaselineMethod, file: string, opts: Common & { runId?: string; workers?: number; out?: string; owlM: number[]; owlLambda: number[] }) => {
       if (opts.out) checkOutPath(opts.out);
       const experiment = await loadExperiment(file, Boolean(opts.json));
       experiment.name = `${experiment.name}-${method}`;
-      experiment.strategy = baselineStrategy(method, experiment.strategy);
+      const owlGrid = method === 'owl' ? { outliers: await owlOutliers(experiment, opts.owlM, Boolean(opts.json)), lambdas: opts.owlLambda } : undefined;
+      experiment.strategy = baselineStrategy(method, experiment.strategy, owlGrid);
       const unsuitable = strategySpaceProblem(experiment.strategy, experiment.space);
       if (unsuitable) throw new UserError(`${file}: space: ${unsuitable}`);
       const runId = opts.runId ?? newRunId(experiment.name);

@@ -6,9 +6,10 @@ import { evopress, evopressSchema } from './evopress.js';
 import { genetic, geneticSchema } from './genetic.js';
 import { randomSchema, randomSearch, uniformBaseline, uniformSchema } from './baselines.js';
 import { layerDp, layerDpSchema } from './layer-dp.js';
+import { owl, owlSchema, type OwlConfig } from './owl.js';
 
 /** Every strategy's settings, told apart by `type`: each schema sits beside its strategy. */
-export const strategySchema = z.discriminatedUnion('type', [evopressSchema, geneticSchema, randomSchema, uniformSchema, layerDpSchema]);
+export const strategySchema = z.discriminatedUnion('type', [evopressSchema, geneticSchema, randomSchema, uniformSchema, layerDpSchema, owlSchema]);
 
 export type StrategyConfig = z.infer<typeof strategySchema>;
 
@@ -29,6 +30,8 @@ export function createStrategy(config: StrategyConfig, budgetIsSteps = false): S
       return uniformBaseline(config);
     case 'dp':
       return layerDp(config) as Strategy;
+    case 'owl':
+      return owl(config) as Strategy;
   }
 }
 
@@ -38,15 +41,19 @@ export function largestBudget(config: StrategyConfig): number {
 }
 
 /** The per-layer heuristics `evosearch baseline` runs on an experiment's space, as runs of their own. */
-export const BASELINE_METHODS = ['uniform', 'dp'] as const;
+export const BASELINE_METHODS = ['uniform', 'owl', 'dp'] as const;
 export type BaselineMethod = (typeof BASELINE_METHODS)[number];
 
 /**
  * A baseline's strategy in place of an experiment's search. It measures at the search's largest
  * fidelity budget, so that its scores read as much calibration data as the search's deciding stage.
+ * `owl` needs the model's outlier ratios, measured by the caller.
  */
-export function baselineStrategy(method: BaselineMethod, search: StrategyConfig): StrategyConfig {
-  return { type: method, budget: largestBudget(search) };
+export function baselineStrategy(method: BaselineMethod, search: StrategyConfig, owlGrid?: Pick<OwlConfig, 'outliers'> & Partial<Pick<OwlConfig, 'lambdas'>>): StrategyConfig {
+  const budget = largestBudget(search);
+  if (method !== 'owl') return { type: method, budget };
+  if (!owlGrid) throw new Error('bug: owl without outlier ratios');
+  return owlSchema.parse({ type: 'owl', budget, ...owlGrid });
 }
 
 /** Why a strategy cannot search a space, or null: the dp baseline needs a cost that is a sum over units. */
