@@ -12,12 +12,12 @@ import { ROOT, after, afterNextStep, cli, runWithKills, tempDir, withoutTimestam
  */
 const MODEL = join(ROOT, 'models', 'reference-lm');
 
-function setup(overrides: { fitness?: object; model?: string; generations?: number } = {}) {
+function setup(overrides: { fitness?: object; model?: string; generations?: number; compression?: object } = {}) {
   const dir = tempDir();
   const dbConfig = join(dir, 'db.json');
   writeFileSync(
     dbConfig,
-    JSON.stringify({ model: overrides.model ?? MODEL, out: 'db', compression: { type: 'sparsity', method: 'magnitude', target: 0.5, stepsEachSide: 3 } }),
+    JSON.stringify({ model: overrides.model ?? MODEL, out: 'db', compression: overrides.compression ?? { type: 'sparsity', method: 'magnitude', target: 0.5, stepsEachSide: 3 } }),
   );
   const experiment = join(dir, 'experiment.json');
   writeFileSync(
@@ -106,6 +106,20 @@ describe('language-model runs through the CLI', () => {
     expect(heldOut.map((row) => row.configuration)).toEqual(['dense', 'uniform', 'search']);
     expect(cli(['export', 'dp', '--db', db, '--out', join(dir, 'dp.csv')]).code).toBe(0);
     oneLineError(cli(['baseline', 'owlish', experiment, '--db', db]), /<method>: expected uniform, owl, dp, got "owlish"/);
+  });
+
+  it('drops the sub-blocks of least block influence (ShortGPT) on a drop database, and refuses owl there [slow]', { timeout: 240_000 }, () => {
+    const { experiment, db } = setup({ compression: { type: 'drop', target: 0.25 } });
+    const r = cli(['baseline', 'block-influence', experiment, '--db', db, '--run-id', 'bi', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const { result } = JSON.parse(r.stdout) as { result: { strategy: string; cost: number; budget: { total: number }; units: { name: string; value: number }[]; provenance: { evaluations: number } } };
+    expect(result.strategy).toBe('block-influence');
+    expect(result.provenance.evaluations).toBe(1);
+    expect(result.cost).toBeLessThanOrEqual(result.budget.total);
+    expect(result.units.filter((u) => u.value === 1)).toHaveLength(Math.round(0.25 * result.units.length));
+    oneLineError(cli(['baseline', 'owl', experiment, '--db', db, '--json']), /experiment\.json: space: owl allocates sparsity; this level database holds drop levels/);
+    const sparsity = setup();
+    oneLineError(cli(['baseline', 'block-influence', sparsity.experiment, '--db', sparsity.db, '--json']), /experiment\.json: space: block-influence ranks sub-blocks to drop; this level database holds sparsity levels/);
   });
 
   it('refuses an unknown backend, on the command line and in the experiment', () => {

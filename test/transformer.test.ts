@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
-import { parseTransformerConfig, weightShapes, type TransformerConfig } from '../src/models/config.js';
+import { parseTransformerConfig, subBlocks, weightShapes, type TransformerConfig } from '../src/models/config.js';
 import { forward, loadTransformer, type Transformer, type Weights } from '../src/models/transformer.js';
 import { writeSafetensors } from '../src/models/safetensors.js';
 import { tempDir } from './cli-helpers.js';
+import { blockInfluence } from '../src/compress/influence.js';
 
 const gpt2Json = { model_type: 'gpt2', vocab_size: 11, n_positions: 16, n_embd: 8, n_layer: 2, n_head: 2 };
 const llamaJson = {
@@ -200,5 +201,26 @@ describe('one model definition, two executions', () => {
     for (let i = 0; i < reference.length; i++) worst = Math.max(worst, Math.abs(onnx[i] - reference[i]));
     expect(onnx).toHaveLength(reference.length);
     expect(worst).toBeLessThan(1e-4);
+  });
+});
+
+describe.each([
+  ['gpt2', gpt2Json],
+  ['llama', llamaJson],
+])('%s block influence (ShortGPT)', (_family, json) => {
+  it('is 0 for a sub-block that adds nothing to the residual stream, and positive for the others', () => {
+    const m = model(json, 4);
+    // Silence block 1's MLP: its output projection (and bias) to zero.
+    for (const name of subBlocks(m.config)[3].outputs) m.weights.set(name, new Float32Array(m.weights.get(name)!.length));
+    const windows = [Uint16Array.from(tokens), Uint16Array.from([2, 7, 1, 8, 2, 8])];
+    const sub = blockInfluence(m, windows, 'sublayer');
+    expect(sub).toHaveLength(4);
+    expect(sub[3]).toBeCloseTo(0, 6);
+    for (const i of [0, 1, 2]) expect(sub[i]).toBeGreaterThan(1e-3);
+    const blocks = blockInfluence(m, windows, 'block');
+    expect(blocks).toHaveLength(2);
+    // Block 1 is its attention alone now; the streams it compares are the same as that sub-block's.
+    expect(blocks[1]).toBeCloseTo(sub[2], 6);
+    expect(blocks[0]).toBeGreaterThan(1e-3);
   });
 });

@@ -18,10 +18,10 @@ import { checkOutPath, makeOutDir, writeOut } from './output.js';
 import { SEARCH_STATE_SINCE, VERSION, resumableSearchState } from '../version.js';
 import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
 import { readManifest, runDatabase } from '../compress/manifest.js';
-import { databaseOutlierRatios } from '../compress/outliers.js';
+import { databaseBlockInfluence, databaseOutlierRatios } from '../compress/layer-statistics.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from '../export/heldout.js';
 import type { Experiment } from '../engine/experiment.js';
-import { BASELINE_METHODS, baselineStrategy, strategySpaceProblem, type BaselineMethod } from '../strategies/index.js';
+import { BASELINE_METHODS, baselineStrategy, strategySpaceProblem, type BaselineMeasurements, type BaselineMethod } from '../strategies/index.js';
 import type { Backend } from '../models/runner.js';
 import type { Device } from '../runtime/onnx.js';
 
@@ -85,19 +85,21 @@ const numberList = (value: string): number[] => {
   return list;
 };
 
-/** OWL's outlier ratios of the experiment's level database, measured on its model (with progress on stderr). */
-async function owlOutliers(experiment: Experiment, multipliers: number[], quiet: boolean) {
-  if (!('database' in experiment.fitness)) throw new UserError(`${experiment.source}: space: owl needs a level database ("space": {"database": "<config>"})`);
+/** What a baseline needs measured on the experiment's model and level database first (with progress on stderr). */
+async function measureForBaseline(method: BaselineMethod, experiment: Experiment, opts: { owlM: number[]; owlLambda: number[]; json?: boolean }): Promise<BaselineMeasurements> {
+  if (method !== 'owl' && method !== 'block-influence') return {};
+  if (!('database' in experiment.fitness)) throw new UserError(`${experiment.source}: space: ${method} needs a level database ("space": {"database": "<config>"})`);
   const manifest = readManifest(experiment.fitness.database);
+  const model = experiment.fitness.model;
+  const progress = (done: number, total: number) => {
+    if (!opts.json) process.stderr.write(`\r${method}: calibration sample ${done}/${total}${done === total ? '\n' : ''}`);
+  };
   try {
-    return await databaseOutlierRatios(manifest, experiment.fitness.model, multipliers, (done, total) => {
-      if (!quiet) process.stderr.write(`\rowl: outlier ratios on calibration sample ${done}/${total}`);
-    });
+    if (method === 'owl') return { owl: { outliers: await databaseOutlierRatios(manifest, model, opts.owlM, progress), lambdas: opts.owlLambda } };
+    return { influence: await databaseBlockInfluence(manifest, model) };
   } catch (err) {
     if (err instanceof UserError) throw new UserError(`${experiment.source}: space: ${err.message}`);
     throw err;
-  } finally {
-    if (!quiet) process.stderr.write('\n');
   }
 }
 
@@ -214,8 +216,7 @@ export function buildProgram(): Command {
       if (opts.out) checkOutPath(opts.out);
       const experiment = await loadExperiment(file, Boolean(opts.json));
       experiment.name = `${experiment.name}-${method}`;
-      const owlGrid = method === 'owl' ? { outliers: await owlOutliers(experiment, opts.owlM, Boolean(opts.json)), lambdas: opts.owlLambda } : undefined;
-      experiment.strategy = baselineStrategy(method, experiment.strategy, owlGrid);
+      experiment.strategy = baselineStrategy(method, experiment.strategy, await measureForBaseline(method, experiment, opts));
       const unsuitable = strategySpaceProblem(experiment.strategy, experiment.space);
       if (unsuitable) throw new UserError(`${file}: space: ${unsuitable}`);
       const runId = opts.runId ?? newRunId(experiment.name);

@@ -1,6 +1,4 @@
-import { UserError } from '../errors.js';
-import { defaultCalibrationLength, openTarget, type CompressionTarget } from './targets.js';
-import type { Manifest } from './manifest.js';
+import type { CompressionTarget } from './targets.js';
 import { asRowsOut } from './levels.js';
 import type { Matrix } from './linalg.js';
 
@@ -28,18 +26,4 @@ export function outlierRatios(target: CompressionTarget, grams: Map<string, Matr
     return multipliers.map((m) => scores.reduce((count, s) => count + (s > m * mean ? 1 : 0), 0) / scores.length);
   });
   return multipliers.map((multiplier, i) => ({ multiplier, ratios: perUnit.map((r) => r[i]) }));
-}
-
-/**
- * The outlier ratios of a sparsity database's units, on the calibration data it was built with
- * (or, for a magnitude database, which read none, 32 samples of the model's own length, the
- * database default). Refuses other databases: OWL allocates sparsity.
- */
-export async function databaseOutlierRatios(manifest: Manifest, modelDir: string, multipliers: number[], onSample: (done: number, total: number) => void = () => {}): Promise<OutlierRatios[]> {
-  if (manifest.compression.type !== 'sparsity') throw new UserError(`owl allocates sparsity; this level database holds ${manifest.compression.type} levels (use dp or uniform)`);
-  const windows = manifest.calibration?.windows ?? 32;
-  const length = manifest.calibration?.length ?? defaultCalibrationLength(modelDir);
-  const target = await openTarget(modelDir);
-  const { grams } = await target.calibrate(windows, length, (done) => onSample(done, windows));
-  return outlierRatios(target, grams, manifest.units.map((u) => u.weights[0]), multipliers);
 }

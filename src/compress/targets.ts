@@ -9,6 +9,7 @@ import { sotuStreams, windowsHash, windowsOf } from '../data/text.js';
 import { CALIBRATION_PHOTOS, patches, photo } from '../data/photos.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { UserError } from '../errors.js';
+import { blockInfluence } from './influence.js';
 import { collectGrams, densePerplexity } from './calibrate.js';
 import { collectLayerGrams } from './calibrate-layers.js';
 import type { Matrix } from './linalg.js';
@@ -46,6 +47,8 @@ export interface CompressionTarget {
   weight(name: string): Float32Array;
   dropUnits(granularity: 'sublayer' | 'block'): DropUnit[];
   calibrate(count: number, length: number, onSample: (done: number) => void): Promise<Calibration>;
+  /** ShortGPT's block influence of each drop unit of `granularity`, on `count` calibration samples. */
+  blockInfluence(granularity: 'sublayer' | 'block', count: number, length: number): number[];
   /** How well the dense model does on `count` calibration samples, where the model has a measure of its own (a language model's perplexity). */
   denseQuality(count: number, length: number): Promise<DenseQuality | null>;
 }
@@ -91,6 +94,8 @@ function transformerTarget(dir: string): CompressionTarget {
         parameters: layers.filter((l) => members.some((m) => m.block === l.block && m.part === l.part)).reduce((sum, l) => sum + l.inFeatures * l.outFeatures, 0),
       }));
     },
+    // Calibration windows hold `length` inputs and their next tokens: the influence reads the inputs.
+    blockInfluence: (granularity, count, length) => blockInfluence(model, calibrationWindows(count, length).map((w) => w.subarray(0, length)), granularity),
     async calibrate(count, length, onSample) {
       const windows = calibrationWindows(count, length);
       const grams = await collectGrams(model, windows, onSample);
@@ -103,6 +108,10 @@ function transformerTarget(dir: string): CompressionTarget {
   };
 }
 
+function noDrops(dir: string): never {
+  throw new UserError(`${join(dir, 'model.json')}: drop databases need a transformer (attention and MLP sub-blocks); a LayersModel supports sparsity and quantization`);
+}
+
 async function layersTarget(dir: string): Promise<CompressionTarget> {
   const files = readLayersModel(dir);
   const units = kernelUnits(files);
@@ -110,9 +119,8 @@ async function layersTarget(dir: string): Promise<CompressionTarget> {
     family: 'layers-model',
     layers: units.map((u) => ({ weight: u.weight, inFeatures: u.inFeatures, outFeatures: u.outFeatures, layout: 'inOut', shape: u.shape })),
     weight: (name) => weightValues(files, name),
-    dropUnits() {
-      throw new UserError(`${join(dir, 'model.json')}: drop databases need a transformer (attention and MLP sub-blocks); a LayersModel supports sparsity and quantization`);
-    },
+    dropUnits: () => noDrops(dir),
+    blockInfluence: () => noDrops(dir),
     async calibrate(count, length, onSample) {
       const { tf } = await initTensorflow();
       const model = await loadLayersModel(tf, files);

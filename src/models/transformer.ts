@@ -48,8 +48,14 @@ export function loadTransformer(dir: string): Transformer {
   return { config, weights };
 }
 
+/**
+ * Sees the residual stream [T × d]: point 0 after the embeddings, 2i + 1 after block i's attention
+ * sub-block, 2i + 2 after its MLP sub-block (what ShortGPT's block influence compares).
+ */
+export type ResidualHook = (point: number, x: Float32Array) => void;
+
 /** Logits [tokens.length × vocabSize] for one sequence, read top to bottom like a reference implementation. */
-export function forward({ config: c, weights: w }: Transformer, tokens: ArrayLike<number>): Float32Array {
+export function forward({ config: c, weights: w }: Transformer, tokens: ArrayLike<number>, onResidual?: ResidualHook): Float32Array {
   const T = tokens.length;
   const d = c.dModel;
   if (T > c.contextLength) throw new Error(`forward: ${T} tokens exceed the context of ${c.contextLength}`);
@@ -60,6 +66,7 @@ export function forward({ config: c, weights: w }: Transformer, tokens: ArrayLik
     const wpe = get('wpe.weight');
     let x: Float32Array = new Float32Array(T * d);
     for (let t = 0; t < T; t++) for (let j = 0; j < d; j++) x[t * d + j] = wte[tokens[t] * d + j] + wpe[t * d + j];
+    onResidual?.(0, x);
     for (let i = 0; i < c.nLayers; i++) {
       const p = `h.${i}.`;
       const h = layerNorm(x, get(`${p}ln_1.weight`), get(`${p}ln_1.bias`), d, c.normEps);
@@ -68,10 +75,12 @@ export function forward({ config: c, weights: w }: Transformer, tokens: ArrayLik
       const heads = blockHeads(c, i);
       const a = attention(q, k, v, T, heads, heads, d / heads);
       x = add(x, addBias(matmul(a, get(`${p}attn.c_proj.weight`), T, d, d), get(`${p}attn.c_proj.bias`)));
+      onResidual?.(2 * i + 1, x);
       const h2 = layerNorm(x, get(`${p}ln_2.weight`), get(`${p}ln_2.bias`), d, c.normEps);
       const ff = blockFf(c, i);
       const f = addBias(matmul(h2, get(`${p}mlp.c_fc.weight`), T, d, ff), get(`${p}mlp.c_fc.bias`)).map(geluTanh);
       x = add(x, addBias(matmul(f, get(`${p}mlp.c_proj.weight`), T, ff, d), get(`${p}mlp.c_proj.bias`)));
+      onResidual?.(2 * i + 2, x);
     }
     const out = layerNorm(x, get('ln_f.weight'), get('ln_f.bias'), d, c.normEps);
     return linear(out, wte, T, d, c.vocabSize); // the LM head is tied to the token embedding
@@ -81,6 +90,7 @@ export function forward({ config: c, weights: w }: Transformer, tokens: ArrayLik
   const embed = get('model.embed_tokens.weight');
   let x: Float32Array = new Float32Array(T * d);
   for (let t = 0; t < T; t++) x.set(embed.subarray(tokens[t] * d, (tokens[t] + 1) * d), t * d);
+  onResidual?.(0, x);
   for (let i = 0; i < c.nLayers; i++) {
     const p = `model.layers.${i}.`;
     const h = rmsNorm(x, get(`${p}input_layernorm.weight`), d, c.normEps);
@@ -89,11 +99,13 @@ export function forward({ config: c, weights: w }: Transformer, tokens: ArrayLik
     const v = linear(h, get(`${p}self_attn.v_proj.weight`), T, d, c.nKvHeads * head);
     const a = attention(q, k, v, T, c.nHeads, c.nKvHeads, head);
     x = add(x, linear(a, get(`${p}self_attn.o_proj.weight`), T, c.nHeads * head, d));
+    onResidual?.(2 * i + 1, x);
     const h2 = rmsNorm(x, get(`${p}post_attention_layernorm.weight`), d, c.normEps);
     const gate = linear(h2, get(`${p}mlp.gate_proj.weight`), T, d, c.dFf);
     const up = linear(h2, get(`${p}mlp.up_proj.weight`), T, d, c.dFf);
     const swiglu = gate.map((g, j) => silu(g) * up[j]);
     x = add(x, linear(swiglu, get(`${p}mlp.down_proj.weight`), T, c.dFf, d));
+    onResidual?.(2 * i + 2, x);
   }
   const out = rmsNorm(x, get('model.norm.weight'), d, c.normEps);
   return linear(out, c.tieEmbeddings ? embed : get('lm_head.weight'), T, d, c.vocabSize);

@@ -7,9 +7,10 @@ import { genetic, geneticSchema } from './genetic.js';
 import { randomSchema, randomSearch, uniformBaseline, uniformSchema } from './baselines.js';
 import { layerDp, layerDpSchema } from './layer-dp.js';
 import { owl, owlSchema, type OwlConfig } from './owl.js';
+import { blockInfluenceBaseline, blockInfluenceSchema } from './block-influence.js';
 
 /** Every strategy's settings, told apart by `type`: each schema sits beside its strategy. */
-export const strategySchema = z.discriminatedUnion('type', [evopressSchema, geneticSchema, randomSchema, uniformSchema, layerDpSchema, owlSchema]);
+export const strategySchema = z.discriminatedUnion('type', [evopressSchema, geneticSchema, randomSchema, uniformSchema, layerDpSchema, owlSchema, blockInfluenceSchema]);
 
 export type StrategyConfig = z.infer<typeof strategySchema>;
 
@@ -32,6 +33,8 @@ export function createStrategy(config: StrategyConfig, budgetIsSteps = false): S
       return layerDp(config) as Strategy;
     case 'owl':
       return owl(config) as Strategy;
+    case 'block-influence':
+      return blockInfluenceBaseline(config) as Strategy;
   }
 }
 
@@ -41,20 +44,34 @@ export function largestBudget(config: StrategyConfig): number {
 }
 
 /** The per-layer heuristics `evosearch baseline` runs on an experiment's space, as runs of their own. */
-export const BASELINE_METHODS = ['uniform', 'owl', 'dp'] as const;
+export const BASELINE_METHODS = ['uniform', 'owl', 'block-influence', 'dp'] as const;
 export type BaselineMethod = (typeof BASELINE_METHODS)[number];
+
+/** What a baseline measures on the model before it runs: OWL's outlier ratios, ShortGPT's block influence. */
+export interface BaselineMeasurements {
+  owl?: Pick<OwlConfig, 'outliers'> & Partial<Pick<OwlConfig, 'lambdas'>>;
+  influence?: number[];
+}
 
 /**
  * A baseline's strategy in place of an experiment's search. It measures at the search's largest
  * fidelity budget, so that its scores read as much calibration data as the search's deciding stage.
- * `owl` needs the model's outlier ratios, measured by the caller.
  */
-export function baselineStrategy(method: BaselineMethod, search: StrategyConfig, owlGrid?: Pick<OwlConfig, 'outliers'> & Partial<Pick<OwlConfig, 'lambdas'>>): StrategyConfig {
+export function baselineStrategy(method: BaselineMethod, search: StrategyConfig, measured: BaselineMeasurements = {}): StrategyConfig {
   const budget = largestBudget(search);
-  if (method !== 'owl') return { type: method, budget };
-  if (!owlGrid) throw new Error('bug: owl without outlier ratios');
-  return owlSchema.parse({ type: 'owl', budget, ...owlGrid });
+  switch (method) {
+    case 'owl':
+      return owlSchema.parse({ type: 'owl', budget, ...(measured.owl ?? fail('outlier ratios')) });
+    case 'block-influence':
+      return { type: 'block-influence', budget, influence: measured.influence ?? fail('block influence') };
+    default:
+      return { type: method, budget };
+  }
 }
+
+const fail = (what: string): never => {
+  throw new Error(`bug: a baseline without its ${what}`);
+};
 
 /** Why a strategy cannot search a space, or null: the dp baseline needs a cost that is a sum over units. */
 export function strategySpaceProblem(config: StrategyConfig, space: Space): string | null {
