@@ -1,16 +1,15 @@
 /**
- * `npm run experiments:lm` / `experiments:images` / `experiments:fashion`: runs every experiment of a suite
- * through the CLI (building or reusing its level database) and records the held-out comparison
- * with uniform compression in results/<suite>-comparison.md and .json. Names after the suite rerun
- * only those experiments and update their rows; `--render` only rewrites the table.
+ * `npm run experiments:lm` / `experiments:images` / `experiments:fashion`: runs every experiment
+ * of a suite through the CLI, as a run named after it in results/<suite>-experiments.db (building
+ * or reusing its level database; a finished run is reused, a stopped one resumed), and records the
+ * held-out comparison with uniform compression in results/<suite>-comparison.md and .json. Names
+ * after the suite limit it to those experiments and update their rows; `--render` only rewrites
+ * the table. To measure a run again, delete it from the database (or the database).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { mcnemarZ, type HeldOutRow } from '../../export/heldout.js';
-
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+import { ROOT, evosearch, finishedRun } from './stored-runs.js';
 
 interface Metric {
   key: string;
@@ -52,21 +51,20 @@ const rows: Row[] = (render || only.length > 0) && existsSync(jsonFile) ? (JSON.
 mkdirSync(join(ROOT, 'results', suiteName), { recursive: true });
 
 const fmt = (row: HeldOutRow, m: Metric) => (row[m.key] as number).toFixed(m.digits);
+const db = join(ROOT, 'results', `${suiteName}-experiments.db`);
 for (const name of render ? [] : suite.experiments.filter((e) => only.length === 0 || only.includes(e))) {
-  const file = join(ROOT, 'experiments', suiteName, `${name}.json`);
-  const started = Date.now();
-  const args = [join(ROOT, 'dist', 'cli', 'main.js'), 'run', file, '--db', join(ROOT, 'results', `${suiteName}-experiments.db`), '--out', join(ROOT, 'results', suiteName, `${name}.json`), '--json'];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${name}: ${r.stderr.trim()}`);
-  const out = JSON.parse(r.stdout) as { result: { provenance: { evaluations: number } }; heldOut: HeldOutRow[] };
+  // Each experiment is one run, named after it: a finished one is reused, a stopped one resumed.
+  const { result, seconds } = finishedRun(db, name, ['run', join(ROOT, 'experiments', suiteName, `${name}.json`)]);
+  evosearch(['export', name, '--db', db, '--out', join(ROOT, 'results', suiteName, `${name}.json`)]);
+  const heldOut = JSON.parse(evosearch(['heldout', name, '--db', db, '--json'])) as HeldOutRow[];
   const at = rows.findIndex((row) => row.experiment === name);
-  rows.splice(at < 0 ? rows.length : at, at < 0 ? 0 : 1, { experiment: name, seconds: (Date.now() - started) / 1000, evaluations: out.result.provenance.evaluations, heldOut: out.heldOut });
-  const [dense, uniform, search] = out.heldOut;
-  console.log(`${name}: ${suite.metrics.map((m) => `${m.label} uniform ${fmt(uniform, m)} → search ${fmt(search, m)} (dense ${fmt(dense, m)})`).join('; ')}; ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  rows.splice(at < 0 ? rows.length : at, at < 0 ? 0 : 1, { experiment: name, seconds, evaluations: result.provenance.evaluations, heldOut });
+  const [dense, uniform, search] = heldOut;
+  console.log(`${name}: ${suite.metrics.map((m) => `${m.label} uniform ${fmt(uniform, m)} → search ${fmt(search, m)} (dense ${fmt(dense, m)})`).join('; ')}; ${seconds.toFixed(0)} s`);
 }
 
 const pairedColumns = (search: HeldOutRow) => (suite.paired ? [search.gained, search.lost, mcnemarZ(search.gained as number, search.lost as number).toFixed(2)] : []);
-const header = ['experiment', ...suite.metrics.flatMap((m) => [`uniform ${m.label}`, `evopress ${m.label}`, ...(m.dense ? [`dense ${m.label}`] : [])]), ...(suite.paired ? ['gained', 'lost', 'McNemar z'] : []), 'evaluations', 'wall time'];
+const header = ['experiment', ...suite.metrics.flatMap((m) => [`uniform ${m.label}`, `evopress ${m.label}`, ...(m.dense ? [`dense ${m.label}`] : [])]), ...(suite.paired ? ['gained', 'lost', 'McNemar z'] : []), 'evaluations', 'search wall time'];
 const table = [
   `| ${header.join(' | ')} |`,
   `|${header.map(() => '---').join('|')}|`,

@@ -17,13 +17,10 @@
  * student's numbers go to results/students-<family>.json as they come, so an interrupted
  * comparison goes on where it stopped. Options: --steps N, --render (only rewrite the table).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Store } from '../../store/store.js';
-import { loadExperimentOfRun, runResult } from '../../export/result.js';
+import { ROOT, finishedRun } from './stored-runs.js';
 import { DistillFitness, studentConfig } from '../../fitness/distill.js';
 import { TrainFitness, cnnShapeOf } from '../../fitness/train.js';
 import { SpaceIndex, type Genome } from '../../space/space.js';
@@ -32,7 +29,6 @@ import { loadTransformer } from '../../models/transformer.js';
 import { loadPictures } from '../../data/fashion.js';
 import type { Experiment } from '../../engine/experiment.js';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const { values: args } = parseArgs({ options: { family: { type: 'string', default: 'lm' }, steps: { type: 'string' }, render: { type: 'boolean', default: false } } });
 if (args.family !== 'lm' && args.family !== 'fashion') throw new Error(`--family: expected lm or fashion, got ${args.family}`);
 const FAMILY = args.family;
@@ -59,26 +55,6 @@ interface Report {
   budgetParameters: number;
   search: Record<string, { runId: string; seconds: number; evaluations: number }>;
   rows: Row[];
-}
-
-/** A finished run of a search, run (or resumed) here when results/students.db lacks it; its wall time is the run's own. */
-function finishedRun(file: string, runId: string): { experiment: Experiment; genome: Genome; seconds: number; evaluations: number } {
-  const cli = join(ROOT, 'dist', 'cli', 'main.js');
-  const have = existsSync(DB) && spawnSync(process.execPath, [cli, 'status', runId, '--db', DB, '--json'], { encoding: 'utf8' });
-  const status = have && have.status === 0 ? (JSON.parse(have.stdout) as { status: string }).status : null;
-  if (status !== 'finished') {
-    const verb = status === null ? ['run', join(ROOT, 'experiments', 'students', file), '--run-id', runId] : ['resume', runId];
-    console.log(`${runId}: ${verb[0]}`);
-    const r = spawnSync(process.execPath, [cli, ...verb, '--db', DB], { stdio: 'inherit' });
-    if (r.status !== 0) throw new Error(`${runId} failed`);
-  }
-  const store = Store.open(DB, { mustExist: true });
-  try {
-    const result = runResult(store, runId);
-    return { experiment: loadExperimentOfRun(store, runId), genome: result.units.map((u) => u.level), seconds: store.getCheckpoint(runId).wallMs / 1000, evaluations: result.provenance.evaluations };
-  } finally {
-    store.close();
-  }
 }
 
 /** The level of `levels` nearest to `target`. */
@@ -172,7 +148,12 @@ async function fashionTrainer(experiment: Experiment): Promise<Trainer> {
 
 if (!args.render) {
   const searches = FAMILY === 'lm' ? { distill: ['lm-distill.json', 'lm-distill-1'], flops: ['lm-flops.json', 'lm-flops-1'] } : { train: ['fashion-train.json', 'fashion-train-3'] };
-  const runs = Object.fromEntries(Object.entries(searches).map(([name, [file, runId]]) => [name, { runId, ...finishedRun(file, runId) }]));
+  const runs = Object.fromEntries(
+    Object.entries(searches).map(([name, [file, runId]]) => {
+      const { experiment, result, seconds } = finishedRun(DB, runId, ['run', join(ROOT, 'experiments', 'students', file)]);
+      return [name, { runId, experiment, genome: result.units.map((u) => u.level), seconds, evaluations: result.provenance.evaluations }];
+    }),
+  );
   const main = FAMILY === 'lm' ? runs.distill : runs.train;
   const students: [string, Genome][] =
     FAMILY === 'lm'
