@@ -20,6 +20,7 @@ import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js'
 import { readManifest, runDatabase } from '../compress/manifest.js';
 import { databaseBlockInfluence, databaseOutlierRatios } from '../compress/layer-statistics.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from '../export/heldout.js';
+import { collectReport, renderReport } from '../export/report.js';
 import type { Experiment } from '../engine/experiment.js';
 import { BASELINE_METHODS, baselineStrategy, strategySpaceProblem, type BaselineMeasurements, type BaselineMethod } from '../strategies/index.js';
 import type { Backend } from '../models/runner.js';
@@ -356,6 +357,25 @@ export function buildProgram(): Command {
         return [experiment, await heldOutComparison(experiment, runResult(store, runId))];
       });
       print(opts.json ? JSON.stringify(rows) : formatHeldOut(experiment, rows));
+    });
+
+  program
+    .command('report')
+    .description('one self-contained HTML page on runs: progress charts, the levels chosen, held-out metrics, provenance')
+    .argument('<run-id...>', 'the runs (see evosearch list)')
+    .addOption(dbOption())
+    .requiredOption('--out <file>', 'the HTML file to write, e.g. results/report.html')
+    .option('--title <text>', 'the page title', 'evosearch report')
+    .option('--no-heldout', 'leave out the held-out measurements (they run each model)')
+    .action(async (runIds: string[], opts: Common & { out: string; title: string; heldout: boolean }) => {
+      if (!/\.html?$/.test(opts.out)) throw new UserError(`--out: ${opts.out}: expected an .html file`);
+      checkOutPath(opts.out);
+      const html = await withStore(opts.db, { mustExist: true }, async (store) => {
+        const runs = await collectReport(store, runIds, opts.heldout);
+        return renderReport(runs, { title: opts.title, version: VERSION, db: store.file, createdAt: new Date().toISOString() });
+      });
+      writeOut(opts.out, html);
+      print(`wrote ${opts.out}`);
     });
 
   const db = program.command('db').description('level databases: every compressed variant of every layer');

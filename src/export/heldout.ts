@@ -45,8 +45,11 @@ const HELD_OUT_TABLES: Record<string, { title: string; columns: { key: string; l
   },
 };
 
+/** What a run's held-out rows hold, by its fitness: a title and the metric columns. */
+export const heldOutTable = (experiment: Experiment) => HELD_OUT_TABLES[experiment.fitness.type] ?? HELD_OUT_TABLES.text;
+
 export function formatHeldOut(experiment: Experiment, rows: HeldOutRow[]): string {
-  const { title, columns } = HELD_OUT_TABLES[experiment.fitness.type] ?? HELD_OUT_TABLES.text;
+  const { title, columns } = heldOutTable(experiment);
   const lines = [title, ['configuration', ...columns.map((c) => c.label), 'cost'].join('  ')];
   for (const r of rows) {
     const cells = columns.map((c) => (r[c.key] as number).toFixed(c.digits).padStart(c.label.length));

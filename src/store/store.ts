@@ -166,6 +166,11 @@ export class Store {
     return run;
   }
 
+  /** The run's progress, step by step: evaluations so far, the best fitness then (raw, as the fitness returned it), wall time. */
+  history(runId: string): { step: number; evaluations: number; bestFitness: number | null; wallMs: number }[] {
+    return this.sql('SELECT step, evaluations, best_fitness AS bestFitness, wall_ms AS wallMs FROM history WHERE run_id = ? ORDER BY step').all(runId) as never;
+  }
+
   listRuns(): (RunRow & { evaluations: number; bestFitness: number | null; generation: number })[] {
     return this
       .sql(
