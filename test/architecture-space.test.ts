@@ -183,5 +183,9 @@ describe('architecture experiments', () => {
     expectOneLineError(run({ architecture: { ...cnn, kernels: [3, 4] }, budget: { atMost: '1/4' } }), /space\.architecture\.kernels: expected odd kernel sizes/);
     expectOneLineError(run({ architecture: { ...cnn, stages: [2, 5] }, budget: { atMost: '1/4' } }), /space\.architecture\.stages: expected at most 4 stages/);
     expectOneLineError(run({ architecture: { ...cnn, family: 'rnn' }, budget: { atMost: '1/4' } }), /space\.architecture\.family/);
+    // The per-layer baselines allocate levels under an additive cost; a student's size is not one.
+    const space = { architecture, budget: { atMost: '1/10' } };
+    expectOneLineError(cli(['run', experiment(dir, space, { type: 'dp' }), '--db', join(dir, 'x.db')]), /experiment\.json: strategy\.type: dp allocates levels under an additive cost/);
+    expectOneLineError(cli(['baseline', 'dp', experiment(dir, space), '--db', join(dir, 'x.db')]), /experiment\.json: space: dp allocates levels under an additive cost/);
   });
 });

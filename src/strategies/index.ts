@@ -73,7 +73,8 @@ const fail = (what: string): never => {
   throw new Error(`bug: a baseline without its ${what}`);
 };
 
-/** Why a strategy cannot search a space, or null: the dp baseline needs a cost that is a sum over units. */
+/** Why a strategy cannot search a space, or null: the per-layer baselines allocate levels under a cost that is a sum over units. */
 export function strategySpaceProblem(config: StrategyConfig, space: Space): string | null {
-  return config.type === 'dp' && space.architecture ? "dp sums per-unit errors under an additive cost; an architecture space's size is not a sum over its genes" : null;
+  const perLayer = (BASELINE_METHODS as readonly string[]).includes(config.type) && config.type !== 'uniform';
+  return perLayer && space.architecture ? `${config.type} allocates levels under an additive cost; an architecture space's size is not a sum over its genes` : null;
 }
