@@ -4,11 +4,13 @@
  * surrogate (`screening: 0`) and evopress; for 25% sub-block drop: uniform, block-influence, dp and
  * evopress. Every configuration is a run in results/lm-experiments.db, shared with
  * `experiments:lm` (whose evopress runs, named after their experiments, are reused), measured on
- * held-out text. Writes results/baselines-comparison.md and .json. Interrupted, it goes on where
- * it stopped: finished runs are reused, stopped ones resumed.
+ * held-out text. Writes results/baselines-comparison.md and .json, and the HTML report of the
+ * SparseGPT 60% runs with its screenshot (results/baselines-sparsegpt-60.{html,png}; chromium).
+ * Interrupted, it goes on where it stopped: finished runs are reused, stopped ones resumed.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
 import type { HeldOutRow } from '../../export/heldout.js';
 import { ROOT, evosearch, finishedRun } from './stored-runs.js';
 
@@ -90,3 +92,17 @@ const lines = [
 ];
 writeFileSync(join(ROOT, 'results', 'baselines-comparison.md'), lines.join('\n') + '\n');
 console.log(lines.join('\n'));
+
+// The HTML report of one budget's runs, and a screenshot of it for the README.
+const shown = rows.filter((r) => r.experiment === 'sparsegpt-60');
+const html = join(ROOT, 'results', 'baselines-sparsegpt-60.html');
+evosearch(['report', ...shown.map((r) => r.runId), '--db', DB, '--out', html, '--title', 'SparseGPT 60%: per-layer baselines and evopress on the reference language model']);
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+try {
+  const page = await browser.newPage({ viewport: { width: 1150, height: 900 } });
+  await page.goto(`file://${html}`);
+  await page.screenshot({ path: join(ROOT, 'results', 'baselines-sparsegpt-60.png'), fullPage: true });
+} finally {
+  await browser.close();
+}
+console.log(`wrote ${html} and its screenshot`);
