@@ -48,9 +48,13 @@ function progressLines(): (p: BuildProgress) => void {
   };
 }
 
-/** An experiment file, resolved; the level database its space names is built first (or reused), with progress unless `quiet`. */
-export async function loadExperiment(path: string, quiet = true): Promise<Experiment> {
+/**
+ * An experiment file, resolved; the level database its space names is built first (or reused),
+ * with progress unless `quiet`. `sweep` (the command line's --sweep) replaces the file's.
+ */
+export async function loadExperiment(path: string, quiet = true, sweep?: (number | string)[]): Promise<Experiment> {
   const read = readExperiment(path);
+  if (sweep) read.input.sweep = sweep;
   const database = read.databaseConfig ? await buildDatabaseCommand(read.databaseConfig, quiet) : null;
   return resolveExperiment(read, database);
 }

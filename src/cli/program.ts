@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { UserError } from '../errors.js';
 import { CandidateError } from '../pool/evaluator.js';
 import { Store, storageError } from '../store/store.js';
-import { createRun } from '../engine/engine.js';
+import { createRun, type RunOutcome } from '../engine/engine.js';
+import { createSweep, loadSweep, sweepRun, sweepRunId } from '../engine/sweep.js';
 import { defaultWorkers } from '../pool/pool.js';
 import { exportFormat, formatResult, loadExperimentOfRun, runResult, type ExportFormat } from '../export/result.js';
 import { exportWeights, type WeightsFormat } from '../export/weights.js';
@@ -59,13 +60,14 @@ function newRunId(name: string): string {
   return `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
-async function runAndReport(store: Store, runId: string, experiment: Experiment, workers: number | undefined, opts: Common & { out?: string }): Promise<void> {
+async function runAndReport(store: Store, runId: string, experiment: Experiment, workers: number | undefined, opts: Common & { out?: string; quiet?: boolean }): Promise<RunOutcome['status']> {
   const threads = workers ?? experiment.workers ?? defaultWorkers();
   store.acquireLock(runId);
   if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers, ${experiment.fitness.type} fitness${describeBackend(experiment)}) in ${store.file}\n`);
   const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
   const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;
   if (opts.out && result) writeOut(opts.out, formatResult(result, exportFormat(opts.out)));
+  if (opts.quiet) return outcome.status;
   const heldOut = outcome.status === 'finished' && result && hasHeldOut(experiment) ? await heldOutComparison(experiment, result) : null;
   if (opts.json) {
     print(JSON.stringify({ runId, status: outcome.status, result, heldOut }));
@@ -78,7 +80,53 @@ async function runAndReport(store: Store, runId: string, experiment: Experiment,
     if (opts.out) print(`wrote ${opts.out}`);
     if (heldOut) print(formatHeldOut(experiment, heldOut));
   }
+  return outcome.status;
 }
+
+/**
+ * Runs a sweep's budgets in order from where it stands: finished runs are kept, a stopped one is
+ * resumed, the next one is created from the previous best. Stops at the first run interrupted.
+ */
+async function continueSweep(store: Store, sweepId: string, workers: number | undefined, opts: Common): Promise<void> {
+  const points = loadSweep(store, sweepId).sweep;
+  for (let i = 0; i < points.length; i++) {
+    const runId = sweepRun(store, sweepId, i);
+    if (store.requireRun(runId).status === 'finished') continue;
+    if (!opts.json) process.stderr.write(`sweep ${sweepId}: budget ${points[i].value} (${i + 1}/${points.length})\n`);
+    const status = await runAndReport(store, runId, await openStoredRun(store, runId), workers, { ...opts, quiet: true });
+    if (status !== 'finished') {
+      if (opts.json) print(JSON.stringify({ sweepId, status }));
+      else print(`interrupted at budget ${points[i].value}; continue with: ${resumeCommand(sweepId, store.file)}`);
+      return;
+    }
+  }
+  const front = points.map((p) => {
+    const result = runResult(store, sweepRunId(sweepId, p.value));
+    return { budget: p.value, runId: result.runId, cost: result.cost, fitness: result.fitness, validation: result.validation?.fitness ?? null };
+  });
+  if (opts.json) return print(JSON.stringify({ sweepId, status: 'finished', front }));
+  print(`finished sweep ${sweepId}:`);
+  print(['budget\trun\tcost\tfitness\tvalidated', ...front.map((f) => `${f.budget}\t${f.runId}\t${f.cost}\t${f.fitness}\t${f.validation ?? '-'}`)].join('\n'));
+}
+
+/** A sweep's status: finished when every budget's run is; its step counts the steps of all its runs. */
+function printSweepStatus(store: Store, sweepId: string, opts: Common): void {
+  const points = loadSweep(store, sweepId).sweep;
+  const runs = points.map((p) => {
+    const runId = sweepRunId(sweepId, p.value);
+    const run = store.getRun(runId);
+    const checkpoint = run ? store.getCheckpoint(runId) : null;
+    return { budget: p.value, runId, status: run?.status ?? 'pending', step: checkpoint?.step ?? 0, bestFitness: checkpoint?.bestFitness ?? null };
+  });
+  const stopped = runs.find((r) => r.status !== 'finished' && r.status !== 'pending');
+  const status = runs.every((r) => r.status === 'finished') ? 'finished' : (stopped?.status ?? 'interrupted');
+  const summary = { id: sweepId, sweep: true, status, step: runs.reduce((sum, r) => sum + r.step, 0), runs, resume: status === 'finished' || status === 'running' ? null : resumeCommand(sweepId, store.file) };
+  if (opts.json) return print(JSON.stringify(summary));
+  print([`id: ${sweepId} (a sweep of ${points.length} budgets)`, `status: ${status}`, ...runs.map((r) => `  ${r.budget}: ${r.runId} ${r.status}, step ${r.step}, best ${r.bestFitness ?? '-'}`), ...(summary.resume ? [`resume: ${summary.resume}`] : [])].join('\n'));
+}
+
+/** --sweep 0.5,0.6 or --sweep "1/10,1/5": numbers where they read as numbers. */
+const sweepList = (value: string): (number | string)[] => value.split(',').map((v) => v.trim()).map((v) => (v !== '' && Number.isFinite(Number(v)) ? Number(v) : v));
 
 const numberList = (value: string): number[] => {
   const list = value.split(',').map(Number);
@@ -188,14 +236,20 @@ export function buildProgram(): Command {
     .option('--out <file>', 'also export the best configuration here when done (.json, .csv or .txt)')
     .option('--backend <name>', 'model evaluation: onnx (onnxruntime, default) or tfjs (TensorFlow.js)')
     .option('--device <name>', 'onnx execution provider: cpu (default), cuda or webgpu')
+    .option('--sweep <budgets>', 'one search per budget, comma-separated, each from the previous best (replaces the experiment\'s "sweep")', sweepList)
     .option('--json', 'machine-readable output on stdout, no progress')
-    .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string }) => {
+    .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string; sweep?: (number | string)[] }) => {
       const flags = backendFlags(opts);
       if (opts.out) checkOutPath(opts.out);
-      const experiment = await loadExperiment(file, Boolean(opts.json));
+      const experiment = await loadExperiment(file, Boolean(opts.json), opts.sweep);
       applyBackend(experiment, flags);
+      if (experiment.sweep && opts.out) throw new UserError('--out: a sweep has one configuration per budget; export each with evosearch export <sweep>@<budget>');
       const runId = opts.runId ?? newRunId(experiment.name);
       await withStore(opts.db, { mustExist: false, writable: true }, async (store) => {
+        if (experiment.sweep) {
+          createSweep(store, runId, experiment);
+          return continueSweep(store, runId, opts.workers, opts);
+        }
         createRun(store, runId, experiment);
         await runAndReport(store, runId, loadExperimentOfRun(store, runId), opts.workers, opts); // what resume will replay
       });
@@ -217,6 +271,7 @@ export function buildProgram(): Command {
       if (opts.out) checkOutPath(opts.out);
       const experiment = await loadExperiment(file, Boolean(opts.json));
       experiment.name = `${experiment.name}-${method}`;
+      experiment.sweep = undefined; // a baseline runs at the experiment's own budget
       experiment.strategy = baselineStrategy(method, experiment.strategy, await measureForBaseline(method, experiment, opts));
       const unsuitable = strategySpaceProblem(experiment.strategy, experiment.space);
       if (unsuitable) throw new UserError(`${file}: space: ${unsuitable}`);
@@ -234,6 +289,10 @@ export function buildProgram(): Command {
     .action(async (runId: string, opts: Common & { workers?: number; out?: string }) => {
       if (opts.out) checkOutPath(opts.out);
       await withStore(opts.db, { mustExist: true, writable: true }, async (store) => {
+        if (store.getSweep(runId)) {
+          if (opts.out) throw new UserError('--out: a sweep has one configuration per budget; export each with evosearch export <sweep>@<budget>');
+          return continueSweep(store, runId, opts.workers, opts);
+        }
         const run = store.requireRun(runId);
         if (!resumableSearchState(run.version)) {
           throw new UserError(`run "${runId}" was made by evosearch ${run.version}; evosearch ${VERSION} cannot continue its search exactly (search states changed in ${SEARCH_STATE_SINCE}): export what it found, or start it anew with evosearch run`);
@@ -264,6 +323,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common) => {
       await withStore(opts.db, { mustExist: true }, (store) => {
+        if (store.getSweep(runId)) return printSweepStatus(store, runId, opts);
         const run = store.requireRun(runId);
         const checkpoint = store.getCheckpoint(runId);
         const experiment = loadExperimentOfRun(store, runId);

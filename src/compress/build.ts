@@ -110,7 +110,8 @@ function uniformDrop(entries: UnitEntry[], kept: number): number[] {
   return entries.map((_, i) => (i < kept ? 0 : 1));
 }
 
-function databaseBudget(c: Compression, entries: UnitEntry[]): Budget {
+/** The budget a compression's target fixes over a database's units (a sweep asks it for other targets). */
+export function databaseBudget(c: Compression, entries: UnitEntry[]): Budget {
   if (c.type === 'sparsity') {
     // Every unit's uniform level keeps the rounded target: the sum is the exact budget, and steps of equal size keep it.
     const total = entries.reduce((s, e) => s + e.parameters - Math.round(c.target * e.parameters), 0);

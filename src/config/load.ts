@@ -12,6 +12,7 @@ import type { Experiment } from '../engine/experiment.js';
 import { experimentSchema, spaceReferenceSchema, type ExperimentInput } from './schema.js';
 import { resolveArchitectureSpace } from './architecture.js';
 import { strategySpaceProblem } from '../strategies/index.js';
+import { sweepPoints } from './sweep.js';
 
 /** An experiment file read and checked, with nothing built yet. */
 export interface ExperimentFile {
@@ -104,6 +105,15 @@ export async function resolveExperiment({ file, input, databaseConfig }: Experim
     fitness,
     workers: input.workers,
     stop: input.stop,
+    ...(input.sweep && { sweep: sweepPoints(input.sweep, space, sweepForm(input, database), file) }),
     source: file,
   };
+}
+
+/** What a sweep's values mean, by the form the experiment gives its space in. */
+function sweepForm(input: ExperimentInput, database: BuiltDatabase | null): Parameters<typeof sweepPoints>[2] {
+  if (database) return { manifest: database.manifest };
+  const space = input.space;
+  if (typeof space === 'object' && 'synthetic' in space) return { synthetic: syntheticSpaceSchema.parse(space.synthetic) };
+  return typeof space === 'object' && 'architecture' in space ? 'architecture' : 'inline';
 }

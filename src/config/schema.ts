@@ -53,6 +53,12 @@ export const experimentSchema = z
     fitness: fitnessSchema,
     workers: positiveInt.optional(),
     stop: z.strictObject({ maxEvaluations: positiveInt.optional() }).default({}),
+    /**
+     * A budget sweep: one search per budget, in order, each starting from the previous one's best.
+     * The values read as the space's own budget: a database's target, a synthetic budget fraction,
+     * an architecture's size, or an inline space's total.
+     */
+    sweep: z.array(z.union([z.number(), z.string().min(1)])).min(2, 'expected at least two budgets').optional(),
   })
   .superRefine(({ strategy, fitness }, ctx) => {
     const problem = fitness.type === 'accuracy' ? validationRoomProblem(fitness, largestBudget(strategy)) : null;

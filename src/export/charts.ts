@@ -60,3 +60,23 @@ export function heatmap(options: { title: string; units: string[]; rows: { name:
     },
   });
 }
+
+/** Points joined in x order, one series each: a size–fitness front. */
+export function frontChart(options: { title: string; x: string; y: string; series: Series[] }): Promise<string> {
+  const values = options.series.flatMap((s) => s.points.map((p) => ({ series: s.name, x: p.x, y: p.y })));
+  return render({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: options.title,
+    description: `${options.series.length} series`,
+    width: WIDTH,
+    height: 260,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: options.x, scale: { zero: false } },
+      y: { field: 'y', type: 'quantitative', title: options.y, scale: { zero: false } },
+      color: { field: 'series', type: 'nominal', title: null, sort: options.series.map((s) => s.name) },
+      order: { field: 'x', type: 'quantitative' },
+    },
+  });
+}

@@ -2,7 +2,8 @@ import type { Store } from '../store/store.js';
 import type { Experiment } from '../engine/experiment.js';
 import { loadExperimentOfRun, runResult, type RunResult } from './result.js';
 import { hasHeldOut, heldOutComparison, heldOutTable, type HeldOutRow } from './heldout.js';
-import { heatmap, lineChart } from './charts.js';
+import { frontChart, heatmap, lineChart } from './charts.js';
+import { loadSweep, sweepRunId } from '../engine/sweep.js';
 
 /** What the report shows of one run. */
 export interface ReportRun {
@@ -11,18 +12,36 @@ export interface ReportRun {
   history: { evaluations: number; bestFitness: number | null; wallMs: number }[];
   /** Dense, uniform and the run's configuration on held-out data; null where the fitness runs no model (or --no-heldout). */
   heldOut: HeldOutRow[] | null;
+  /** The sweep the run is a budget of, when it was named as a sweep. */
+  sweep?: string;
 }
 
-/** The runs' results and histories from the store, and their held-out measurements (which run their models). */
-export async function collectReport(store: Store, runIds: string[], withHeldOut: boolean): Promise<ReportRun[]> {
+/**
+ * The runs' results and histories from the store, and their held-out measurements (which run their
+ * models). An id that names a sweep stands for its runs, in budget order.
+ */
+export async function collectReport(store: Store, ids: string[], withHeldOut: boolean): Promise<ReportRun[]> {
   const runs: ReportRun[] = [];
-  for (const runId of runIds) {
-    const experiment = loadExperimentOfRun(store, runId);
-    const result = runResult(store, runId);
-    const heldOut = withHeldOut && hasHeldOut(experiment) ? await heldOutComparison(experiment, result) : null;
-    runs.push({ experiment, result, history: store.history(runId), heldOut });
+  for (const id of ids) {
+    const isSweep = Boolean(store.getSweep(id));
+    const members = isSweep ? loadSweep(store, id).sweep.map((p) => sweepRunId(id, p.value)).filter((runId) => store.getRun(runId)) : [id];
+    for (const runId of members) {
+      const experiment = loadExperimentOfRun(store, runId);
+      const result = runResult(store, runId);
+      const heldOut = withHeldOut && hasHeldOut(experiment) ? await heldOutComparison(experiment, result) : null;
+      runs.push({ experiment, result, history: store.history(runId), heldOut, ...(isSweep && { sweep: id }) });
+    }
   }
   return runs;
+}
+
+/** Each sweep's size–fitness front: the cost each budget's configuration has against its fitness (validated where it was). */
+async function frontCharts(runs: ReportRun[]): Promise<string[]> {
+  const sweeps = groupBy(runs.filter((r) => r.sweep), (r) => r.sweep!);
+  if (sweeps.length === 0) return [];
+  const series = sweeps.map((group) => ({ name: group[0].sweep!, points: group.map((r) => ({ x: r.result.cost, y: r.result.validation?.fitness ?? r.result.fitness })) }));
+  const fitness = sweeps[0][0].experiment.fitness.type;
+  return [figure(await frontChart({ title: 'Size against fitness, one point per budget', x: 'cost (the space\'s unit: weights kept, bits, parameter bytes)', y: `${fitness} (validated)`, series }), 'Each budget of a sweep: the exported configuration\'s cost and its fitness on the validation slices (the search\'s own where it did not validate).')];
 }
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -115,7 +134,7 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0;display:block;overf
 
 /** One self-contained HTML page: inline SVG charts and tables, no script, nothing to load. */
 export async function renderReport(runs: ReportRun[], about: { title: string; version: string; db: string; createdAt: string }): Promise<string> {
-  const [progress, levels] = await Promise.all([progressCharts(runs), levelCharts(runs)]);
+  const [progress, levels, fronts] = await Promise.all([progressCharts(runs), levelCharts(runs), frontCharts(runs)]);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escape(about.title)}</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
@@ -125,6 +144,7 @@ export async function renderReport(runs: ReportRun[], about: { title: string; ve
 <p>${runs.length} run${runs.length === 1 ? '' : 's'} from ${escape(about.db)}; written by evosearch ${escape(about.version)} on ${escape(about.createdAt)}.</p>
 <h2>Progress</h2>
 ${progress.join('\n')}
+${fronts.length > 0 ? `<h2>Sweeps</h2>\n${fronts.join('\n')}` : ''}
 <h2>Configurations</h2>
 ${levels.join('\n')}
 <h2>Held-out</h2>

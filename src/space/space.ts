@@ -14,6 +14,11 @@ export interface Space {
    */
   uniform?: Genome;
   /**
+   * Where searches begin, when not at the uniform configuration: a budget sweep starts each budget
+   * from the previous budget's best, repaired into this one.
+   */
+  start?: Genome;
+  /**
    * Architecture spaces: the units are a student's hyper-parameters and the total cost is its
    * parameter bytes (see architecture.ts); a unit's `cost` then only orders its levels.
    */
@@ -123,6 +128,11 @@ export class SpaceIndex {
     const delta = this.stepCost(genome, unit, rank);
     genome[unit] = this.byRank[unit][rank];
     return delta;
+  }
+
+  /** Where a search begins: the space's `start` when it has one (and it fits), else {@link uniform}. */
+  start(): Genome | null {
+    return this.space.start && this.isFeasible(this.space.start) ? [...this.space.start] : this.uniform();
   }
 
   /**

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { UserError } from '../errors.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,6 +55,16 @@ CREATE TABLE history (
 ) WITHOUT ROWID;
 `;
 
+/** Version 2: budget sweeps. A sweep's runs are ordinary runs, named `<sweep>@<budget>`. */
+const V2 = `
+CREATE TABLE IF NOT EXISTS sweeps (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  experiment TEXT NOT NULL,           -- the resolved experiment with every budget's space, JSON
+  created_at TEXT NOT NULL
+);
+`;
+
 /** Creates or upgrades the schema. A database of another application, or of a newer evosearch, is refused untouched. */
 export function migrate(db: Database.Database, file: string): void {
   const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name);
@@ -69,6 +79,7 @@ export function migrate(db: Database.Database, file: string): void {
   if (tables.length === 0) {
     db.transaction(() => {
       db.exec(V1);
+      db.exec(V2);
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
     })();
     return;
@@ -77,5 +88,11 @@ export function migrate(db: Database.Database, file: string): void {
   const version = Number(row?.value ?? 0);
   if (version > SCHEMA_VERSION) {
     throw new UserError(`${file}: written by a newer evosearch (schema ${version}, this one reads ${SCHEMA_VERSION})`);
+  }
+  if (version < 2) {
+    db.transaction(() => {
+      db.exec(V2);
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'schema_version'").run(String(SCHEMA_VERSION));
+    })();
   }
 }

@@ -131,6 +131,20 @@ export class Store {
     return statement;
   }
 
+  /** Records a budget sweep before its first run; its runs are created one by one as the sweep reaches them. */
+  createSweep(sweep: { id: string; name: string; experiment: string }): void {
+    this.db.transaction(() => {
+      if (this.sql('SELECT 1 FROM sweeps WHERE id = ?').get(sweep.id) || this.sql('SELECT 1 FROM runs WHERE id = ?').get(sweep.id)) {
+        throw new UserError(`${this.file}: "${sweep.id}" already exists; continue it with \`evosearch resume ${sweep.id}\``);
+      }
+      this.sql('INSERT INTO sweeps (id, name, experiment, created_at) VALUES (@id, @name, @experiment, @t)').run({ ...sweep, t: now() });
+    })();
+  }
+
+  getSweep(id: string): { id: string; name: string; experiment: string; createdAt: string } | undefined {
+    return this.sql('SELECT id, name, experiment, created_at AS createdAt FROM sweeps WHERE id = ?').get(id) as never;
+  }
+
   createRun(run: { id: string; name: string; strategy: string; experiment: string; seed: number; version: string }, checkpoint: Checkpoint): void {
     const t = now();
     this.db.transaction(() => {

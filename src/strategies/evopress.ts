@@ -134,7 +134,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
     type: 'evopress',
 
     init(ctx) {
-      const parent = ctx.space.uniform();
+      const parent = ctx.space.start();
       if (!parent) throw new Error('evopress: no feasible starting configuration');
       return {
         generation: 0,

@@ -56,7 +56,7 @@ export function genetic(config: GeneticConfig): Search<GeneticState> {
     type: 'genetic',
 
     init(ctx, rng) {
-      const first = ctx.space.uniform();
+      const first = ctx.space.start();
       if (!first) throw new Error('genetic: no feasible starting configuration');
       const population = [first];
       for (let guard = 0; population.length < config.population && guard < 20 * config.population; guard++) {
