@@ -47,6 +47,27 @@ describe('store', () => {
     second.close();
   });
 
+  it('upgrades a schema-1 database (before sweeps) in place, keeping its runs', () => {
+    const file = join(tempDir(), 'v1.db');
+    const before = Store.open(file);
+    createRun(before, 'old', toy);
+    before.close();
+    const raw = new Database(file);
+    raw.exec("DROP TABLE sweeps; UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    raw.close();
+    const store = Store.open(file, { mustExist: true });
+    try {
+      expect(store.getRun('old')?.name).toBe(toy.name);
+      store.createSweep({ id: 'sw', name: 'sweep', experiment: '{}' });
+      expect(store.getSweep('sw')?.name).toBe('sweep');
+    } finally {
+      store.close();
+    }
+    const check = new Database(file, { readonly: true });
+    expect((check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value).toBe('2');
+    check.close();
+  });
+
   it('refuses an SQLite database of another application and leaves it as it was', () => {
     const file = join(tempDir(), 'other.db');
     const other = new Database(file);
