@@ -23,7 +23,7 @@ async function render(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** One line per series (a step line: the best so far only changes at evaluations). */
+/** One line per series, as steps: a value holds until the next one is measured. */
 export function lineChart(options: { title: string; x: string; y: string; series: Series[]; logY?: boolean }): Promise<string> {
   const values = options.series.flatMap((s) => s.points.map((p) => ({ series: s.name, x: p.x, y: p.y })));
   return render({
@@ -37,7 +37,7 @@ export function lineChart(options: { title: string; x: string; y: string; series
     encoding: {
       x: { field: 'x', type: 'quantitative', title: options.x },
       y: { field: 'y', type: 'quantitative', title: options.y, scale: options.logY ? { type: 'log' } : { zero: false } },
-      color: { field: 'series', type: 'nominal', title: null, sort: options.series.map((s) => s.name) },
+      color: { field: 'series', type: 'nominal', title: null, sort: options.series.map((s) => s.name), legend: { labelLimit: 400 } },
     },
   });
 }
@@ -55,7 +55,7 @@ export function heatmap(options: { title: string; units: string[]; rows: { name:
     mark: 'rect',
     encoding: {
       x: { field: 'unit', type: 'ordinal', sort: options.units, title: null, axis: { labelAngle: -60, labelFontSize: 9 } },
-      y: { field: 'row', type: 'nominal', sort: options.rows.map((r) => r.name), title: null },
+      y: { field: 'row', type: 'nominal', sort: options.rows.map((r) => r.name), title: null, axis: { labelLimit: 400 } },
       color: { field: 'value', type: 'quantitative', title: options.value, scale: { scheme: 'viridis' } },
     },
   });
@@ -75,7 +75,7 @@ export function frontChart(options: { title: string; x: string; y: string; serie
     encoding: {
       x: { field: 'x', type: 'quantitative', title: options.x, scale: { zero: false } },
       y: { field: 'y', type: 'quantitative', title: options.y, scale: { zero: false } },
-      color: { field: 'series', type: 'nominal', title: null, sort: options.series.map((s) => s.name) },
+      color: { field: 'series', type: 'nominal', title: null, sort: options.series.map((s) => s.name), legend: { labelLimit: 400 } },
       order: { field: 'x', type: 'quantitative' },
     },
   });

@@ -59,7 +59,7 @@ function progressChart(runs: ReportRun[], x: 'evaluations' | 'seconds'): Promise
   // Fitnesses such as KL shrink by orders of magnitude over a search: a log axis shows the whole run.
   const logY = ys.length > 0 && Math.min(...ys) > 0 && Math.max(...ys) / Math.min(...ys) > 20;
   const fitness = runs[0].experiment.fitness.type;
-  return lineChart({ title: `Best ${fitness} fitness so far`, x: x === 'evaluations' ? 'evaluations' : 'wall time (s)', y: `best ${fitness}${logY ? ' (log)' : ''}`, series, logY });
+  return lineChart({ title: `The incumbent's ${fitness} fitness`, x: x === 'evaluations' ? 'evaluations' : 'wall time (s)', y: `${fitness}${logY ? ' (log)' : ''}`, series, logY });
 }
 
 /** Runs grouped by a key, in the order they were given. */
@@ -73,7 +73,7 @@ function groupBy(runs: ReportRun[], key: (r: ReportRun) => string): ReportRun[][
 async function progressCharts(runs: ReportRun[]): Promise<string[]> {
   const charts: string[] = [];
   for (const group of groupBy(runs, (r) => `${r.experiment.fitness.type} ${r.experiment.fitness.minimize}`)) {
-    charts.push(figure(await progressChart(group, 'evaluations'), 'The best fitness each run had measured after so many evaluations (as its fitness returned it).'));
+    charts.push(figure(await progressChart(group, 'evaluations'), "Each run's best configuration so far, as its fitness returned it after so many evaluations. A search that races on changing calibration slices re-measures its incumbent on each, so the line moves both ways; a baseline with one evaluation is one point."));
     charts.push(figure(await progressChart(group, 'seconds'), 'The same against wall time, summed over the sessions of a resumed run.'));
   }
   return charts;
@@ -95,14 +95,13 @@ function heldOutSection(runs: ReportRun[]): string {
   if (measured.length === 0) return '<p>No held-out measurement: these runs have no model over a level database, or the report was made with --no-heldout.</p>';
   const { title, columns } = heldOutTable(measured[0].experiment);
   const metric = (row: HeldOutRow, c: { key: string; digits: number }) => (typeof row[c.key] === 'number' ? (row[c.key] as number).toFixed(c.digits) : '-');
-  const rows = measured.flatMap((r) => {
-    const [dense, uniform, search] = r.heldOut!;
-    return [
-      [r.result.runId, 'search', ...columns.map((c) => metric(search, c)), search.cost ?? '-'],
-      [r.result.runId, 'uniform', ...columns.map((c) => metric(uniform, c)), uniform.cost ?? '-'],
-      [r.result.runId, 'dense', ...columns.map((c) => metric(dense, c)), '-'],
-    ];
-  });
+  const row = (run: string, configuration: string, r: HeldOutRow) => [run, configuration, ...columns.map((c) => metric(r, c)), r.cost ?? '-'];
+  // Runs of one space share their dense and uniform rows: those are shown once when they agree.
+  const shared = (configuration: 'dense' | 'uniform') => {
+    const each = measured.map((r) => r.heldOut!.find((h) => h.configuration === configuration)!);
+    return each.every((h) => JSON.stringify(h) === JSON.stringify(each[0])) ? [row('(every run)', configuration, each[0])] : measured.map((r, i) => row(r.result.runId, configuration, each[i]));
+  };
+  const rows = [...measured.map((r) => row(r.result.runId, 'its configuration', r.heldOut!.find((h) => h.configuration === 'search')!)), ...shared('uniform'), ...shared('dense')];
   return `<p>${escape(title)}</p>${table(['run', 'configuration', ...columns.map((c) => c.label), 'cost'], rows)}`;
 }
 

@@ -65,12 +65,13 @@ const rows = EXPERIMENTS.flatMap((experiment) => methodsOf(experiment).map((meth
 writeFileSync(join(ROOT, 'results', 'baselines-comparison.json'), JSON.stringify(rows, null, 2) + '\n');
 
 const kl = (experiment: string, method: Method) => rows.find((r) => r.experiment === experiment && r.method === method)?.kl;
-/** "a beats b: KL 0.0012 against 0.0030 (2.5× lower)", or the reverse, from the numbers. */
+/** "a beats b: held-out KL 0.0012 against 0.0030 (150.0% higher)", the reverse, or a tie, from the numbers. */
 function verdict(experiment: string, a: Method, b: Method): string | null {
   const [x, y] = [kl(experiment, a), kl(experiment, b)];
   if (x === undefined || y === undefined) return null;
-  const [win, lose, wx, wy] = x <= y ? [a, b, x, y] : [b, a, y, x];
-  return `${win} beats ${lose}: held-out KL ${wx.toFixed(5)} against ${wy.toFixed(5)} (${(wy / wx).toFixed(2)}× lower)`;
+  if (x.toFixed(5) === y.toFixed(5)) return `${a} and ${b} tie: held-out KL ${x.toFixed(5)}`;
+  const [win, lose, wx, wy] = x < y ? [a, b, x, y] : [b, a, y, x];
+  return `${win} beats ${lose}: held-out KL ${wx.toFixed(5)} against ${wy.toFixed(5)} (${(100 * (wy / wx - 1)).toFixed(1)}% higher)`;
 }
 
 const lines = [
