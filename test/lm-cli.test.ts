@@ -105,7 +105,7 @@ describe('language-model runs through the CLI', () => {
     const heldOut = JSON.parse(cli(['heldout', 'dp', '--db', db, '--json']).stdout) as { configuration: string; kl: number }[];
     expect(heldOut.map((row) => row.configuration)).toEqual(['dense', 'uniform', 'search']);
     expect(cli(['export', 'dp', '--db', db, '--out', join(dir, 'dp.csv')]).code).toBe(0);
-    oneLineError(cli(['baseline', 'owlish', experiment, '--db', db]), /<method>: expected uniform, owl, dp, got "owlish"/);
+    oneLineError(cli(['baseline', 'owlish', experiment, '--db', db]), /<method>: expected uniform, owl, block-influence, dp, got "owlish"/);
   });
 
   it('drops the sub-blocks of least block influence (ShortGPT) on a drop database, and refuses owl there [slow]', { timeout: 240_000 }, () => {
