@@ -125,6 +125,8 @@ function printSweepStatus(store: Store, sweepId: string, opts: Common): void {
   print([`id: ${sweepId} (a sweep of ${points.length} budgets)`, `status: ${status}`, ...runs.map((r) => `  ${r.budget}: ${r.runId} ${r.status}, step ${r.step}, best ${r.bestFitness ?? '-'}`), ...(summary.resume ? [`resume: ${summary.resume}`] : [])].join('\n'));
 }
 
+const SWEEP_OUT = '--out: a sweep has one configuration per budget; export each with evosearch export <sweep>@<budget>';
+
 /** --sweep 0.5,0.6 or --sweep "1/10,1/5": numbers where they read as numbers. */
 const sweepList = (value: string): (number | string)[] => value.split(',').map((v) => v.trim()).map((v) => (v !== '' && Number.isFinite(Number(v)) ? Number(v) : v));
 
@@ -243,7 +245,7 @@ export function buildProgram(): Command {
       if (opts.out) checkOutPath(opts.out);
       const experiment = await loadExperiment(file, Boolean(opts.json), opts.sweep);
       applyBackend(experiment, flags);
-      if (experiment.sweep && opts.out) throw new UserError('--out: a sweep has one configuration per budget; export each with evosearch export <sweep>@<budget>');
+      if (experiment.sweep && opts.out) throw new UserError(SWEEP_OUT);
       const runId = opts.runId ?? newRunId(experiment.name);
       await withStore(opts.db, { mustExist: false, writable: true }, async (store) => {
         if (experiment.sweep) {
@@ -290,7 +292,7 @@ export function buildProgram(): Command {
       if (opts.out) checkOutPath(opts.out);
       await withStore(opts.db, { mustExist: true, writable: true }, async (store) => {
         if (store.getSweep(runId)) {
-          if (opts.out) throw new UserError('--out: a sweep has one configuration per budget; export each with evosearch export <sweep>@<budget>');
+          if (opts.out) throw new UserError(SWEEP_OUT);
           return continueSweep(store, runId, opts.workers, opts);
         }
         const run = store.requireRun(runId);
