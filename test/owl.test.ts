@@ -57,4 +57,17 @@ describe('OWL (outlier-weighted layerwise sparsity)', () => {
       { multiplier: 4, ratios: [0] },
     ]);
   });
+
+  it('pools the layers of a transformer block with scope "block", as OWL\'s code does', () => {
+    // Block 0: scores 1, 16, 2, 2 (as above) and 1, 1, 1, 1 (unit input norms): pooled mean 3.125.
+    const eye = matrix(2, 2, Float64Array.from([1, 0, 0, 1]));
+    const layer = (weight: string) => ({ weight, inFeatures: 2, outFeatures: 2, layout: 'outIn', shape: [2, 2] });
+    const values: Record<string, number[]> = { 'h.0.attn.c_attn.weight': [1, -8, 2, 1], 'h.0.mlp.c_fc.weight': [1, 1, -1, 1], 'h.1.mlp.c_fc.weight': [3, 3, 3, 3] };
+    const target = { layers: Object.keys(values).map(layer), weight: (name: string) => Float32Array.from(values[name]) } as unknown as CompressionTarget;
+    const grams = new Map([['h.0.attn.c_attn.weight', matrix(2, 2, Float64Array.from([1, 0, 0, 4]))], ['h.0.mlp.c_fc.weight', eye], ['h.1.mlp.c_fc.weight', eye]]);
+    const names = Object.keys(values);
+    // Per layer at M = 2: 1 of 4, none, none. Per block: 16 > 6.25 is 1 of 8 in block 0; block 1 has none.
+    expect(outlierRatios(target, grams, names, [2], 'layer')[0].ratios).toEqual([0.25, 0, 0]);
+    expect(outlierRatios(target, grams, names, [2], 'block')[0].ratios).toEqual([0.125, 0.125, 0]);
+  });
 });

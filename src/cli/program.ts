@@ -20,6 +20,7 @@ import { SEARCH_STATE_SINCE, VERSION, resumableSearchState } from '../version.js
 import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
 import { readManifest, runDatabase } from '../compress/manifest.js';
 import { databaseBlockInfluence, databaseOutlierRatios } from '../compress/layer-statistics.js';
+import type { OutlierScope } from '../compress/outliers.js';
 import { formatHeldOut, hasHeldOut, heldOutComparison, type HeldOutRow } from '../export/heldout.js';
 import { collectReport, renderReport } from '../export/report.js';
 import type { Experiment } from '../engine/experiment.js';
@@ -137,7 +138,7 @@ const numberList = (value: string): number[] => {
 };
 
 /** What a baseline needs measured on the experiment's model and level database first (with progress on stderr). */
-async function measureForBaseline(method: BaselineMethod, experiment: Experiment, opts: { owlM: number[]; owlLambda: number[]; json?: boolean }): Promise<BaselineMeasurements> {
+async function measureForBaseline(method: BaselineMethod, experiment: Experiment, opts: { owlM: number[]; owlLambda: number[]; owlScope: OutlierScope; json?: boolean }): Promise<BaselineMeasurements> {
   if (method !== 'owl' && method !== 'block-influence') return {};
   if (!('database' in experiment.fitness)) throw new UserError(`${experiment.source}: space: ${method} needs a level database ("space": {"database": "<config>"})`);
   const manifest = readManifest(experiment.fitness.database);
@@ -146,7 +147,7 @@ async function measureForBaseline(method: BaselineMethod, experiment: Experiment
     if (!opts.json) process.stderr.write(`\r${method}: calibration sample ${done}/${total}${done === total ? '\n' : ''}`);
   };
   try {
-    if (method === 'owl') return { owl: { outliers: await databaseOutlierRatios(manifest, model, opts.owlM, progress), lambdas: opts.owlLambda } };
+    if (method === 'owl') return { owl: { outliers: await databaseOutlierRatios(manifest, model, opts.owlM, opts.owlScope, progress), lambdas: opts.owlLambda } };
     return { influence: await databaseBlockInfluence(manifest, model) };
   } catch (err) {
     if (err instanceof UserError) throw new UserError(`${experiment.source}: space: ${err.message}`);
@@ -268,8 +269,9 @@ export function buildProgram(): Command {
     .option('--out <file>', 'also export the configuration here when done (.json, .csv or .txt)')
     .option('--owl-m <list>', 'owl: outlier multipliers M to try, comma-separated', numberList, [3, 5, 7, 10])
     .option('--owl-lambda <list>', 'owl: sparsity band half-widths λ to try, comma-separated', numberList, [0.02, 0.05, 0.08, 0.1, 0.2])
+    .addOption(new Option('--owl-scope <scope>', 'owl: an outlier against its layer\'s mean score, or its transformer block\'s (OWL\'s code)').choices(['layer', 'block']).default('layer'))
     .option('--json', 'machine-readable output on stdout, no progress')
-    .action(async (method: BaselineMethod, file: string, opts: Common & { runId?: string; workers?: number; out?: string; owlM: number[]; owlLambda: number[] }) => {
+    .action(async (method: BaselineMethod, file: string, opts: Common & { runId?: string; workers?: number; out?: string; owlM: number[]; owlLambda: number[]; owlScope: OutlierScope }) => {
       if (opts.out) checkOutPath(opts.out);
       const experiment = await loadExperiment(file, Boolean(opts.json));
       experiment.name = `${experiment.name}-${method}`;

@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import type { Manifest } from './manifest.js';
-import { outlierRatios, type OutlierRatios } from './outliers.js';
+import { outlierRatios, type OutlierRatios, type OutlierScope } from './outliers.js';
 import { defaultCalibrationLength, openTarget } from './targets.js';
 
 // What the per-layer baselines read off a level database's model before they run: OWL's outlier
@@ -11,13 +11,13 @@ import { defaultCalibrationLength, openTarget } from './targets.js';
  * (or, for a magnitude database, which read none, 32 samples of the model's own length, the
  * database default). Refuses other databases: OWL allocates sparsity.
  */
-export async function databaseOutlierRatios(manifest: Manifest, modelDir: string, multipliers: number[], onSample: (done: number, total: number) => void = () => {}): Promise<OutlierRatios[]> {
+export async function databaseOutlierRatios(manifest: Manifest, modelDir: string, multipliers: number[], scope: OutlierScope, onSample: (done: number, total: number) => void = () => {}): Promise<OutlierRatios[]> {
   if (manifest.compression.type !== 'sparsity') throw new UserError(`owl allocates sparsity; this level database holds ${manifest.compression.type} levels (use dp or uniform)`);
   const windows = manifest.calibration?.windows ?? 32;
   const length = manifest.calibration?.length ?? defaultCalibrationLength(modelDir);
   const target = await openTarget(modelDir);
   const { grams } = await target.calibrate(windows, length, (done) => onSample(done, windows));
-  return outlierRatios(target, grams, manifest.units.map((u) => u.weights[0]), multipliers);
+  return outlierRatios(target, grams, manifest.units.map((u) => u.weights[0]), multipliers, scope);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * `npm run experiments:baselines`: is the search worth it? On the reference language model, for
- * SparseGPT at 50/60/70% sparsity and GPTQ at 3 bits: uniform, owl, dp, evopress without its
+ * SparseGPT at 50/60/70% sparsity and GPTQ at 3 bits: uniform, owl (per layer, and per block as
+ * OWL's code pools them; sparsity only), dp, evopress without its
  * surrogate (`screening: 0`) and evopress; for 25% sub-block drop: uniform, block-influence, dp and
  * evopress. Every configuration is a run in results/lm-experiments.db, shared with
  * `experiments:lm` (whose evopress runs, named after their experiments, are reused), measured on
@@ -18,7 +19,7 @@ const EXPERIMENTS = ['sparsegpt-50', 'sparsegpt-60', 'sparsegpt-70', 'gptq-3bit'
 const DB = join(ROOT, 'results', 'lm-experiments.db');
 const VARIANTS = join(ROOT, 'results', 'lm-baselines');
 
-type Method = 'uniform' | 'owl' | 'block-influence' | 'dp' | 'evopress, screening 0' | 'evopress';
+type Method = 'uniform' | 'owl' | 'owl (per block)' | 'block-influence' | 'dp' | 'evopress, screening 0' | 'evopress';
 
 interface Row {
   experiment: string;
@@ -34,7 +35,7 @@ interface Row {
 
 function methodsOf(experiment: string): Method[] {
   if (experiment.startsWith('drop')) return ['uniform', 'block-influence', 'dp', 'evopress'];
-  return experiment.startsWith('gptq') ? ['uniform', 'dp', 'evopress, screening 0', 'evopress'] : ['uniform', 'owl', 'dp', 'evopress, screening 0', 'evopress'];
+  return experiment.startsWith('gptq') ? ['uniform', 'dp', 'evopress, screening 0', 'evopress'] : ['uniform', 'owl', 'owl (per block)', 'dp', 'evopress, screening 0', 'evopress'];
 }
 
 /** The experiment without the surrogate's screening, written beside the results (its database path made absolute). */
@@ -53,6 +54,7 @@ function measure(experiment: string, method: Method): Row {
   const [runId, launch] =
     method === 'evopress' ? [experiment, ['run', file]]
     : method === 'evopress, screening 0' ? [`${experiment}-screening0`, ['run', withoutScreening(experiment)]]
+    : method === 'owl (per block)' ? [`${experiment}-owl-block`, ['baseline', 'owl', file, '--owl-scope', 'block']]
     : [`${experiment}-${method}`, ['baseline', method, file]];
   const { result, seconds } = finishedRun(DB, runId, launch);
   const search = (JSON.parse(evosearch(['heldout', runId, '--db', DB, '--json'])) as HeldOutRow[]).find((r) => r.configuration === 'search')!;
@@ -87,7 +89,7 @@ const lines = [
   ...rows.map((r) => `| ${r.experiment} | ${r.method} | ${r.kl.toFixed(5)} | ${r.ppl.toFixed(3)} | ${r.fitness.toPrecision(4)} | ${r.evaluations} | ${r.seconds.toFixed(0)} s |`),
   '',
   ...EXPERIMENTS.flatMap((e) => {
-    const pairs: [Method, Method][] = e.startsWith('drop') ? [['evopress', 'block-influence'], ['evopress', 'dp']] : [['evopress', 'owl'], ['evopress', 'dp'], ['owl', 'uniform'], ['evopress', 'evopress, screening 0']];
+    const pairs: [Method, Method][] = e.startsWith('drop') ? [['evopress', 'block-influence'], ['evopress', 'dp']] : [['evopress', 'owl'], ['evopress', 'dp'], ['owl', 'uniform'], ['owl (per block)', 'uniform'], ['evopress', 'evopress, screening 0']];
     return pairs.map(([a, b]) => verdict(e, a, b)).filter((v): v is string => v !== null).map((v) => `- ${e}: ${v}`);
   }),
 ];
