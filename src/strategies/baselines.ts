@@ -20,7 +20,8 @@ function keepBest(state: BestSoFar, candidates: Genome[], scores: number[]): Bes
   return { best, bestScore };
 }
 
-const bestOf = (state: BestSoFar): Best | null =>
+/** A baseline's answer once it is scored. */
+export const bestOf = (state: BestSoFar): Best | null =>
   state.best && state.bestScore !== null ? { genome: state.best, score: state.bestScore } : null;
 
 export interface RandomState {

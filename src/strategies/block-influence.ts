@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { bestAllocation } from '../space/allocate.js';
-import type { Genome } from '../space/space.js';
 import type { Strategy } from './types.js';
+import { bestOf, type BestSoFar } from './baselines.js';
 
 export const blockInfluenceSchema = z.strictObject({
   type: z.literal('block-influence'),
@@ -13,10 +13,6 @@ export const blockInfluenceSchema = z.strictObject({
 
 export type BlockInfluenceConfig = z.infer<typeof blockInfluenceSchema>;
 
-export interface BlockInfluenceState {
-  genome: Genome | null;
-  score: number | null;
-}
 
 /**
  * ShortGPT as a baseline for drop databases: drop the units that turn the residual stream least.
@@ -24,20 +20,20 @@ export interface BlockInfluenceState {
  * fraction of the unit removed: 1 when dropped), which with equal unit costs is "drop the least
  * influential first".
  */
-export function blockInfluenceBaseline(config: BlockInfluenceConfig): Strategy<BlockInfluenceState> {
+export function blockInfluenceBaseline(config: BlockInfluenceConfig): Strategy<BestSoFar> {
   return {
     type: 'block-influence',
-    init: () => ({ genome: null, score: null }),
+    init: () => ({ best: null, bestScore: null }),
     ask(state, ctx) {
-      if (state.genome) return null;
+      if (state.best) return null;
       const units = ctx.space.space.units;
       if (config.influence.length !== units.length) throw new Error(`block-influence: ${config.influence.length} influences for ${units.length} units`);
       const allocation = bestAllocation(ctx.space, units.map((unit, u) => unit.levels.map((dropped) => dropped * Math.max(0, config.influence[u]))));
       if (!allocation || !ctx.space.isFeasible(allocation.genome)) throw new Error('block-influence: no configuration fits the budget');
-      return { state: { ...state, genome: allocation.genome }, ask: { candidates: [allocation.genome], fidelity: { budget: config.budget, slice: 0 } } };
+      return { state: { ...state, best: allocation.genome }, ask: { candidates: [allocation.genome], fidelity: { budget: config.budget, slice: 0 } } };
     },
-    tell: (state, scores) => ({ ...state, score: scores[0] }),
-    best: (state) => (state.genome && state.score !== null ? { genome: state.genome, score: state.score } : null),
-    progress: (state) => ({ generation: state.score === null ? 0 : 1, generations: 1 }),
+    tell: (state, scores) => ({ ...state, bestScore: scores[0] }),
+    best: bestOf,
+    progress: (state) => ({ generation: state.bestScore === null ? 0 : 1, generations: 1 }),
   };
 }

@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { bestAllocation } from '../space/allocate.js';
 import type { Genome, SpaceIndex } from '../space/space.js';
 import type { Strategy } from './types.js';
+import { bestOf, type BestSoFar } from './baselines.js';
 
-export interface LayerDpState {
+export interface LayerDpState extends BestSoFar {
   /** 'probe': measure every unit alone at every level; 'allocate': score the DP's configuration; then done. */
   phase: 'probe' | 'allocate' | 'done';
   /**
@@ -11,8 +12,6 @@ export interface LayerDpState {
    * level), less the reference's; null where the run's evaluation cap left a probe unmeasured.
    */
   errors: (number | null)[][] | null;
-  best: Genome | null;
-  bestScore: number | null;
 }
 
 export const layerDpSchema = z.strictObject({
@@ -65,7 +64,7 @@ export function layerDp(config: LayerDpConfig): Strategy<LayerDpState> {
       });
       return { ...state, phase: 'allocate', errors };
     },
-    best: (state) => (state.best && state.bestScore !== null ? { genome: state.best, score: state.bestScore } : null),
+    best: bestOf,
     progress: (state) => ({ generation: state.phase === 'probe' ? 0 : state.phase === 'allocate' ? 1 : 2, generations: 2 }),
   };
 }

@@ -22,6 +22,8 @@ export interface OwlCandidate {
 }
 
 export interface OwlState {
+  /** The grid's configurations once asked (made once: each is a budget DP). */
+  asked: OwlCandidate[] | null;
   /** Null until the grid is measured; then its candidates with their scores. */
   scored: (OwlCandidate & { score: number })[] | null;
 }
@@ -75,12 +77,13 @@ export function owl(config: OwlConfig): Strategy<OwlState> {
     state.scored?.reduce<Best | null>((b, c) => (Number.isFinite(c.score) && (!b || c.score < b.score) ? { genome: c.genome, score: c.score } : b), null) ?? null;
   return {
     type: 'owl',
-    init: () => ({ scored: null }),
+    init: () => ({ asked: null, scored: null }),
     ask(state, ctx) {
       if (state.scored) return null;
-      return { state, ask: { candidates: owlCandidates(config, ctx.space).map((c) => c.genome), fidelity: { budget: config.budget, slice: 0 } } };
+      const asked = owlCandidates(config, ctx.space);
+      return { state: { ...state, asked }, ask: { candidates: asked.map((c) => c.genome), fidelity: { budget: config.budget, slice: 0 } } };
     },
-    tell: (_state, scores, ctx) => ({ scored: owlCandidates(config, ctx.space).map((c, i) => ({ ...c, score: scores[i] })) }),
+    tell: (state, scores) => ({ ...state, scored: state.asked!.map((c, i) => ({ ...c, score: scores[i] })) }),
     best,
     progress: (state) => ({ generation: state.scored ? 1 : 0, generations: 1 }),
   };
