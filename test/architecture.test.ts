@@ -27,8 +27,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   // An experiment names its fitness spec.
   engine: ['strategies', 'store', 'pool', 'space', 'rng', 'fitness'],
   // config assembles the schemas that live beside their code into the experiment the engine runs
-  // (a sweep's uniform configuration at each budget is repaired by seeded steps: rng).
-  config: ['space', 'strategies', 'fitness', 'compress', 'models', 'engine', 'rng'],
+  // (a sweep's uniform configuration at each budget is repaired by seeded steps: rng; the remote
+  // settings' schema lives beside the remote evaluator: pool).
+  config: ['space', 'strategies', 'fitness', 'compress', 'models', 'engine', 'rng', 'pool'],
   // Weight export stitches levels into the model; the held-out comparison runs the run's fitness.
   export: ['store', 'space', 'engine', 'fitness', 'compress', 'models'],
   cli: ['config', 'engine', 'export', 'store', 'pool', 'fitness', 'compress', 'models', 'runtime', 'space', 'strategies', 'rng', 'data'],

@@ -118,7 +118,6 @@ describe('every search ends by validating its finalists on held-back slices', ()
 /** An in-process evaluator of a synthetic problem that fails once after `failAfter` evaluations (a killed process). */
 function syntheticEvaluator(problem: SyntheticProblem, failAfter = Infinity): Evaluator & { count: number } {
   return {
-    threads: 1,
     count: 0,
     async evaluate(genomes: Genome[], fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void) {
       const values: number[] = [];

@@ -14,7 +14,8 @@ import { TrainFitness, trainFitnessSchema } from '../fitness/train.js';
 import { loadPictures } from '../data/fashion.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { createReporter, type ProgressMode } from './progress.js';
-import { executeRun } from './execute.js';
+import { executeRun, type Executor } from './execute.js';
+import { addWorkerCommand, remoteOptions, showExecutor, type RemoteFlags } from './worker.js';
 import { checkOutPath, makeOutDir, writeOut } from './output.js';
 import { SEARCH_STATE_SINCE, VERSION, resumableSearchState } from '../version.js';
 import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
@@ -46,7 +47,7 @@ const runIdArgument = (value: string) => {
   return value;
 };
 
-interface Common {
+interface Common extends RemoteFlags {
   db: string;
   json?: boolean;
 }
@@ -62,10 +63,10 @@ function newRunId(name: string): string {
 }
 
 async function runAndReport(store: Store, runId: string, experiment: Experiment, workers: number | undefined, opts: Common & { out?: string; quiet?: boolean }): Promise<RunOutcome['status']> {
-  const threads = workers ?? experiment.workers ?? defaultWorkers();
+  const executor: Executor = opts.redis ? { redis: opts.redis, queue: opts.queue, waitSeconds: opts.redisWait } : { workers: workers ?? experiment.workers ?? defaultWorkers() };
   store.acquireLock(runId);
-  if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${threads} workers, ${experiment.fitness.type} fitness${describeBackend(experiment)}) in ${store.file}\n`);
-  const outcome = await executeRun(store, runId, experiment, threads, createReporter(progressMode(opts)));
+  if (!opts.json) process.stderr.write(`run ${runId} (${experiment.strategy.type}, ${showExecutor(executor)}, ${experiment.fitness.type} fitness${describeBackend(experiment)}) in ${store.file}\n`);
+  const outcome = await executeRun(store, runId, experiment, executor, createReporter(progressMode(opts)));
   const result = outcome.checkpoint.bestGenome ? runResult(store, runId) : null;
   if (opts.out && result) writeOut(opts.out, formatResult(result, exportFormat(opts.out)));
   if (opts.quiet) return outcome.status;
@@ -240,6 +241,9 @@ export function buildProgram(): Command {
     .option('--backend <name>', 'model evaluation: onnx (onnxruntime, default) or tfjs (TensorFlow.js)')
     .option('--device <name>', 'onnx execution provider: cpu (default), cuda or webgpu')
     .option('--sweep <budgets>', 'one search per budget, comma-separated, each from the previous best (replaces the experiment\'s "sweep")', sweepList)
+    .addOption(remoteOptions.redis())
+    .addOption(remoteOptions.queue())
+    .addOption(remoteOptions.wait())
     .option('--json', 'machine-readable output on stdout, no progress')
     .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string; sweep?: (number | string)[] }) => {
       const flags = backendFlags(opts);
@@ -270,6 +274,9 @@ export function buildProgram(): Command {
     .option('--owl-m <list>', 'owl: outlier multipliers M to try, comma-separated', numberList, [3, 5, 7, 10])
     .option('--owl-lambda <list>', 'owl: sparsity band half-widths λ to try, comma-separated', numberList, [0.02, 0.05, 0.08, 0.1, 0.2])
     .addOption(new Option('--owl-scope <scope>', 'owl: an outlier against its layer\'s mean score, or its transformer block\'s (OWL\'s code)').choices(['layer', 'block']).default('layer'))
+    .addOption(remoteOptions.redis())
+    .addOption(remoteOptions.queue())
+    .addOption(remoteOptions.wait())
     .option('--json', 'machine-readable output on stdout, no progress')
     .action(async (method: BaselineMethod, file: string, opts: Common & { runId?: string; workers?: number; out?: string; owlM: number[]; owlLambda: number[]; owlScope: OutlierScope }) => {
       if (opts.out) checkOutPath(opts.out);
@@ -288,6 +295,9 @@ export function buildProgram(): Command {
 
   runCommand('resume', 'continue an interrupted run from its last checkpoint')
     .option('--workers <n>', 'worker threads', positiveInt)
+    .addOption(remoteOptions.redis())
+    .addOption(remoteOptions.queue())
+    .addOption(remoteOptions.wait())
     .option('--out <file>', 'also export the best configuration here when done')
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common & { workers?: number; out?: string }) => {
@@ -453,6 +463,7 @@ export function buildProgram(): Command {
       print(`${reused ? 'reused' : `built in ${manifest.buildSeconds.toFixed(1)} s`} ${dir}: ${describeManifest(manifest)}`);
     });
 
+  addWorkerCommand(program);
   oneLineErrors(program);
   return program;
 }

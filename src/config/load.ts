@@ -105,6 +105,7 @@ export async function resolveExperiment({ file, input, databaseConfig }: Experim
     fitness,
     workers: input.workers,
     stop: input.stop,
+    ...(input.remote && { remote: input.remote }),
     ...(input.sweep && { sweep: sweepPoints(input.sweep, space, sweepForm(input, database), file) }),
     source: file,
   };

@@ -6,6 +6,7 @@ import { architectureSpaceSchema } from '../space/architecture-schema.js';
 import { largestBudget, strategySchema } from '../strategies/index.js';
 import { fitnessSchema } from '../fitness/load.js';
 import { validationRoomProblem } from '../fitness/classifier.js';
+import { remoteSettingsSchema } from '../pool/remote-protocol.js';
 
 /** The five ways an experiment gives its space. */
 const spaceForms = {
@@ -53,6 +54,8 @@ export const experimentSchema = z
     fitness: fitnessSchema,
     workers: positiveInt.optional(),
     stop: z.strictObject({ maxEvaluations: positiveInt.optional() }).default({}),
+    /** Evaluation on remote workers (`--redis`): how long a job whose worker died waits before another worker takes it. */
+    remote: remoteSettingsSchema.optional(),
     /**
      * A budget sweep: one search per budget, in order, each starting from the previous one's best.
      * The values read as the space's own budget: a database's target, a synthetic budget fraction,

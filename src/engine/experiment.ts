@@ -11,6 +11,8 @@ export interface Experiment {
   fitness: FitnessSpec;
   workers?: number;
   stop: { maxEvaluations?: number };
+  /** Remote evaluation: a dead worker's job goes to another after `lockSeconds`. */
+  remote?: { lockSeconds: number };
   /** A budget sweep: each budget's value and space; runs of a sweep are made from these (see cli/sweep.ts). */
   sweep?: { value: number | string; space: Space }[];
   /** The experiment file it came from (absolute), for messages. */

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Genome, Fidelity } from '../space/space.js';
 import { describeFitness } from '../fitness/types.js';
 import { UserError } from '../errors.js';
-import { CandidateError, EvaluationInterrupted, type Evaluator } from './evaluator.js';
+import { CandidateError, EvaluationInterrupted, candidateError, type Evaluator } from './evaluator.js';
 import { LOADING, NOT_STARTED, type EvaluateTask, type ProcessNotice, type WorkerMemory, type WorkerResult, type WorkerSetup, type WorkerTask } from './protocol.js';
 
 export const defaultWorkers = () => availableParallelism();
@@ -155,7 +155,7 @@ export class WorkerPool implements Evaluator {
    */
   private fail(batch: Batch, index: number, message: string): void {
     if (batch.failure && batch.failure.index <= index) return;
-    batch.failure = index < 0 ? new CandidateError(-1, message) : this.candidateError(index, batch.genomes[index], message);
+    batch.failure = index < 0 ? new CandidateError(-1, message) : candidateError(index, batch.genomes[index], message);
   }
 
   private async attempt(batch: Batch, first: number, end: number, fidelity: Fidelity): Promise<Outcome> {
@@ -253,11 +253,6 @@ export class WorkerPool implements Evaluator {
   private notePeak(thread: number, m: WorkerMemory): void {
     const seen = this.peakMemory.get(thread);
     this.peakMemory.set(thread, seen ? { heapUsed: Math.max(seen.heapUsed, m.heapUsed), external: Math.max(seen.external, m.external), arrayBuffers: Math.max(seen.arrayBuffers, m.arrayBuffers) } : m);
-  }
-
-  private candidateError(index: number, genome: Genome, message: string): CandidateError {
-    const shown = genome.length > 12 ? `[${genome.slice(0, 12).join(',')},…]` : `[${genome.join(',')}]`;
-    return new CandidateError(index, `${message} (candidate ${index}, genome ${shown})`);
   }
 
   /**
