@@ -1,4 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +40,26 @@ export async function startRedis(port?: number, args: string[] = []): Promise<Re
     port: p,
     stop: () => stopProcess(child),
   };
+}
+
+/**
+ * A redis-server that speaks only TLS and wants `password`, with a certificate for 127.0.0.1
+ * signed by a CA of its own (`ca`: the CA's PEM file, for NODE_EXTRA_CA_CERTS).
+ */
+export async function startTlsRedis(dir: string, password: string): Promise<RedisServer & { ca: string }> {
+  const file = (name: string) => join(dir, name);
+  const openssl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr || r.error?.message}`);
+  };
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=evosearch-test-ca']);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1']);
+  writeFileSync(file('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl(['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '2', '-extfile', file('ext.cnf')]);
+  const tlsPort = await freePort();
+  const tls = ['--tls-port', String(tlsPort), '--tls-cert-file', file('server.pem'), '--tls-key-file', file('server.key'), '--tls-ca-cert-file', file('ca.pem'), '--tls-auth-clients', 'no', '--requirepass', password];
+  const server = await startRedis(undefined, tls);
+  return { ...server, url: `rediss://:${password}@127.0.0.1:${tlsPort}`, port: tlsPort, ca: file('ca.pem') };
 }
 
 /** The Redis for this test file: CI's ($EVOSEARCH_TEST_REDIS), else one started here. */

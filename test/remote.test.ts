@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { CLI, FIXTURES, ROOT, afterNextStep, cli, exportOf, expectOneLineError, stepBeyond, tempDir, type CliResult } from './cli-helpers.js';
-import { startRedis, startWorker, testRedis, uniqueQueue, waitFor, type RedisServer, type WorkerProcess } from './redis-helpers.js';
+import { startRedis, startTlsRedis, startWorker, testRedis, uniqueQueue, waitFor, type RedisServer, type WorkerProcess } from './redis-helpers.js';
 
 /**
  * Remote evaluation: a coordinator (`run|resume --redis`) and `evosearch worker` processes on one
@@ -192,6 +192,23 @@ describe('remote workers on BullMQ and Redis', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(exportOf(db, 'c')).toBe(localExport(command, {}, 'c'));
     await allowing.stop();
+  });
+
+  it('works through a password-protected Redis over TLS (rediss://), and refuses a wrong password in one line', { timeout: 180_000 }, async () => {
+    const tls = await startTlsRedis(tempDir(), 's3cret');
+    const env = { NODE_EXTRA_CA_CERTS: tls.ca };
+    const w = await startWorker(['--redis', tls.url], env);
+    workers.push(w);
+    const experiment = syntheticExperiment(tempDir());
+    const db = join(tempDir(), 'runs.db');
+    const wrong = tls.url.replace(':s3cret@', ':wrong@');
+    expectOneLineError(cli(['run', experiment, '--db', db, '--run-id', 'w', '--redis', wrong], env), /--redis rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+: Redis refused the connection \(WRONGPASS/);
+    const r = cli(['run', experiment, '--db', db, '--run-id', 'r', '--redis', tls.url, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(exportOf(db, 'r')).toBe(localExport(experiment));
+    expect(r.stdout + r.stderr).not.toMatch(/s3cret/);
+    await w.stop();
+    await tls.stop();
   });
 
   it('stops with one line when Redis is unreachable at the start or mid-run, and the run resumes to the same result [slow]', { timeout: 300_000 }, async () => {

@@ -74,7 +74,7 @@ async function runAndReport(store: Store, runId: string, experiment: Experiment,
   if (opts.json) {
     print(JSON.stringify({ runId, status: outcome.status, result, heldOut }));
   } else if (outcome.status === 'interrupted') {
-    print(`interrupted at step ${outcome.checkpoint.step}; continue with: ${resumeCommand(runId, store.file)}`);
+    print(`interrupted at step ${outcome.checkpoint.step}; continue with: ${resumeCommand(runId, store.file)}${opts.redis ? ' --redis <url>' : ''}`);
   } else {
     print(`finished ${runId}: best fitness ${result?.fitness} at cost ${result?.cost} after ${outcome.checkpoint.evaluations} evaluations`);
     const v = result?.validation;
@@ -98,7 +98,7 @@ async function continueSweep(store: Store, sweepId: string, workers: number | un
     const status = await runAndReport(store, runId, await openStoredRun(store, runId), workers, { ...opts, quiet: true });
     if (status !== 'finished') {
       if (opts.json) print(JSON.stringify({ sweepId, status }));
-      else print(`interrupted at budget ${points[i].value}; continue with: ${resumeCommand(sweepId, store.file)}`);
+      else print(`interrupted at budget ${points[i].value}; continue with: ${resumeCommand(sweepId, store.file)}${opts.redis ? ' --redis <url>' : ''}`);
       return;
     }
   }

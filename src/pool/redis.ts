@@ -48,19 +48,30 @@ export function openRedis(url: string, events: { onDown?(reason: string): void; 
   return redis;
 }
 
-/** The reason a connection is not ready yet, when it fails to become ready within `ms`. */
+/** Errors that waiting does not mend: a wrong or missing password, a certificate this machine does not trust. */
+const FATAL = /^(WRONGPASS|NOAUTH|ERR invalid password|ERR AUTH)|CERT|self[- ]signed|unable to verify/i;
+
+/**
+ * Null once the connection is ready, else why it is not: after `ms` of refused or unanswered
+ * connections, or at once when Redis refuses the password or TLS fails to verify.
+ */
 export async function untilReady(redis: Redis, ms: number): Promise<string | null> {
   if (redis.status === 'ready') return null;
   let reason = 'no answer';
-  const onError = (err: Error & { code?: string }) => (reason = err.code ?? err.message.split('\n')[0]);
+  let settle: (reason: string | null) => void = () => undefined;
+  const onError = (err: Error & { code?: string }) => {
+    reason = err.code && !/^ERR/.test(err.code) ? err.code : err.message.split('\n')[0];
+    if (FATAL.test(reason) || FATAL.test(err.message)) settle(reason);
+  };
   redis.on('error', onError);
   try {
     return await new Promise<string | null>((done) => {
       const timer = setTimeout(() => done(reason), ms);
-      redis.once('ready', () => {
+      settle = (r) => {
         clearTimeout(timer);
-        done(null);
-      });
+        done(r);
+      };
+      redis.once('ready', () => settle(null));
     });
   } finally {
     redis.off('error', onError);

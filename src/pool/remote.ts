@@ -18,7 +18,7 @@ export interface RemoteOptions {
 /** A job's genomes at most: a fast fitness needs big jobs (one round trip per job), a slow one needs several per worker. */
 const MAX_JOB = 256;
 /** Jobs per connected worker in one request: enough that a worker that finishes early finds more. */
-const JOBS_PER_WORKER = 4;
+const JOBS_PER_WORKER = 2;
 /** Without any result for this long and no worker connected, the coordinator says so. */
 const IDLE_NOTICE_MS = 10_000;
 /** A setup in Redis outlives any pause between two steps of a run. */
@@ -59,12 +59,11 @@ export class RemoteEvaluator implements Evaluator {
     const onUp = () => self?.up();
     const main = openRedis(opts.url, { onDown, onUp });
     const blocking = openRedis(opts.url, { onDown, onUp });
-    for (const connection of [main, blocking]) {
-      const reason = await untilReady(connection, opts.waitMs);
+    for (const reason of await Promise.all([main, blocking].map((c) => untilReady(c, opts.waitMs)))) {
       if (reason !== null) {
         main.disconnect();
         blocking.disconnect();
-        throw new UserError(`--redis ${shown}: Redis did not answer within ${opts.waitMs / 1000} s (${reason}); start it, or check the URL and password`);
+        throw new UserError(`--redis ${shown}: ${/^(no answer|ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(reason) ? `Redis did not answer within ${opts.waitMs / 1000} s` : 'Redis refused the connection'} (${reason}); start it, or check the URL, password and certificate (NODE_EXTRA_CA_CERTS)`);
       }
     }
     const queue = new Queue<EvaluationJob, number[]>(opts.queue, { connection: main });
@@ -102,16 +101,15 @@ export class RemoteEvaluator implements Evaluator {
     const workers = await this.queue.getWorkersCount();
     const size = Math.min(MAX_JOB, Math.max(1, Math.ceil(genomes.length / (JOBS_PER_WORKER * Math.max(1, workers)))));
     const starts = Array.from({ length: Math.ceil(genomes.length / size) }, (_, k) => k * size);
-    const jobs = await this.queue.addBulk(
-      starts.map((start) => {
-        const chunk = genomes.slice(start, start + size);
-        return {
-          name: this.setup.run,
-          data: { setup: this.digest, fidelity, genomes: chunk },
-          opts: { jobId: jobId(this.digest, fidelity, chunk.map(genomeHash)), removeOnComplete: { age: KEEP_COMPLETED_S }, removeOnFail: true, attempts: 1 },
-        };
-      }),
-    );
+    const requests = starts.map((start) => {
+      const chunk = genomes.slice(start, start + size);
+      return {
+        name: this.setup.run,
+        data: { setup: this.digest, fidelity, genomes: chunk },
+        opts: { jobId: jobId(this.digest, fidelity, chunk.map(genomeHash)), removeOnComplete: { age: KEEP_COMPLETED_S }, removeOnFail: true, attempts: 1 },
+      };
+    });
+    const jobs = await this.queue.addBulk(requests);
     const values = new Array<number>(genomes.length);
     let lastResult = Date.now();
     let noticed = false;
