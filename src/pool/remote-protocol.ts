@@ -10,6 +10,9 @@ export const DEFAULT_QUEUE = 'evosearch';
 /** How long, by default, a dead worker's job waits before another takes it: the job lock's duration. */
 export const DEFAULT_LOCK_SECONDS = 30;
 
+/** A job taken back from a dead worker this many times fails when its next worker dies too. */
+export const MAX_STALLS = 2;
+
 /** An experiment's `remote` settings, stored with its runs: how long a job whose worker died waits before another worker takes it. */
 export const remoteSettingsSchema = z.strictObject({ lockSeconds: z.number().min(1).default(DEFAULT_LOCK_SECONDS) });
 
@@ -55,6 +58,9 @@ export const setupKey = (queue: string, digest: string) => `evosearch:${queue}:s
 export const jobId = (setup: string, fidelity: Fidelity, hashes: string[]): string => `${setup.slice(0, 16)}-${fidelity.budget}-${fidelity.slice}-${digest(hashes.join(',')).slice(0, 32)}`;
 
 export const encodeFailure = (failure: JobFailure): string => JSON.stringify(failure);
+
+/** Whether a waiter's error is the job's own failure (a worker's, or BullMQ's for a job whose workers died), not a lost connection. */
+export const isJobFailure = (reason: string): boolean => decodeFailure(reason).index >= 0 || reason.startsWith('{') || /stalled more than allowable limit/.test(reason);
 
 export function decodeFailure(reason: string): JobFailure {
   try {

@@ -7,7 +7,7 @@ import type { FitnessSpec } from '../fitness/types.js';
 import { CandidateError } from './evaluator.js';
 import { WorkerPool } from './pool.js';
 import { openRedis, showRedis } from './redis.js';
-import { DEFAULT_LOCK_SECONDS, encodeFailure, relocate, setupKey, type EvaluationJob, type RemoteSetup } from './remote-protocol.js';
+import { DEFAULT_LOCK_SECONDS, MAX_STALLS, encodeFailure, relocate, setupKey, type EvaluationJob, type RemoteSetup } from './remote-protocol.js';
 
 export interface RemoteWorkerOptions {
   url: string;
@@ -30,8 +30,6 @@ const BUILT_IN = new Set<FitnessSpec['type']>(['synthetic', 'flops', 'distill', 
 
 /** How often a worker looks for jobs whose worker died (their lock expired). */
 const STALLED_CHECK_MS = 5_000;
-/** A job whose worker died this many times fails instead of killing a third. */
-const MAX_STALLS = 2;
 /** Setups (runs) a worker keeps loaded at once. */
 const LOADED_SETUPS = 2;
 

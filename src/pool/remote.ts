@@ -1,10 +1,11 @@
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { genomeHash, type Fidelity, type Genome } from '../space/space.js';
 import { UserError } from '../errors.js';
 import { CandidateError, EvaluationInterrupted, candidateError, type Evaluator } from './evaluator.js';
 import { openRedis, showRedis, untilReady } from './redis.js';
-import { decodeFailure, jobId, setupDigest, setupKey, type EvaluationJob, type RemoteSetup } from './remote-protocol.js';
+import { MAX_STALLS, decodeFailure, isJobFailure, jobId, setupDigest, setupKey, type EvaluationJob, type RemoteSetup } from './remote-protocol.js';
 
 export interface RemoteOptions {
   url: string;
@@ -14,6 +15,8 @@ export interface RemoteOptions {
   /** One line for the person running the search (stderr). */
   log(line: string): void;
 }
+
+type JobRequest = Parameters<Queue<EvaluationJob, number[]>['addBulk']>[0][number];
 
 /** A job's genomes at most: a fast fitness needs big jobs (one round trip per job), a slow one needs several per worker. */
 const MAX_JOB = 256;
@@ -41,7 +44,8 @@ export class RemoteEvaluator implements Evaluator {
   private abort: ((err: Error) => void) | null = null;
   private downTimer: NodeJS.Timeout | null = null;
   private downError: UserError | null = null;
-  private readonly pending = new Set<string>();
+  /** The jobs of the request in flight that have not come back, by id: sent again when Redis comes back (it may have lost them). */
+  private readonly pending = new Map<string, JobRequest>();
 
   private constructor(
     private readonly opts: RemoteOptions,
@@ -101,7 +105,7 @@ export class RemoteEvaluator implements Evaluator {
     const workers = await this.queue.getWorkersCount();
     const size = Math.min(MAX_JOB, Math.max(1, Math.ceil(genomes.length / (JOBS_PER_WORKER * Math.max(1, workers)))));
     const starts = Array.from({ length: Math.ceil(genomes.length / size) }, (_, k) => k * size);
-    const requests = starts.map((start) => {
+    const requests: JobRequest[] = starts.map((start) => {
       const chunk = genomes.slice(start, start + size);
       return {
         name: this.setup.run,
@@ -128,9 +132,9 @@ export class RemoteEvaluator implements Evaluator {
       jobs.map(async (job: Job<EvaluationJob, number[]>, k) => {
         const start = starts[k];
         const chunk = genomes.slice(start, start + size);
-        this.pending.add(job.id!);
+        this.pending.set(job.id!, requests[k]);
         try {
-          const raw = (await job.waitUntilFinished(this.events)) as unknown;
+          const raw = await this.finished(job);
           const scored = (typeof raw === 'string' ? JSON.parse(raw) : raw) as unknown;
           if (!Array.isArray(scored) || scored.length !== chunk.length || !scored.every((v) => typeof v === 'number' && Number.isFinite(v))) {
             throw new Error(JSON.stringify({ index: -1, message: `a remote worker answered job ${job.id} with ${JSON.stringify(scored)?.slice(0, 80)}, expected ${chunk.length} finite numbers` }));
@@ -139,7 +143,8 @@ export class RemoteEvaluator implements Evaluator {
           lastResult = Date.now();
           onChunk?.(start, scored);
         } catch (err) {
-          const { index, message } = decodeFailure((err as Error).message);
+          const { index, message: reason } = decodeFailure((err as Error).message);
+          const message = /stalled more than allowable limit/.test(reason) ? `job ${job.id}: ${MAX_STALLS + 1} workers took it and each died or lost Redis before finishing it (the fitness may be what kills them; see the workers' logs)` : reason;
           failures.push(index < 0 ? new CandidateError(-1, message) : candidateError(start + index, genomes[start + index], message));
         } finally {
           this.pending.delete(job.id!);
@@ -151,6 +156,21 @@ export class RemoteEvaluator implements Evaluator {
     return values;
   }
 
+  /**
+   * The job's value once a worker has finished it. A job that failed throws its reason; a
+   * connection lost while waiting is waited out (the down watchdog bounds how long).
+   */
+  private async finished(job: Job<EvaluationJob, number[]>): Promise<unknown> {
+    for (;;) {
+      try {
+        return await job.waitUntilFinished(this.events);
+      } catch (err) {
+        if (this.interrupted || this.downError || isJobFailure((err as Error).message)) throw err;
+        while (this.connections.some((c) => c.status !== 'ready') && !this.interrupted && !this.downError) await sleep(100);
+      }
+    }
+  }
+
   private down(reason: string): void {
     if (this.downTimer || this.interrupted || this.closing) return;
     this.opts.log(`Redis at ${showRedis(this.opts.url)} went down (${reason}); waiting up to ${this.opts.waitMs / 1000} s for it to come back`);
@@ -160,11 +180,21 @@ export class RemoteEvaluator implements Evaluator {
     }, this.opts.waitMs);
   }
 
+  /**
+   * Redis is back within the wait. A Redis restarted without persistence has lost the setup and
+   * the jobs in flight: both are sent again. Jobs it kept are the same ids, so sending them again
+   * changes nothing; the waiters still listen for their ids.
+   */
   private up(): void {
     if (!this.downTimer) return;
     clearTimeout(this.downTimer);
     this.downTimer = null;
     this.opts.log(`Redis at ${showRedis(this.opts.url)} is back`);
+    const [main] = this.connections;
+    void main
+      .set(setupKey(this.opts.queue, this.digest), JSON.stringify(this.setup), 'EX', SETUP_TTL_S)
+      .then(() => this.queue.addBulk([...this.pending.values()]))
+      .catch(() => undefined); // down again: the watchdog has it
   }
 
   interrupt(): void {
@@ -177,7 +207,7 @@ export class RemoteEvaluator implements Evaluator {
     this.closing = true;
     if (this.downTimer) clearTimeout(this.downTimer);
     const tidy = async () => {
-      if (!this.downError) for (const id of this.pending) await this.queue.remove(id).catch(() => undefined);
+      if (!this.downError) for (const id of this.pending.keys()) await this.queue.remove(id).catch(() => undefined);
       await Promise.all([this.events.close(), this.queue.close()]);
     };
     let timer: NodeJS.Timeout | undefined;
