@@ -117,7 +117,7 @@ describe('remote workers on BullMQ and Redis', () => {
   it('finishes with the identical result when a worker is SIGKILLed mid-job [slow]', { timeout: 300_000 }, async () => {
     const env = { EVOSEARCH_TEST_EVAL_MS: '100' };
     const dir = tempDir();
-    const experiment = slowExperiment(dir, 12, 2);
+    const experiment = slowExperiment(dir, 6, 2);
     const queue = uniqueQueue('worker-kill');
     const allow = ['--queue', queue, '--allow-module', join(FIXTURES, 'slow-fitness.mjs')];
     const [doomed, survivor] = await Promise.all([worker(allow, env), worker(allow, env)]);
@@ -214,7 +214,7 @@ describe('remote workers on BullMQ and Redis', () => {
   it('rides out a Redis restart within --redis-wait, stops with one line past it or when Redis is unreachable at the start, and resumes to the same result [slow]', { timeout: 300_000 }, async () => {
     const own = await startRedis();
     const db = join(tempDir(), 'runs.db');
-    const experiment = slowExperiment(tempDir(), 20, 2);
+    const experiment = slowExperiment(tempDir(), 12, 2);
     const env = { EVOSEARCH_TEST_EVAL_MS: '10' };
     const queue = uniqueQueue('down');
     const remote = (wait: number) => ['--db', db, '--redis', own.url, '--queue', queue, '--redis-wait', String(wait)];

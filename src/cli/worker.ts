@@ -1,4 +1,5 @@
 import { Option, type Command, InvalidArgumentError } from 'commander';
+import { UserError } from '../errors.js';
 import { checkRedisUrl, showRedis } from '../pool/redis.js';
 import { DEFAULT_QUEUE } from '../pool/remote-protocol.js';
 import { RemoteWorker, parseCommand } from '../pool/remote-worker.js';
@@ -56,7 +57,7 @@ export function addWorkerCommand(program: Command): void {
         try {
           return parseCommand(text);
         } catch (err) {
-          return fail(`--allow-command: ${(err as Error).message} in ${text}`);
+          throw new UserError(`--allow-command: ${(err as Error).message}, got ${text}`);
         }
       });
       const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);

@@ -39,11 +39,18 @@ type Loaded = { pool: WorkerPool; setup: RemoteSetup; busy: number; retired: boo
 /** Splits `--allow-command`: a JSON array of strings, or words separated by spaces. */
 export function parseCommand(text: string): string[] {
   if (text.trim().startsWith('[')) {
-    const argv = JSON.parse(text) as unknown;
+    let argv: unknown;
+    try {
+      argv = JSON.parse(text);
+    } catch {
+      throw new Error('expected a JSON array of strings');
+    }
     if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string')) throw new Error('expected a JSON array of strings');
     return argv as string[];
   }
-  return text.trim().split(/\s+/).filter(Boolean);
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  if (words.length === 0) throw new Error('expected a command');
+  return words;
 }
 
 /**
