@@ -113,6 +113,12 @@ export class LmFitness implements Fitness {
     return results;
   }
 
+  /** Logits of a configuration (null: the dense model) on one window: what a peer implementation is checked against. */
+  async logitsOf(genome: Genome | null, window: Uint16Array): Promise<Float32Array> {
+    this.stitched.stitch(genome);
+    return this.logits(window);
+  }
+
   close(): Promise<void> {
     return this.stitched.close();
   }

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""EvoPress's evaluation of a compression configuration, as the peer of evosearch's KL fitness.
+
+A PyTorch forward pass of a GPT-2 model read from the same safetensors file, weights of the
+configuration swapped in place from the same level database, and KL(dense || candidate) against
+dense log-probabilities computed once per window, on the same windows. Run by
+`npm run bench:peers` with Debian's python3-torch; reads a job file the benchmark writes and
+prints one JSON line per measurement.
+"""
+import ctypes
+import json
+import math
+import statistics
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DTYPES = {'F32': np.float32, 'F16': np.float16, 'U16': np.uint16}
+
+
+def read_safetensors(path):
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    tensors = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        start, end = info['data_offsets']
+        array = np.frombuffer(data[start:end], dtype=DTYPES[info['dtype']]).reshape(info['shape'])
+        tensors[name] = torch.from_numpy(array.astype(np.float32))
+    return tensors
+
+
+class Gpt2:
+    """GPT-2 as Hugging Face writes it (Conv1D weights [in, out], tanh GELU, LM head tied to wte)."""
+
+    def __init__(self, model_dir):
+        with open(f'{model_dir}/config.json') as f:
+            c = json.load(f)
+        self.d, self.heads, self.layers, self.eps = c['n_embd'], c['n_head'], c['n_layer'], c.get('layer_norm_epsilon', 1e-5)
+        self.w = {k[len('transformer.'):] if k.startswith('transformer.') else k: v for k, v in read_safetensors(f'{model_dir}/model.safetensors').items()}
+
+    @torch.inference_mode()
+    def logits(self, tokens):
+        w, d, H = self.w, self.d, self.heads
+        T = tokens.shape[0]
+        x = w['wte.weight'][tokens] + w['wpe.weight'][:T]
+        mask = torch.full((T, T), float('-inf')).triu(1)
+        for i in range(self.layers):
+            p = f'h.{i}.'
+            h = F.layer_norm(x, (d,), w[p + 'ln_1.weight'], w[p + 'ln_1.bias'], self.eps)
+            q, k, v = torch.addmm(w[p + 'attn.c_attn.bias'], h, w[p + 'attn.c_attn.weight']).split(d, dim=1)
+            q, k, v = (t.view(T, H, d // H).transpose(0, 1) for t in (q, k, v))
+            att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d // H) + mask, dim=-1)
+            a = (att @ v).transpose(0, 1).reshape(T, d)
+            x = x + torch.addmm(w[p + 'attn.c_proj.bias'], a, w[p + 'attn.c_proj.weight'])
+            h2 = F.layer_norm(x, (d,), w[p + 'ln_2.weight'], w[p + 'ln_2.bias'], self.eps)
+            f = F.gelu(torch.addmm(w[p + 'mlp.c_fc.bias'], h2, w[p + 'mlp.c_fc.weight']), approximate='tanh')
+            x = x + torch.addmm(w[p + 'mlp.c_proj.bias'], f, w[p + 'mlp.c_proj.weight'])
+        return F.layer_norm(x, (d,), w['ln_f.weight'], w['ln_f.bias'], self.eps) @ w['wte.weight'].T
+
+
+class Database:
+    """A level database: each unit's levels, read from its file once, swapped into the model in place."""
+
+    def __init__(self, db_dir, model):
+        with open(f'{db_dir}/manifest.json') as f:
+            self.units = json.load(f)['units']
+        self.dir, self.model = db_dir, model
+        self.dense = {name: model.w[name].clone() for u in self.units for name in u['weights']}
+        self.files = {}
+        self.current = [-1] * len(self.units)
+
+    def level(self, unit, level, name):
+        u = self.units[unit]
+        kind = u['levels'][level]['tensors']
+        if kind == 'dense':
+            return self.dense[name]
+        if kind == 'zero':
+            return torch.zeros_like(self.dense[name])
+        if unit not in self.files:
+            self.files[unit] = read_safetensors(f"{self.dir}/{u['file']}")
+        return self.files[unit][f'level.{level}'].view_as(self.dense[name])
+
+    def stitch(self, genome):
+        for i, level in enumerate(genome):
+            if self.current[i] == level:
+                continue
+            for name in self.units[i]['weights']:
+                self.model.w[name].copy_(self.dense[name] if level < 0 else self.level(i, level, name))
+            self.current[i] = level
+
+
+def openblas_core():
+    """The kernel OpenBLAS chose (or was told to use with OPENBLAS_CORETYPE), read from the library itself."""
+    with open('/proc/self/maps') as f:
+        libs = sorted({line.split()[-1] for line in f if 'openblas' in line.lower() and '.so' in line})
+    for lib in libs:
+        try:
+            fn = ctypes.CDLL(lib).openblas_get_corename
+            fn.restype = ctypes.c_char_p
+            return fn().decode()
+        except (OSError, AttributeError):
+            continue
+    return 'not OpenBLAS'
+
+
+def main():
+    job = json.load(open(sys.argv[1]))
+    torch.set_num_threads(job['threads'])
+    model = Gpt2(job['model'])
+    db = Database(job['database'], model)
+    T = job['length']
+    # A small product first, so that OpenBLAS is loaded before it is asked for its kernel.
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    print(json.dumps({'peer': 'pytorch', 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'openblas_core': openblas_core()}), flush=True)
+
+    check = job.get('check')
+    if check:
+        tokens = torch.from_numpy(np.fromfile(check['window'], dtype=np.uint16).astype(np.int64))[:T]
+        for genome, path in ((None, check['dense']), (check['genome'], check['candidate'])):
+            db.stitch(genome if genome is not None else [-1] * len(db.units))
+            theirs = np.fromfile(path, dtype=np.float32)
+            ours = model.logits(tokens).numpy().reshape(-1)
+            print(json.dumps({'check': 'dense' if genome is None else 'candidate', 'max_abs_diff': float(np.abs(ours - theirs).max())}), flush=True)
+
+    for case in job['cases']:
+        windows = np.fromfile(case['windows'], dtype=np.uint16).reshape(-1, T + 1).astype(np.int64)
+        inputs = [torch.from_numpy(w[:T].copy()) for w in windows]
+        db.stitch([-1] * len(db.units))
+        dense = [torch.log_softmax(model.logits(x), dim=-1) for x in inputs]  # computed once, as EvoPress caches them
+
+        def fitness(genome):
+            db.stitch(genome)
+            total = 0.0
+            with torch.inference_mode():
+                for x, p in zip(inputs, dense):
+                    logq = torch.log_softmax(model.logits(x), dim=-1)
+                    total += float(F.kl_div(logq, p, log_target=True, reduction='sum')) / T
+            return total / len(inputs)
+
+        fitness(job['genomes'][0])  # level files read, caches warm
+        seconds, values = [], []
+        for genome in job['genomes']:
+            start = time.perf_counter()
+            values.append(fitness(genome))
+            seconds.append(time.perf_counter() - start)
+        print(json.dumps({'tokens': case['tokens'], 'seconds_per_eval': statistics.median(seconds), 'all_seconds': seconds, 'values': values}), flush=True)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,194 @@
+/**
+ * `npm run bench:peers`: evosearch's KL fitness against EvoPress's evaluation in PyTorch
+ * (bench/peers/lm_peer.py, Debian's python3-torch, installed if missing), on the same model, the
+ * same level database (the reference LM's SparseGPT 60%), the same windows and the same
+ * configurations, on 1 and on 2 cores. The peer's logits are checked against ONNX's first. Prints
+ * one table of seconds per evaluation (medians) and project/peer ratios, from one run.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LmFitness, type LmFitnessSpec } from '../../fitness/lm.js';
+import { readManifest } from '../../compress/manifest.js';
+import { WorkerPool } from '../../pool/pool.js';
+import { Rng } from '../../rng/rng.js';
+import type { Genome } from '../../space/space.js';
+import type { Space } from '../../space/space.js';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+const PYTHON = '/usr/bin/python3'; // Debian's, where python3-torch installs
+const MODEL = join(ROOT, 'models', 'reference-lm');
+const DATABASE = join(ROOT, 'results', 'db', 'reference-lm-sparsegpt-60');
+const LENGTH = 128;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const argv = process.argv.slice(2);
+const TOKENS = argv.includes('--tokens') ? argv[argv.indexOf('--tokens') + 1].split(',').map(Number) : [2048, 16384, 65536];
+const GENOMES = 5;
+
+function run(command: string, args: string[], env: Record<string, string> = {}): string {
+  const r = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${command} ${args.slice(0, 2).join(' ')}: ${r.stderr || r.error?.message}`);
+  return r.stdout;
+}
+
+/** Debian's python3-torch, with OpenBLAS as its BLAS (without libopenblas0 it links the slow reference BLAS). */
+function ensurePeer(): void {
+  const packages = ['python3-torch', 'libopenblas0-pthread'];
+  if (spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0 && spawnSync('dpkg', ['-s', packages[1]], { stdio: 'ignore' }).status === 0) return;
+  console.log(`installing Debian ${packages.join(' and ')} (the peer) …`);
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  const apt = [...sudo, 'apt-get', 'install', '-y', '--no-install-recommends', ...packages];
+  if (spawnSync(apt[0], apt.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status !== 0) throw new Error(`could not install ${packages.join(', ')} with apt-get`);
+}
+
+function ensureDatabase(): void {
+  run(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), 'db', 'build', join(ROOT, 'experiments', 'databases', 'sparsegpt-60.json'), '--json']);
+}
+
+/**
+ * OpenBLAS picks a generic kernel on this processor unless told its type. Each candidate type is
+ * timed on a 512² product in the peer's own Python, and the fastest is the peer's setting: set
+ * in the peer's environment alone, and printed.
+ */
+function fastestBlasCore(): { env: Record<string, string>; table: string } {
+  const probe = 'import time,torch\ntorch.set_num_threads(1)\na=torch.randn(512,512)\nfor _ in range(3): a@a\nt=time.perf_counter()\nfor _ in range(20): a@a\nprint((time.perf_counter()-t)/20)';
+  const rows: { core: string; gflops: number }[] = [];
+  for (const core of ['(automatic)', 'Haswell', 'Zen', 'SkylakeX', 'Cooperlake']) {
+    const env: Record<string, string> = core === '(automatic)' ? {} : { OPENBLAS_CORETYPE: core };
+    const seconds = Number(run(PYTHON, ['-c', probe], env).trim());
+    rows.push({ core, gflops: (2 * 512 ** 3) / seconds / 1e9 });
+  }
+  const best = rows.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+  return { env: best.core === '(automatic)' ? {} : { OPENBLAS_CORETYPE: best.core }, table: rows.map((r) => `${r.core} ${r.gflops.toFixed(1)}`).join(', ') };
+}
+
+function randomGenomes(space: Space, count: number): Genome[] {
+  const rng = Rng.fromSeed('bench-peers');
+  // Feasibility does not matter to the speed of an evaluation; random levels exercise the swaps.
+  return Array.from({ length: count }, () => space.units.map((u) => rng.int(0, u.levels.length - 1)));
+}
+
+const specFor = (windows: number): LmFitnessSpec => ({
+  type: 'kl',
+  windows,
+  slices: 1,
+  validationSlices: 1,
+  length: LENGTH,
+  topK: 16,
+  cacheMiB: 4096,
+  levelCacheMiB: 1024,
+  backend: 'onnx',
+  device: 'cpu',
+  timeout: 3600,
+  minimize: true,
+  database: DATABASE,
+  model: MODEL,
+});
+
+async function projectOneCore(fitness: LmFitness, genomes: Genome[]): Promise<{ seconds: number; values: number[] }> {
+  await fitness.evaluate(genomes[0], { budget: 1, slice: 0 }); // dense outputs cached, levels read
+  const seconds: number[] = [];
+  const values: number[] = [];
+  for (const g of genomes) {
+    const t = performance.now();
+    values.push(await fitness.evaluate(g, { budget: 1, slice: 0 }));
+    seconds.push((performance.now() - t) / 1000);
+  }
+  return { seconds: median(seconds), values };
+}
+
+/** Two worker threads, as a search runs them: wall time over the evaluations of a warm pool. */
+async function projectTwoCores(spec: LmFitnessSpec, space: Space, genomes: Genome[]): Promise<number> {
+  const pool = new WorkerPool({ fitness: spec, space, seed: 1 }, 2);
+  try {
+    await pool.evaluate([...genomes, ...genomes], { budget: 1, slice: 0 }); // both workers warm
+    const t = performance.now();
+    await pool.evaluate([...genomes, ...genomes], { budget: 1, slice: 0 });
+    return (performance.now() - t) / 1000 / (2 * genomes.length);
+  } finally {
+    await pool.close();
+  }
+}
+
+ensurePeer();
+ensureDatabase();
+const dir = mkdtempSync(join(tmpdir(), 'evosearch-peers-'));
+try {
+  const blas = fastestBlasCore();
+  console.log(`OpenBLAS kernels on a 512² product, 1 thread, GFLOP/s: ${blas.table}; the peer runs with ${blas.env.OPENBLAS_CORETYPE ? `OPENBLAS_CORETYPE=${blas.env.OPENBLAS_CORETYPE}` : 'OpenBLAS\'s own choice'}`);
+  const manifest = readManifest(DATABASE);
+  const space: Space = { units: manifest.units.map((u) => ({ name: u.name, levels: u.levels.map((l) => l.value), cost: u.levels.map((l) => l.cost) })), budget: manifest.budget } as Space;
+  const genomes = randomGenomes(space, GENOMES);
+  const cases: { tokens: number; windows: string }[] = [];
+  const project = new Map<number, { one: number; two: number; values: number[] }>();
+  let check: Record<string, unknown> | null = null;
+  for (const tokens of TOKENS) {
+    const spec = specFor(tokens / LENGTH);
+    const fitness = await LmFitness.load(spec);
+    const windows = Array.from({ length: spec.windows }, (_, i) => fitness.pool[i]);
+    const file = join(dir, `windows-${tokens}.bin`);
+    writeFileSync(file, Buffer.concat(windows.map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength))));
+    cases.push({ tokens, windows: file });
+    if (!check) {
+      writeFileSync(join(dir, 'window.bin'), Buffer.from(windows[0].buffer, windows[0].byteOffset, windows[0].byteLength));
+      const dense = await fitness.logitsOf(null, windows[0].subarray(0, LENGTH));
+      const candidate = await fitness.logitsOf(genomes[0], windows[0].subarray(0, LENGTH));
+      writeFileSync(join(dir, 'dense.bin'), Buffer.from(dense.buffer, dense.byteOffset, dense.byteLength));
+      writeFileSync(join(dir, 'candidate.bin'), Buffer.from(candidate.buffer, candidate.byteOffset, candidate.byteLength));
+      check = { window: join(dir, 'window.bin'), dense: join(dir, 'dense.bin'), candidate: join(dir, 'candidate.bin'), genome: genomes[0] };
+    }
+    const one = await projectOneCore(fitness, genomes);
+    await fitness.close();
+    const two = await projectTwoCores(spec, space, genomes);
+    project.set(tokens, { one: one.seconds, two, values: one.values });
+    console.log(`project, ${tokens} tokens: ${one.seconds.toFixed(3)} s/eval on 1 core, ${two.toFixed(3)} on 2`);
+  }
+  // The peer on 2 cores, at its best: one process with 2 threads, or 2 processes of 1 thread side by side.
+  const peer = new Map<string, number>();
+  const runPeer = (threads: number, copies: number, withCheck: boolean) => {
+    const job = join(dir, `job-${threads}.json`);
+    writeFileSync(job, JSON.stringify({ model: MODEL, database: DATABASE, length: LENGTH, threads, genomes, cases, check: withCheck ? check : null }));
+    const env = { ...process.env, ...blas.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
+    const children = Array.from({ length: copies }, () => spawn(PYTHON, [join(ROOT, 'bench', 'peers', 'lm_peer.py'), job], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+    return Promise.all(
+      children.map(
+        (child) =>
+          new Promise<Record<string, number | string | number[]>[]>((done, fail) => {
+            let out = '';
+            child.stdout!.on('data', (d) => (out += d));
+            child.on('exit', (code) => (code === 0 ? done(out.trim().split('\n').map((l) => JSON.parse(l))) : fail(new Error(`the peer exited with code ${code}`))));
+          }),
+      ),
+    );
+  };
+  for (const [threads, copies] of [[1, 1], [2, 1], [1, 2]] as const) {
+    const outputs = await runPeer(threads, copies, threads === 1 && copies === 1);
+    const label = copies > 1 ? `${copies} processes of 1 thread` : `${threads} thread${threads > 1 ? 's' : ''}`;
+    for (const r of outputs[0]) {
+      if (r.peer) console.log(`peer (${label}): PyTorch ${r.torch}, OpenBLAS kernel ${r.openblas_core}`);
+      if (r.check) console.log(`peer logits against ONNX (${r.check}): max |difference| ${(r.max_abs_diff as number).toExponential(2)}`);
+    }
+    for (const tokens of TOKENS) {
+      // Side by side, each process's evaluations overlap the other's: per evaluation, half its time.
+      const perEval = median(outputs.map((o) => o.find((r) => r.tokens === tokens)!.seconds_per_eval as number)) / copies;
+      const values = outputs[0].find((r) => r.tokens === tokens)!.values as number[];
+      const ours = project.get(tokens)!.values;
+      const worst = Math.max(...ours.map((v, i) => Math.abs(v - values[i]) / Math.abs(v)));
+      console.log(`peer, ${tokens} tokens, ${label}: ${perEval.toFixed(3)} s/eval; its KL values differ from the project's by at most ${(100 * worst).toExponential(2)}%`);
+      const key = `${tokens}/${threads * copies}`;
+      peer.set(key, Math.min(peer.get(key) ?? Infinity, perEval));
+    }
+  }
+  console.log('\n| case | project s/eval | peer s/eval (2 cores: its better setting) | project/peer (below 1: the project is faster) |\n|---|---|---|---|');
+  for (const tokens of TOKENS) {
+    for (const cores of [1, 2]) {
+      const ours = cores === 1 ? project.get(tokens)!.one : project.get(tokens)!.two;
+      const theirs = peer.get(`${tokens}/${cores}`)!;
+      console.log(`| reference LM, ${tokens.toLocaleString('en')} tokens, ${cores} core${cores > 1 ? 's' : ''} | ${ours.toFixed(3)} | ${theirs.toFixed(3)} | ${(ours / theirs).toFixed(2)} |`);
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
