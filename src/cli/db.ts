@@ -64,5 +64,5 @@ export function describeManifest(m: Manifest): string {
   const what = c.type === 'sparsity' ? `${c.method} sparsity around ${c.target}` : c.type === 'quantization' ? `${c.method} ${c.bits.join('/')} bits, average ≤ ${c.target}` : `${c.granularity} drops, ${c.target} dropped`;
   const levels = m.units.reduce((s, u) => s + u.levels.length, 0);
   const dense = m.dense ? `; dense ${m.dense.metric} ${m.dense.value.toFixed(3)} on ${m.dense.samples} calibration windows of ${m.dense.length} tokens` : '';
-  return `${what}: ${m.units.length} units, ${levels} levels, budget ${m.budget.mode} ${m.budget.total}${dense}`;
+  return `${what}: ${m.units.length} units, ${levels} levels${m.dtype === 'f16' ? ' stored as float16' : ''}, budget ${m.budget.mode} ${m.budget.total}${dense}`;
 }

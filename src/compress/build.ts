@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Budget } from '../space/space.js';
 import { UserError, fsReason } from '../errors.js';
 import { makeDirectories, writeFileAtomically } from '../files.js';
-import { writeSafetensors } from '../models/safetensors.js';
+import { F16_MAX, writeSafetensors } from '../models/safetensors.js';
 import type { Matrix } from './linalg.js';
 import { defaultCalibrationLength, openTarget } from './targets.js';
 import type { Compression, DatabaseConfig } from './config.js';
@@ -22,7 +22,8 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   const started = Date.now();
   const mHash = await modelHash(config.modelDir);
   const length = config.calibration.length ?? defaultCalibrationLength(config.modelDir);
-  const configSha256 = sha256(JSON.stringify({ compression: config.compression, calibration: { ...config.calibration, length }, model: mHash }));
+  // f32 databases keep the identity they had before `dtype` existed.
+  const configSha256 = sha256(JSON.stringify({ compression: config.compression, calibration: { ...config.calibration, length }, model: mHash, ...(config.dtype === 'f16' && { dtype: 'f16' }) }));
   const manifestFile = join(config.outDir, 'manifest.json');
   let kept: string | null = null;
   if (existsSync(manifestFile)) {
@@ -62,7 +63,8 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
       if (tensors.length > 0) {
         const file = `${unit.layer.weight.replace(/\//g, '.')}.safetensors`;
         const levels = Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape: unit.layer.shape, data }]));
-        writeFileAtomically(join(config.outDir, file), (path) => writeSafetensors(path, levels, { unit: entry.name }));
+        if (config.dtype === 'f16') checkF16Range(tensors, entry.name, config.source);
+        writeFileAtomically(join(config.outDir, file), (path) => writeSafetensors(path, levels, { unit: entry.name }, config.dtype === 'f16' ? 'F16' : 'F32'));
         entry.file = file;
         entry.sha256 = await fileHash(join(config.outDir, file));
       }
@@ -88,6 +90,7 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
     budget,
     uniform,
     units: entries,
+    ...(config.dtype === 'f16' && { dtype: 'f16' as const }),
     buildSeconds: (Date.now() - started) / 1000,
   };
   writeFileAtomically(manifestFile, (path) => writeFileSync(path, JSON.stringify(manifest, null, 1) + '\n'));
@@ -123,4 +126,13 @@ export function databaseBudget(c: Compression, entries: UnitEntry[]): Budget {
     return c.tolerance >= 1 ? { mode: 'atMost', total: most } : { mode: 'equal', total: most * (1 - c.tolerance / 2), tolerance: (most * c.tolerance) / 2 };
   }
   return { mode: 'equal', total: entries.length - Math.round(c.target * entries.length), tolerance: 0 };
+}
+
+/** Refuses, in one line, a level that float16 cannot hold. */
+function checkF16Range(tensors: { level: number; data: Float32Array }[], unit: string, source: string): void {
+  for (const { level, data } of tensors) {
+    let largest = 0;
+    for (const x of data) largest = Math.max(largest, Math.abs(x));
+    if (largest > F16_MAX) throw new UserError(`${source}: dtype: level ${level} of ${unit} holds ${largest.toPrecision(3)}, beyond float16's ±${F16_MAX}; use "dtype": "f32"`);
+  }
 }

@@ -10,6 +10,8 @@ export const databaseConfigSchema = z.strictObject({
   model: z.string().min(1),
   /** Where the database goes (manifest.json + one safetensors file per unit), relative to the config file. */
   out: z.string().min(1),
+  /** How level tensors are stored: f32, or f16 (half the disk and memory; values rounded to float16, a level past ±65504 refused). */
+  dtype: z.enum(['f32', 'f16']).default('f32'),
   /** The layers that become units, by unit name (e.g. "h.0.mlp.c_fc", "UPN1"); default: every compressible layer. Others stay dense. */
   units: z.array(z.string().min(1)).min(1).optional(),
   compression: z.discriminatedUnion('type', [

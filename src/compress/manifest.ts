@@ -50,6 +50,8 @@ export interface Manifest {
   budget: Budget;
   uniform: Genome;
   units: UnitEntry[];
+  /** Level tensors stored as float16 (absent: float32). */
+  dtype?: 'f16';
   buildSeconds: number;
 }
 

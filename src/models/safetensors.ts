@@ -132,14 +132,19 @@ export function float32(st: SafeTensors, name: string, shape: number[], file: st
   }
 }
 
-/** Writes float32 tensors in the order given (the format sorts nothing; readers use the offsets). */
-export function writeSafetensors(file: string, tensors: Record<string, { shape: number[]; data: Float32Array }>, metadata: Record<string, string> = {}): void {
+/**
+ * Writes float32 tensors in the order given (the format sorts nothing; readers use the offsets),
+ * stored as F32, or as F16 rounded to nearest even (values past ±65504 become ±infinity: callers
+ * that store F16 check the range first).
+ */
+export function writeSafetensors(file: string, tensors: Record<string, { shape: number[]; data: Float32Array }>, metadata: Record<string, string> = {}, dtype: 'F32' | 'F16' = 'F32'): void {
   const header: Record<string, unknown> = Object.keys(metadata).length ? { __metadata__: metadata } : {};
+  const width = BYTES[dtype];
   let offset = 0;
   for (const [name, { shape, data }] of Object.entries(tensors)) {
     if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`writeSafetensors: "${name}" has ${data.length} values for shape [${shape}]`);
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
-    offset += data.byteLength;
+    header[name] = { dtype, shape, data_offsets: [offset, offset + width * data.length] };
+    offset += width * data.length;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8); // keeps tensor data 8-byte aligned
@@ -149,9 +154,10 @@ export function writeSafetensors(file: string, tensors: Record<string, { shape: 
   headerBytes.copy(out, 8);
   let at = 8 + headerBytes.length;
   for (const { data } of Object.values(tensors)) {
-    const le = new DataView(out.buffer, out.byteOffset + at, data.byteLength);
-    for (let i = 0; i < data.length; i++) le.setFloat32(4 * i, data[i], true);
-    at += data.byteLength;
+    const le = new DataView(out.buffer, out.byteOffset + at, width * data.length);
+    if (dtype === 'F32') for (let i = 0; i < data.length; i++) le.setFloat32(4 * i, data[i], true);
+    else for (let i = 0; i < data.length; i++) le.setUint16(2 * i, floatToF16Bits(data[i]), true);
+    at += width * data.length;
   }
   writeFileSync(file, out);
 }
@@ -162,7 +168,40 @@ function bf16ToFloat(bits: number): number {
   return buf.getFloat32(0);
 }
 
-function f16ToFloat(bits: number): number {
+/** The largest finite float16. */
+export const F16_MAX = 65504;
+
+const f32 = new Float32Array(1);
+const f32Bits = new Uint32Array(f32.buffer);
+
+/** IEEE half-precision bits of a float32, rounded to nearest even; subnormals kept, overflow to infinity. */
+export function floatToF16Bits(x: number): number {
+  f32[0] = x;
+  const b = f32Bits[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exponent = (b >>> 23) & 0xff;
+  let mantissa = b & 0x7fffff;
+  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
+  const e = exponent - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  let shift = 13;
+  let half: number;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mantissa |= 0x800000;
+    shift = 14 - e;
+    half = mantissa >>> shift;
+  } else {
+    half = (e << 10) | (mantissa >>> 13);
+  }
+  const rest = mantissa & ((1 << shift) - 1);
+  const halfway = 1 << (shift - 1);
+  // A carry out of the mantissa lands in the exponent, which is the right rounding too.
+  if (rest > halfway || (rest === halfway && half & 1)) half++;
+  return sign | half;
+}
+
+export function f16ToFloat(bits: number): number {
   const sign = bits & 0x8000 ? -1 : 1;
   const exponent = (bits >> 10) & 0x1f;
   const fraction = bits & 0x3ff;
