@@ -15,7 +15,7 @@ import { loadPictures } from '../data/fashion.js';
 import { initTensorflow } from '../runtime/tfjs.js';
 import { createReporter, type ProgressMode } from './progress.js';
 import { executeRun, type Executor } from './execute.js';
-import { addWorkerCommand, remoteOptions, showExecutor, type RemoteFlags } from './worker.js';
+import { addWorkerCommand, showExecutor, withRemoteOptions, type RemoteFlags } from './worker.js';
 import { checkOutPath, makeOutDir, writeOut } from './output.js';
 import { SEARCH_STATE_SINCE, VERSION, resumableSearchState } from '../version.js';
 import { buildDatabaseCommand, describeManifest, loadExperiment } from './db.js';
@@ -230,8 +230,7 @@ export function buildProgram(): Command {
   const runCommand = (name: string, description: string) =>
     program.command(name).description(description).argument('<run-id>', 'the run (see evosearch list)', runIdArgument).addOption(dbOption());
 
-  program
-    .command('run')
+  withRemoteOptions(program.command('run'))
     .description('launch a search experiment from a JSON file')
     .argument('<experiment>', 'experiment JSON file')
     .addOption(dbOption())
@@ -241,9 +240,6 @@ export function buildProgram(): Command {
     .option('--backend <name>', 'model evaluation: onnx (onnxruntime, default) or tfjs (TensorFlow.js)')
     .option('--device <name>', 'onnx execution provider: cpu (default), cuda or webgpu')
     .option('--sweep <budgets>', 'one search per budget, comma-separated, each from the previous best (replaces the experiment\'s "sweep")', sweepList)
-    .addOption(remoteOptions.redis())
-    .addOption(remoteOptions.queue())
-    .addOption(remoteOptions.wait())
     .option('--json', 'machine-readable output on stdout, no progress')
     .action(async (file: string, opts: Common & { runId?: string; workers?: number; out?: string; backend?: string; device?: string; sweep?: (number | string)[] }) => {
       const flags = backendFlags(opts);
@@ -262,8 +258,7 @@ export function buildProgram(): Command {
       });
     });
 
-  program
-    .command('baseline')
+  withRemoteOptions(program.command('baseline'))
     .description(`a per-layer heuristic on an experiment's space and budget, stored as a run (${BASELINE_METHODS.join(', ')})`)
     .argument('<method>', `${BASELINE_METHODS.join(' | ')}`, (value: string) => (BASELINE_METHODS as readonly string[]).includes(value) ? (value as BaselineMethod) : fail(`baseline: <method>: expected ${BASELINE_METHODS.join(', ')}, got "${value}"`))
     .argument('<experiment>', 'experiment JSON file: its space, fitness and seed; its strategy only sets the fidelity budget')
@@ -274,9 +269,6 @@ export function buildProgram(): Command {
     .option('--owl-m <list>', 'owl: outlier multipliers M to try, comma-separated', numberList, [3, 5, 7, 10])
     .option('--owl-lambda <list>', 'owl: sparsity band half-widths λ to try, comma-separated', numberList, [0.02, 0.05, 0.08, 0.1, 0.2])
     .addOption(new Option('--owl-scope <scope>', 'owl: an outlier against its layer\'s mean score, or its transformer block\'s (OWL\'s code)').choices(['layer', 'block']).default('layer'))
-    .addOption(remoteOptions.redis())
-    .addOption(remoteOptions.queue())
-    .addOption(remoteOptions.wait())
     .option('--json', 'machine-readable output on stdout, no progress')
     .action(async (method: BaselineMethod, file: string, opts: Common & { runId?: string; workers?: number; out?: string; owlM: number[]; owlLambda: number[]; owlScope: OutlierScope }) => {
       if (opts.out) checkOutPath(opts.out);
@@ -293,11 +285,8 @@ export function buildProgram(): Command {
       });
     });
 
-  runCommand('resume', 'continue an interrupted run from its last checkpoint')
+  withRemoteOptions(runCommand('resume', 'continue an interrupted run from its last checkpoint'))
     .option('--workers <n>', 'worker threads', positiveInt)
-    .addOption(remoteOptions.redis())
-    .addOption(remoteOptions.queue())
-    .addOption(remoteOptions.wait())
     .option('--out <file>', 'also export the best configuration here when done')
     .option('--json', 'machine-readable output')
     .action(async (runId: string, opts: Common & { workers?: number; out?: string }) => {

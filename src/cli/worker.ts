@@ -31,11 +31,15 @@ const queueName = (value: string) => {
   return value;
 };
 
-export const remoteOptions = {
-  redis: () => new Option('--redis <url>', 'evaluate on remote workers (evosearch worker) through this Redis: redis://[user:password@]host:port, or rediss:// for TLS').argParser(redisUrl).conflicts('workers'),
-  queue: () => new Option('--queue <name>', 'the job queue in that Redis').argParser(queueName).default(DEFAULT_QUEUE),
-  wait: () => new Option('--redis-wait <seconds>', 'how long Redis may be unreachable before the run stops (resumable)').argParser(seconds).default(60),
-};
+const queueOption = () => new Option('--queue <name>', 'the job queue in that Redis').argParser(queueName).default(DEFAULT_QUEUE);
+
+/** `--redis`, `--queue` and `--redis-wait`, for the commands that run searches. */
+export function withRemoteOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--redis <url>', 'evaluate on remote workers (evosearch worker) through this Redis: redis://[user:password@]host:port, or rediss:// for TLS').argParser(redisUrl).conflicts('workers'))
+    .addOption(queueOption())
+    .addOption(new Option('--redis-wait <seconds>', 'how long Redis may be unreachable before the run stops (resumable)').argParser(seconds).default(60));
+}
 
 export const showExecutor = (e: Executor): string => ('workers' in e ? `${e.workers} workers` : `remote workers on ${showRedis(e.redis)}, queue "${e.queue}"`);
 
@@ -46,7 +50,7 @@ export function addWorkerCommand(program: Command): void {
     .command('worker')
     .description('evaluate the jobs that runs started with --redis send, until stopped (Ctrl-C finishes the jobs in hand)')
     .requiredOption('--redis <url>', 'the Redis the coordinators use: redis://[user:password@]host:port, or rediss:// for TLS', redisUrl)
-    .addOption(remoteOptions.queue())
+    .addOption(queueOption())
     .addOption(new Option('--device <device>', 'cpu, or cuda:N: model fitnesses run on GPU N (start one worker per GPU)').argParser((v) => (/^(cpu|cuda:\d+)$/.test(v) ? v : fail('expected cpu or cuda:N'))))
     .option('--concurrency <n>', 'jobs evaluated at once, each in its own thread', (v) => (Number.isInteger(Number(v)) && Number(v) >= 1 ? Number(v) : fail('expected a positive integer')), 1)
     .option('--allow-module <path>', 'a fitness module this worker may load (repeatable); others are refused', collect, [])

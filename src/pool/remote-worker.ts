@@ -118,24 +118,36 @@ export class RemoteWorker {
   }
 
   private async process(job: Job<EvaluationJob, number[]>, token: string | undefined): Promise<number[]> {
-    const entry = await this.setupOf(job.data.setup);
-    if ('refused' in entry) {
-      this.opts.log(`refused job ${job.id} of run "${job.name}": ${entry.refused}`);
-      throw new UnrecoverableError(encodeFailure({ index: -1, message: `worker ${this.name} refused a job of run "${job.name}": ${entry.refused}` }));
-    }
-    const lockMs = entry.setup.lockMs;
-    if (token) await job.extendLock(token, lockMs);
-    const renew = setInterval(() => void (token && job.extendLock(token, lockMs).catch(() => undefined)), lockMs / 2);
-    entry.busy++;
+    // The lock is renewed from the start: checking a run's files (hashing a large database) can
+    // take longer than a lock. Until the run's own lock time is known, the default one.
+    let lockMs = DEFAULT_LOCK_SECONDS * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const renew = () => {
+      if (token) void job.extendLock(token, lockMs).catch(() => undefined);
+      timer = setTimeout(renew, lockMs / 2);
+    };
+    timer = setTimeout(renew, lockMs / 2);
+    let entry: Loaded | undefined;
     try {
+      entry = await this.setupOf(job.data.setup);
+      if ('refused' in entry) {
+        this.opts.log(`refused job ${job.id} of run "${job.name}": ${entry.refused}`);
+        throw new UnrecoverableError(encodeFailure({ index: -1, message: `worker ${this.name} refused a job of run "${job.name}": ${entry.refused}` }));
+      }
+      lockMs = entry.setup.lockMs;
+      clearTimeout(timer);
+      renew();
+      entry.busy++;
       return await entry.pool.evaluate(job.data.genomes, job.data.fidelity);
     } catch (err) {
       if (!(err instanceof CandidateError)) throw err;
       throw new UnrecoverableError(encodeFailure({ index: err.index, message: `${err.index < 0 ? err.message : err.reason} (on worker ${this.name})` }));
     } finally {
-      entry.busy--;
-      clearInterval(renew);
-      if (entry.retired && entry.busy === 0) void entry.pool.close();
+      clearTimeout(timer);
+      if (entry && 'pool' in entry) {
+        entry.busy--;
+        if (entry.retired && entry.busy === 0) void entry.pool.close();
+      }
     }
   }
 
