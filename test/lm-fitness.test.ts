@@ -1,4 +1,4 @@
-import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { describe, expect, it, beforeAll, afterAll, vi } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildDatabase } from '../src/compress/build.js';
@@ -7,6 +7,7 @@ import type { Manifest } from '../src/compress/manifest.js';
 import { readUnitLevels } from './helpers.js';
 import { weightShapes } from '../src/models/config.js';
 import { LmFitness, type LmFitnessSpec } from '../src/fitness/lm.js';
+import { StitchedModel } from '../src/fitness/stitched-model.js';
 import { loadTransformer } from '../src/models/transformer.js';
 import { readTokenizer } from '../src/models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../src/data/text.js';
@@ -65,6 +66,21 @@ describe('language-model fitness', () => {
     const fresh = await fitness({ cacheMiB: 0.05, levelCacheMiB: 0.2 }); // room for one teacher window and one level tensor
     await fresh.evaluate(uniform(), { budget: 2, slice: 0 });
     expect(await fresh.evaluate(skewed(), { budget: 1, slice: 1 })).toBe(first);
+  });
+
+  it('runs the model only on windows it has not scored for the same configuration, and gives the same value as a fresh worker', async () => {
+    const runs = vi.spyOn(StitchedModel.prototype, 'run');
+    const warm = await fitness();
+    await warm.evaluate(skewed(), { budget: 1, slice: 2 }); // windows 4, 5 (and the teacher's)
+    runs.mockClear();
+    const reused = await warm.evaluate(skewed(), { budget: 2, slice: 2 }); // windows 4, 5, 0, 1
+    expect(runs).toHaveBeenCalledTimes(2 + 2); // two new windows: the candidate's and the teacher's logits
+    runs.mockClear();
+    expect(await warm.evaluate(skewed(), { budget: 2, slice: 2 })).toBe(reused);
+    expect(runs).not.toHaveBeenCalled();
+    const fresh = await fitness();
+    expect(await fresh.evaluate(skewed(), { budget: 2, slice: 2 })).toBe(reused);
+    runs.mockRestore();
   });
 
   it('reads ⌈budget · windows⌉ windows of the slice: racing budgets see more text', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Genome, Fidelity } from '../space/space.js';
+import { genomeKey, type Genome, type Fidelity } from '../space/space.js';
+import { ByteLru } from '../runtime/byte-lru.js';
 import { loadTransformer, type Transformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import { createTransformerRunner } from '../models/transformer-runner.js';
@@ -43,6 +44,8 @@ type Teacher = { full: Float32Array } | { top: { ids: Uint16Array; logp: Float32
  */
 export class LmFitness implements Fitness {
   private readonly teachers: DenseOutputs<Teacher>;
+  /** Per-window values of configurations already scored here, by configuration and window. */
+  private readonly scored = new ByteLru<string, number>(SCORED_CACHE_BYTES);
 
   private constructor(
     readonly spec: LmFitnessSpec,
@@ -76,14 +79,26 @@ export class LmFitness implements Fitness {
     return samplesFor(fidelity, lmLayout(this.spec));
   }
 
+  /**
+   * The mean over the fidelity's windows of each window's KL (or NLL). A window this worker has
+   * already scored for the same configuration (a racing stage's larger budget reads the smaller
+   * one's windows again; a later generation meets the same configuration and slice) is not run
+   * again: its value is the same number, so the result does not depend on which worker had it.
+   */
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
-    this.stitched.stitch(genome);
+    const key = genomeKey(genome);
     let total = 0;
     const indices = this.windowsFor(fidelity);
     for (const index of indices) {
-      const window = this.pool[index];
-      const logits = await this.logits(window);
-      total += this.spec.type === 'ppl' ? meanNll(logits, window.subarray(1), this.vocab) : kl(await this.teachers.get(index), logits, this.vocab);
+      let value = this.scored.get(`${key}|${index}`);
+      if (value === undefined) {
+        this.stitched.stitch(genome);
+        const window = this.pool[index];
+        const logits = await this.logits(window);
+        value = this.spec.type === 'ppl' ? meanNll(logits, window.subarray(1), this.vocab) : kl(await this.teachers.get(index), logits, this.vocab);
+        this.scored.set(`${key}|${index}`, value, SCORED_ENTRY_BYTES + key.length);
+      }
+      total += value;
     }
     const mean = total / indices.length;
     return this.spec.type === 'ppl' ? Math.exp(mean) : mean;
@@ -137,6 +152,11 @@ export class LmFitness implements Fitness {
 export function lmLayout(spec: Pick<LmFitnessSpec, 'windows' | 'slices' | 'validationSlices'>): SampleLayout {
   return { perBudget: spec.windows, slices: spec.slices, validationSlices: spec.validationSlices };
 }
+
+/** Memory for per-window values already scored (about a million entries of a 24-unit model). */
+const SCORED_CACHE_BYTES = 64 * 2 ** 20;
+/** A cached per-window value: the number, the map entry and the window index in its key. */
+const SCORED_ENTRY_BYTES = 64;
 
 /** The held-out measurement uses as many windows as training's own held-out perplexity. */
 const HELD_OUT_WINDOWS = 64;
