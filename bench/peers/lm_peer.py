@@ -47,7 +47,13 @@ class Gpt2:
         self.w = {k[len('transformer.'):] if k.startswith('transformer.') else k: v for k, v in read_safetensors(f'{model_dir}/model.safetensors').items()}
 
     @torch.inference_mode()
-    def logits(self, tokens):
+    def logits(self, tokens, grams=None):
+        """Logits [T, vocab]; with `grams`, adds XᵀX of every linear layer's input X to grams[weight name]."""
+        def tap(x, name):
+            if grams is not None:
+                grams[name] = grams.get(name, 0) + x.T @ x
+            return x
+
         w, d, H = self.w, self.d, self.heads
         T = tokens.shape[0]
         x = w['wte.weight'][tokens] + w['wpe.weight'][:T]
@@ -55,14 +61,14 @@ class Gpt2:
         for i in range(self.layers):
             p = f'h.{i}.'
             h = F.layer_norm(x, (d,), w[p + 'ln_1.weight'], w[p + 'ln_1.bias'], self.eps)
-            q, k, v = torch.addmm(w[p + 'attn.c_attn.bias'], h, w[p + 'attn.c_attn.weight']).split(d, dim=1)
+            q, k, v = torch.addmm(w[p + 'attn.c_attn.bias'], tap(h, p + 'attn.c_attn.weight'), w[p + 'attn.c_attn.weight']).split(d, dim=1)
             q, k, v = (t.view(T, H, d // H).transpose(0, 1) for t in (q, k, v))
             att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d // H) + mask, dim=-1)
             a = (att @ v).transpose(0, 1).reshape(T, d)
-            x = x + torch.addmm(w[p + 'attn.c_proj.bias'], a, w[p + 'attn.c_proj.weight'])
+            x = x + torch.addmm(w[p + 'attn.c_proj.bias'], tap(a, p + 'attn.c_proj.weight'), w[p + 'attn.c_proj.weight'])
             h2 = F.layer_norm(x, (d,), w[p + 'ln_2.weight'], w[p + 'ln_2.bias'], self.eps)
-            f = F.gelu(torch.addmm(w[p + 'mlp.c_fc.bias'], h2, w[p + 'mlp.c_fc.weight']), approximate='tanh')
-            x = x + torch.addmm(w[p + 'mlp.c_proj.bias'], f, w[p + 'mlp.c_proj.weight'])
+            f = F.gelu(torch.addmm(w[p + 'mlp.c_fc.bias'], tap(h2, p + 'mlp.c_fc.weight'), w[p + 'mlp.c_fc.weight']), approximate='tanh')
+            x = x + torch.addmm(w[p + 'mlp.c_proj.bias'], tap(f, p + 'mlp.c_proj.weight'), w[p + 'mlp.c_proj.weight'])
         return F.layer_norm(x, (d,), w['ln_f.weight'], w['ln_f.bias'], self.eps) @ w['wte.weight'].T
 
 
@@ -97,6 +103,54 @@ class Database:
             self.current[i] = level
 
 
+def sparsegpt(W, U, count, blocksize=128):
+    """SparseGPT (Frantar and Alistarh, 2023) with lazy block updates, as in its reference code:
+    W [rows, cols], U the upper Cholesky factor of the damped inverse Hessian; prunes exactly
+    `count` weights, spread over the column blocks as evosearch spreads them."""
+    W = W.clone()
+    rows, cols = W.shape
+    for i1 in range(0, cols, blocksize):
+        i2 = min(i1 + blocksize, cols)
+        k = round(count * i2 / cols) - round(count * i1 / cols)
+        W1 = W[:, i1:i2].clone()
+        Err1 = torch.zeros_like(W1)
+        U1 = U[i1:i2, i1:i2]
+        mask = torch.zeros_like(W1, dtype=torch.bool)
+        if k > 0:
+            saliency = (W1 / torch.diag(U1).reshape(1, -1)) ** 2
+            mask.view(-1)[torch.topk(saliency.flatten(), k, largest=False).indices] = True
+        for i in range(i2 - i1):
+            w = W1[:, i]
+            q = w.masked_fill(mask[:, i], 0)
+            err = (w - q) / U1[i, i]
+            W1[:, i:] -= err.unsqueeze(1) @ U1[i, i:].unsqueeze(0)
+            Err1[:, i] = err
+        W[:, i1:i2] = W1.masked_fill(mask, 0)
+        W[:, i2:] -= Err1 @ U[i1:i2, i2:]
+    return W
+
+
+def build_database(model, units, windows, T, damping, out_dir):
+    """The SparseGPT level database: Hessians XᵀX from the calibration windows, then every level
+    of every layer (the manifest's sparsities), written as raw float32 files. Returns seconds."""
+    start = time.perf_counter()
+    grams = {}
+    for x in windows:
+        model.logits(torch.from_numpy(x[:T].copy()), grams)
+    with torch.inference_mode():
+        for u in units:
+            name = u['weights'][0]
+            W = model.w[name].T.contiguous().double()  # Conv1D [in, out] → [out, in]
+            H = grams[name].double().clone()
+            dead = torch.diag(H) == 0
+            H[dead, dead] = 1
+            H += damping * torch.mean(torch.diag(H)) * torch.eye(H.shape[0], dtype=H.dtype)
+            U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+            levels = [sparsegpt(W, U, round(level['value'] * W.numel())).float().T.contiguous() for level in u['levels']]
+            torch.stack(levels).numpy().tofile(f"{out_dir}/{name}.bin")
+    return time.perf_counter() - start
+
+
 def openblas_core():
     """The kernel OpenBLAS chose (or was told to use with OPENBLAS_CORETYPE), read from the library itself."""
     with open('/proc/self/maps') as f:
@@ -120,6 +174,15 @@ def main():
     # A small product first, so that OpenBLAS is loaded before it is asked for its kernel.
     torch.ones(64, 64) @ torch.ones(64, 64)
     print(json.dumps({'peer': 'pytorch', 'torch': torch.__version__, 'threads': torch.get_num_threads(), 'openblas_core': openblas_core()}), flush=True)
+
+    build = job.get('build')
+    if build:
+        windows = np.fromfile(build['windows'], dtype=np.uint16).reshape(-1, T + 1).astype(np.int64)
+        with open(f"{job['database']}/manifest.json") as f:
+            units = json.load(f)['units']
+        seconds = build_database(model, units, windows, T, build['damping'], build['out'])
+        print(json.dumps({'build': 'sparsegpt', 'seconds': seconds, 'levels': sum(len(u['levels']) for u in units)}), flush=True)
+        return
 
     check = job.get('check')
     if check:
@@ -145,7 +208,8 @@ def main():
                     total += float(F.kl_div(logq, p, log_target=True, reduction='sum')) / T
             return total / len(inputs)
 
-        fitness(job['genomes'][0])  # level files read, caches warm
+        for genome in job['warmUp']:  # level files read, caches warm, as the project's workers are
+            fitness(genome)
         seconds, values = [], []
         for genome in job['genomes']:
             start = time.perf_counter()

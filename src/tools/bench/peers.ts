@@ -2,16 +2,19 @@
  * `npm run bench:peers`: evosearch's KL fitness against EvoPress's evaluation in PyTorch
  * (bench/peers/lm_peer.py, Debian's python3-torch, installed if missing), on the same model, the
  * same level database (the reference LM's SparseGPT 60%), the same windows and the same
- * configurations, on 1 and on 2 cores. The peer's logits are checked against ONNX's first. Prints
- * one table of seconds per evaluation (medians) and project/peer ratios, from one run.
+ * configurations, on 1 and on 2 cores, and the SparseGPT level database built by both. The peer's
+ * logits are checked against ONNX's first. Prints one table of seconds per evaluation (medians),
+ * build seconds and project/peer ratios, from one run.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LmFitness, type LmFitnessSpec } from '../../fitness/lm.js';
 import { readManifest } from '../../compress/manifest.js';
+import { buildDatabase } from '../../compress/build.js';
+import { loadDatabaseConfig } from '../../compress/config.js';
 import { WorkerPool } from '../../pool/pool.js';
 import { Rng } from '../../rng/rng.js';
 import type { Genome } from '../../space/space.js';
@@ -87,8 +90,13 @@ const specFor = (windows: number): LmFitnessSpec => ({
   model: MODEL,
 });
 
-async function projectOneCore(fitness: LmFitness, genomes: Genome[]): Promise<{ seconds: number; values: number[] }> {
-  await fitness.evaluate(genomes[0], { budget: 1, slice: 0 }); // dense outputs cached, levels read
+/**
+ * Seconds per evaluation of configurations new to the worker: warmed on other configurations
+ * (dense outputs cached, level files read), since a worker reuses the windows it has already
+ * scored for a configuration.
+ */
+async function projectOneCore(fitness: LmFitness, genomes: Genome[], warmUp: Genome[]): Promise<{ seconds: number; values: number[] }> {
+  for (const g of warmUp) await fitness.evaluate(g, { budget: 1, slice: 0 });
   const seconds: number[] = [];
   const values: number[] = [];
   for (const g of genomes) {
@@ -99,14 +107,14 @@ async function projectOneCore(fitness: LmFitness, genomes: Genome[]): Promise<{ 
   return { seconds: median(seconds), values };
 }
 
-/** Two worker threads, as a search runs them: wall time over the evaluations of a warm pool. */
-async function projectTwoCores(spec: LmFitnessSpec, space: Space, genomes: Genome[]): Promise<number> {
+/** Two worker threads, as a search runs them: wall time over evaluations of configurations new to a warm pool. */
+async function projectTwoCores(spec: LmFitnessSpec, space: Space, genomes: Genome[], warmUp: Genome[]): Promise<number> {
   const pool = new WorkerPool({ fitness: spec, space, seed: 1 }, 2);
   try {
-    await pool.evaluate([...genomes, ...genomes], { budget: 1, slice: 0 }); // both workers warm
+    await pool.evaluate(warmUp, { budget: 1, slice: 0 }); // both workers warm
     const t = performance.now();
-    await pool.evaluate([...genomes, ...genomes], { budget: 1, slice: 0 });
-    return (performance.now() - t) / 1000 / (2 * genomes.length);
+    await pool.evaluate(genomes, { budget: 1, slice: 0 });
+    return (performance.now() - t) / 1000 / genomes.length;
   } finally {
     await pool.close();
   }
@@ -120,7 +128,9 @@ try {
   console.log(`OpenBLAS kernels on a 512² product, 1 thread, GFLOP/s: ${blas.table}; the peer runs with ${blas.env.OPENBLAS_CORETYPE ? `OPENBLAS_CORETYPE=${blas.env.OPENBLAS_CORETYPE}` : 'OpenBLAS\'s own choice'}`);
   const manifest = readManifest(DATABASE);
   const space: Space = { units: manifest.units.map((u) => ({ name: u.name, levels: u.levels.map((l) => l.value), cost: u.levels.map((l) => l.cost) })), budget: manifest.budget } as Space;
-  const genomes = randomGenomes(space, GENOMES);
+  // Distinct configurations: the timed ones (twice as many for two workers), then the warm-up ones.
+  const all = randomGenomes(space, 2 * GENOMES + 4);
+  const [genomes, pairGenomes, warmUp] = [all.slice(0, GENOMES), all.slice(0, 2 * GENOMES), all.slice(2 * GENOMES)];
   const cases: { tokens: number; windows: string }[] = [];
   const project = new Map<number, { one: number; two: number; values: number[] }>();
   let check: Record<string, unknown> | null = null;
@@ -139,9 +149,9 @@ try {
       writeFileSync(join(dir, 'candidate.bin'), Buffer.from(candidate.buffer, candidate.byteOffset, candidate.byteLength));
       check = { window: join(dir, 'window.bin'), dense: join(dir, 'dense.bin'), candidate: join(dir, 'candidate.bin'), genome: genomes[0] };
     }
-    const one = await projectOneCore(fitness, genomes);
+    const one = await projectOneCore(fitness, genomes, warmUp);
     await fitness.close();
-    const two = await projectTwoCores(spec, space, genomes);
+    const two = await projectTwoCores(spec, space, pairGenomes, warmUp);
     project.set(tokens, { one: one.seconds, two, values: one.values });
     console.log(`project, ${tokens} tokens: ${one.seconds.toFixed(3)} s/eval on 1 core, ${two.toFixed(3)} on 2`);
   }
@@ -149,7 +159,7 @@ try {
   const peer = new Map<string, number>();
   const runPeer = (threads: number, copies: number, withCheck: boolean) => {
     const job = join(dir, `job-${threads}.json`);
-    writeFileSync(job, JSON.stringify({ model: MODEL, database: DATABASE, length: LENGTH, threads, genomes, cases, check: withCheck ? check : null }));
+    writeFileSync(job, JSON.stringify({ model: MODEL, database: DATABASE, length: LENGTH, threads, genomes, warmUp, cases, check: withCheck ? check : null }));
     const env = { ...process.env, ...blas.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
     const children = Array.from({ length: copies }, () => spawn(PYTHON, [join(ROOT, 'bench', 'peers', 'lm_peer.py'), job], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
     return Promise.all(
@@ -181,6 +191,28 @@ try {
       peer.set(key, Math.min(peer.get(key) ?? Infinity, perEval));
     }
   }
+  // Level database: SparseGPT 60% of the reference LM, every level of every layer, from scratch.
+  const calibrationWindows = join(dir, 'calibration.bin');
+  const firstCase = await LmFitness.load(specFor(32));
+  writeFileSync(calibrationWindows, Buffer.concat(firstCase.pool.slice(0, 32).map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength))));
+  await firstCase.close();
+  const configFile = join(dir, 'db.json');
+  writeFileSync(configFile, JSON.stringify({ model: MODEL, out: join(dir, 'db'), compression: { type: 'sparsity', method: 'sparsegpt', target: 0.6 }, calibration: { windows: 32 } }));
+  const started = performance.now();
+  const built = await buildDatabase(loadDatabaseConfig(configFile));
+  const projectBuild = (performance.now() - started) / 1000;
+  const levels = built.manifest.units.reduce((n, u) => n + u.levels.length, 0);
+  console.log(`project: SparseGPT 60% database built in ${projectBuild.toFixed(1)} s (${levels} levels, 1 core: the build is single-threaded)`);
+  const peerBuild = new Map<number, number>();
+  for (const threads of [1, 2]) {
+    const job = join(dir, `build-${threads}.json`);
+    mkdirSync(join(dir, `peer-db-${threads}`));
+    writeFileSync(job, JSON.stringify({ model: MODEL, database: DATABASE, length: LENGTH, threads, build: { windows: calibrationWindows, damping: 0.01, out: join(dir, `peer-db-${threads}`) } }));
+    const r = JSON.parse(run(PYTHON, [join(ROOT, 'bench', 'peers', 'lm_peer.py'), job], { ...blas.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) }).trim().split('\n').pop()!);
+    peerBuild.set(threads, r.seconds);
+    console.log(`peer: the same database (${r.levels} levels, float64 as the project) in ${r.seconds.toFixed(1)} s with ${threads} thread(s)`);
+  }
+
   console.log('\n| case | project s/eval | peer s/eval (2 cores: its better setting) | project/peer (below 1: the project is faster) |\n|---|---|---|---|');
   for (const tokens of TOKENS) {
     for (const cores of [1, 2]) {
@@ -188,6 +220,10 @@ try {
       const theirs = peer.get(`${tokens}/${cores}`)!;
       console.log(`| reference LM, ${tokens.toLocaleString('en')} tokens, ${cores} core${cores > 1 ? 's' : ''} | ${ours.toFixed(3)} | ${theirs.toFixed(3)} | ${(ours / theirs).toFixed(2)} |`);
     }
+  }
+  for (const cores of [1, 2]) {
+    const theirs = cores === 1 ? peerBuild.get(1)! : Math.min(peerBuild.get(1)!, peerBuild.get(2)!);
+    console.log(`| SparseGPT 60% database of the reference LM, ${cores} core${cores > 1 ? 's' : ''} (seconds) | ${projectBuild.toFixed(1)} | ${theirs.toFixed(1)} | ${(projectBuild / theirs).toFixed(2)} |`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
