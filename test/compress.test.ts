@@ -10,9 +10,10 @@ import { linearLayers, weightShapes, type LinearLayer } from '../src/models/conf
 import { readTokenizer } from '../src/models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../src/data/text.js';
 import { collectGrams } from '../src/compress/calibrate.js';
-import { cholesky, dampedHessian, inverseFromCholesky, inverseHessianFactor, matrix, reconstructionError, type Matrix } from '../src/compress/linalg.js';
+import { blockedCholesky, blockedLowerInverse, cholesky, dampedHessian, inverseHessianFactor, lowerInverse, matrix, reconstructionError, type Matrix } from '../src/compress/linalg.js';
+import { Gemm } from '../src/runtime/gemm.js';
 import { asRowsOut, fromRowsOut } from '../src/compress/levels.js';
-import { magnitudePrune, sparseGptPrune, wandaPrune } from '../src/compress/sparsify.js';
+import { magnitudePrune, smallest, sparseGptPrune, wandaPrune } from '../src/compress/sparsify.js';
 import { gptqQuantize, rtnQuantize } from '../src/compress/quantize.js';
 import { buildDatabase } from '../src/compress/build.js';
 import { loadDatabaseConfig } from '../src/compress/config.js';
@@ -36,7 +37,9 @@ const DAMPING = 0.01;
 const LONG = 300_000;
 
 const report: string[] = [];
-afterAll(() => {
+const gemm = new Gemm(1);
+afterAll(async () => {
+  await gemm.close();
   if (process.env.COMPRESS_REPORT) console.log(report.join('\n'));
 });
 
@@ -106,22 +109,40 @@ describe('linalg', () => {
     return multiply(transposeOf(x), x);
   };
 
-  it('cholesky and inverseFromCholesky invert a random SPD matrix', () => {
+  it('cholesky and lowerInverse factor and invert a random SPD matrix', () => {
     const a = randomSpd(40, 80);
     const L = cholesky(a);
     for (let i = 0; i < 40; i++) for (let j = i + 1; j < 40; j++) expect(L.data[i * 40 + j]).toBe(0);
     const llt = multiply(L, transposeOf(L));
     expect(Math.max(...llt.data.map((x, k) => Math.abs(x - a.data[k])))).toBeLessThan(1e-10 * 80);
-    expect(distanceFromIdentity(multiply(inverseFromCholesky(L), a))).toBeLessThan(1e-10);
-    expect(() => cholesky(matrix(2, 2, Float64Array.from([1, 2, 2, 1])))).toThrow(/not positive definite/);
+    const inverse = lowerInverse(L);
+    for (let i = 0; i < 40; i++) for (let j = i + 1; j < 40; j++) expect(inverse.data[i * 40 + j]).toBe(0);
+    expect(distanceFromIdentity(multiply(inverse, L))).toBeLessThan(1e-10);
+    expect(() => cholesky(matrix(2, 2, Float64Array.from([1, 2, 2, 1])))).toThrow(/not positive definite at column 1/);
   });
 
-  it('inverseHessianFactor gives upper-triangular U with UᵀU = (H + λ·mean(diag H)·I)⁻¹', () => {
-    for (const [n, samples] of [[48, 96], [64, 40]]) {
+  it('the blocked factorisation and inverse (products on onnxruntime) equal the plain ones, over whole and partial blocks', async () => {
+    for (const n of [128, 300]) {
+      const a = randomSpd(n, 2 * n);
+      const [plain, blocked] = [cholesky(a), await blockedCholesky(a, gemm)];
+      const scale = Math.max(...plain.data.map(Math.abs));
+      expect(Math.max(...blocked.data.map((x, k) => Math.abs(x - plain.data[k]))) / scale).toBeLessThan(1e-12);
+      const [plainInverse, blockedInverse] = [lowerInverse(plain), await blockedLowerInverse(plain, gemm)];
+      const inverseScale = Math.max(...plainInverse.data.map(Math.abs));
+      expect(Math.max(...blockedInverse.data.map((x, k) => Math.abs(x - plainInverse.data[k]))) / inverseScale).toBeLessThan(1e-12);
+    }
+    // A failure deep in a later block names the column in the whole matrix.
+    const a = randomSpd(200, 400);
+    for (let k = 0; k < 200; k++) a.data[150 * 200 + k] = a.data[k * 200 + 150] = 0;
+    await expect(blockedCholesky(a, gemm)).rejects.toThrow(/not positive definite at column 150/);
+  });
+
+  it('inverseHessianFactor gives upper-triangular U with UᵀU = (H + λ·mean(diag H)·I)⁻¹', async () => {
+    for (const [n, samples] of [[48, 96], [64, 40], [260, 300]]) {
       // 40 samples for 64 inputs: H itself is singular, only the damping makes it invertible.
       const h = randomSpd(n, samples);
       for (const damping of [0.01, 0.1]) {
-        const u = inverseHessianFactor(h, damping);
+        const u = await inverseHessianFactor(h, damping, gemm);
         let bad = 0;
         for (let i = 0; i < n; i++) {
           if (!(u.data[i * n + i] > 0)) bad++;
@@ -141,11 +162,11 @@ describe('linalg', () => {
     expect([...dampedHessian(matrix(2, 2), 0.1).data]).toEqual([1.1, 0, 0, 1.1]); // no activation at all: λ·1
   });
 
-  it('inverseHessianFactor treats an input no token activated as H_ii = 1', () => {
+  it('inverseHessianFactor treats an input no token activated as H_ii = 1', async () => {
     const n = 24;
     const h = randomSpd(n, 48);
     for (let k = 0; k < n; k++) h.data[5 * n + k] = h.data[k * n + 5] = 0;
-    const u = inverseHessianFactor(h, 0.01);
+    const u = await inverseHessianFactor(h, 0.01, gemm);
     expect(distanceFromIdentity(multiply(multiply(transposeOf(u), u), dampedHessian(h, 0.01)))).toBeLessThan(1e-8);
   });
 
@@ -160,11 +181,90 @@ describe('linalg', () => {
   });
 });
 
+describe('lazy compensation', () => {
+  const rng = Rng.fromSeed('compress-lazy');
+  const random = (rows: number, cols: number) => matrix(rows, cols, Float64Array.from({ length: rows * cols }, () => rng.normal()));
+
+  /** SparseGPT as its paper writes it: every pruning error compensated at once on every later column. */
+  function eagerSparseGpt(w: Matrix, u: Matrix, count: number, blockSize: number): Matrix {
+    const { rows, cols } = w;
+    const W = Float64Array.from(w.data);
+    for (let start = 0; start < cols; start += blockSize) {
+      const end = Math.min(cols, start + blockSize);
+      const width = end - start;
+      const k = Math.round((count * end) / cols) - Math.round((count * start) / cols);
+      const order = Array.from({ length: rows * width }, (_, i) => i);
+      const score = (i: number) => (W[Math.floor(i / width) * cols + start + (i % width)] / u.data[(start + (i % width)) * cols + start + (i % width)]) ** 2;
+      const pruned = new Set(order.sort((a, b) => score(a) - score(b) || a - b).slice(0, k).map((i) => Math.floor(i / width) * cols + start + (i % width)));
+      for (let c = start; c < end; c++) {
+        for (let r = 0; r < rows; r++) {
+          if (!pruned.has(r * cols + c)) continue;
+          const err = W[r * cols + c] / u.data[c * cols + c];
+          for (let j = c; j < cols; j++) W[r * cols + j] -= err * u.data[c * cols + j];
+          W[r * cols + c] = 0;
+        }
+      }
+    }
+    return matrix(rows, cols, W);
+  }
+
+  /** GPTQ the same way: each rounding error compensated at once; a group's grid from its compensated weights. */
+  function eagerGptq(w: Matrix, u: Matrix, bits: number, group: number): Matrix {
+    const { rows, cols } = w;
+    const W = Float64Array.from(w.data);
+    const max = 2 ** bits - 1;
+    const grids: { scale: number; zero: number }[] = [];
+    for (let c = 0; c < cols; c++) {
+      for (let r = 0; r < rows && c % group === 0; r++) {
+        const values = [0, ...W.subarray(r * cols + c, r * cols + Math.min(cols, c + group))];
+        const [lo, hi] = [Math.min(...values), Math.max(...values)];
+        grids[r] = hi === lo ? { scale: 1, zero: 0 } : { scale: (hi - lo) / max, zero: Math.round(-lo / ((hi - lo) / max)) };
+      }
+      for (let r = 0; r < rows; r++) {
+        const g = grids[r];
+        const q = (Math.min(max, Math.max(0, Math.round(W[r * cols + c] / g.scale) + g.zero)) - g.zero) * g.scale;
+        const err = (W[r * cols + c] - q) / u.data[c * cols + c];
+        for (let j = c + 1; j < cols; j++) W[r * cols + j] -= err * u.data[c * cols + j];
+        W[r * cols + c] = q;
+      }
+    }
+    return matrix(rows, cols, W);
+  }
+
+  const worstRelative = (a: Matrix, b: Matrix) => Math.max(...a.data.map((x, i) => Math.abs(x - b.data[i]))) / Math.max(...b.data.map(Math.abs));
+
+  it('SparseGPT and GPTQ with lazy blocks equal their eager forms (several blocks, a partial last one)', async () => {
+    const [rows, cols] = [37, 300];
+    const x = random(2 * cols, cols);
+    const u = await inverseHessianFactor(multiply(transposeOf(x), x), 0.01, gemm);
+    const w = random(rows, cols);
+    for (const [count, blockSize] of [[Math.round(0.6 * rows * cols), 128], [Math.round(0.3 * rows * cols), 64], [rows * cols, 128]]) {
+      const [lazy, eager] = [await sparseGptPrune(w, u, count, gemm, blockSize), eagerSparseGpt(w, u, count, blockSize)];
+      expect(zeros(lazy.data)).toBe(count);
+      expect(lazy.data.map((v) => (v === 0 ? 1 : 0))).toEqual(eager.data.map((v) => (v === 0 ? 1 : 0)));
+      if (count < rows * cols) expect(worstRelative(lazy, eager)).toBeLessThan(1e-10);
+    }
+    for (const [bits, group] of [[3, 32], [4, 128], [2, 100], [3, 8]]) {
+      const [lazy, eager] = [await gptqQuantize(w, u, bits, group, gemm), eagerGptq(w, u, bits, group)];
+      let differing = 0;
+      for (let i = 0; i < lazy.data.length; i++) if (Math.abs(lazy.data[i] - eager.data[i]) > 1e-9 * Math.max(1, Math.abs(eager.data[i]))) differing++;
+      expect(differing).toBe(0);
+    }
+  });
+
+  it('smallest takes the k smallest scores, ties to the lower index, in index order', () => {
+    expect([...smallest(Float64Array.from([3, 1, 2, 1, 0, 1]), 3)]).toEqual([1, 3, 4]);
+    expect([...smallest(Float64Array.from([3, 1, 2, 1, 0, 1]), 0)]).toEqual([]);
+    expect([...smallest(Float64Array.from([2, 2, 2]), 2)]).toEqual([0, 1]);
+    expect([...smallest(Float64Array.from([5, 4]), 7)]).toEqual([0, 1]);
+  });
+});
+
 describe('compression on real activations of the reference model', () => {
   let grams: Map<string, Matrix>;
-  const factors = new Map<string, Matrix>();
+  const factors = new Map<string, Promise<Matrix>>();
   const factor = (layer: LinearLayer) => {
-    if (!factors.has(layer.weight)) factors.set(layer.weight, inverseHessianFactor(grams.get(layer.weight)!, DAMPING));
+    if (!factors.has(layer.weight)) factors.set(layer.weight, inverseHessianFactor(grams.get(layer.weight)!, DAMPING, gemm));
     return factors.get(layer.weight)!;
   };
   const inputNorms = (layer: LinearLayer) => {
@@ -234,10 +334,10 @@ describe('compression on real activations of the reference model', () => {
     expect(worst / largest).toBeLessThan(1e-5);
   });
 
-  it('inverseHessianFactor inverts real damped Grams', () => {
+  it('inverseHessianFactor inverts real damped Grams', async () => {
     for (const weight of ['h.1.attn.c_attn.weight', 'h.1.mlp.c_proj.weight']) {
       const layer = layers.find((l) => l.weight === weight)!;
-      const u = factor(layer);
+      const u = await factor(layer);
       const worst = distanceFromIdentity(multiply(multiply(transposeOf(u), u), dampedHessian(grams.get(weight)!, DAMPING)));
       report.push(`UᵀU·H_damped − I on ${weight} (${layer.inFeatures} inputs): ${fmt(worst)}`);
       expect(worst).toBeLessThan(1e-8);
@@ -247,7 +347,7 @@ describe('compression on real activations of the reference model', () => {
   describe('pruning', () => {
     const block1 = () => layers.filter((l) => l.block === 1);
 
-    it('magnitude, Wanda and SparseGPT zero exactly `count` weights at 30%, 60% and 90% (block 1, every layer shape)', () => {
+    it('magnitude, Wanda and SparseGPT zero exactly `count` weights at 30%, 60% and 90% (block 1, every layer shape)', async () => {
       for (const layer of block1()) {
         const w = weightOf(layer);
         const numel = w.data.length;
@@ -257,7 +357,7 @@ describe('compression on real activations of the reference model', () => {
           const count = Math.round(fraction * numel);
           const mag = magnitudePrune(w, count);
           const wanda = wandaPrune(w, norms, count);
-          const sgpt = sparseGptPrune(w, factor(layer), count);
+          const sgpt = await sparseGptPrune(w, await factor(layer), count, gemm);
           for (const pruned of [mag, wanda, sgpt]) {
             expect([pruned.rows, pruned.cols]).toEqual([w.rows, w.cols]);
             expect(zeros(pruned.data)).toBe(count);
@@ -296,11 +396,11 @@ describe('compression on real activations of the reference model', () => {
           expect(misordered).toBe(0);
         }
         expect(zeros(magnitudePrune(w, 0).data)).toBe(0);
-        expect(zeros(sparseGptPrune(w, factor(layer), numel).data)).toBe(numel);
+        expect(zeros((await sparseGptPrune(w, await factor(layer), numel, gemm)).data)).toBe(numel);
       }
     }, LONG);
 
-    it('SparseGPT has lower reconstruction error than magnitude and Wanda on every layer at 50% and 70%; Wanda beats row-wise magnitude on three quarters of them or more [slow]', () => {
+    it('SparseGPT has lower reconstruction error than magnitude and Wanda on every layer at 50% and 70%; Wanda beats row-wise magnitude on three quarters of them or more [slow]', async () => {
       const wandaVsMagnitude: string[] = [];
       const wandaVsRowMagnitude: string[] = [];
       for (const fraction of [0.5, 0.7]) {
@@ -312,7 +412,7 @@ describe('compression on real activations of the reference model', () => {
           const wanda = wandaPrune(w, inputNorms(layer), count);
           // Wanda's comparison group: the same per-row counts, chosen by |w| alone.
           const rowMag = wandaPrune(w, new Float64Array(w.cols).fill(1), count);
-          const sgpt = sparseGptPrune(w, factor(layer), count);
+          const sgpt = await sparseGptPrune(w, await factor(layer), count, gemm);
           for (const pruned of [mag, wanda, rowMag, sgpt]) expect(zeros(pruned.data)).toBe(count);
           const e = { magnitude: reconstructionError(w, mag, h), wanda: reconstructionError(w, wanda, h), rowMagnitude: reconstructionError(w, rowMag, h), sparsegpt: reconstructionError(w, sgpt, h) };
           report.push(
@@ -335,7 +435,7 @@ describe('compression on real activations of the reference model', () => {
   });
 
   describe('quantization', () => {
-    it('GPTQ has lower reconstruction error than RTN on every linear layer at 2, 3 and 4 bits (group 128) [slow]', () => {
+    it('GPTQ has lower reconstruction error than RTN on every linear layer at 2, 3 and 4 bits (group 128) [slow]', async () => {
       const group = 128;
       for (const layer of layers) {
         const w = weightOf(layer);
@@ -343,7 +443,7 @@ describe('compression on real activations of the reference model', () => {
         const errors: { bits: number; rtn: number; gptq: number }[] = [];
         for (const bits of [2, 3, 4]) {
           const rtn = rtnQuantize(w, bits, group);
-          const gptq = gptqQuantize(w, factor(layer), bits, group);
+          const gptq = await gptqQuantize(w, await factor(layer), bits, group, gemm);
           for (const q of [rtn, gptq]) {
             expect(q.data.every(Number.isFinite)).toBe(true);
             expect(maxDistinctPerGroup(q, group)).toBeLessThanOrEqual(2 ** bits);

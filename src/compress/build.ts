@@ -10,6 +10,7 @@ import type { Compression, DatabaseConfig } from './config.js';
 import { databaseIdentity, filesIntact, keptDatabaseDir, readManifestOrNull, type Manifest, type UnitEntry } from './manifest.js';
 import { fileHash, modelHash, sha256 } from './hashing.js';
 import { compressLayer, selectLayers, unitName } from './levels.js';
+import { Gemm } from '../runtime/gemm.js';
 
 export type BuildProgress = { stage: 'calibration' | 'units'; done: number; total: number; unit?: string };
 
@@ -18,7 +19,7 @@ export type BuildProgress = { stage: 'calibration' | 'units'; done: number; tota
  * the same config, model and calibration text and every unit file still has its recorded hash.
  * Memory stays at the model plus one unit's levels: each unit is written and dropped in turn.
  */
-export async function buildDatabase(config: DatabaseConfig, onProgress: (p: BuildProgress) => void = () => {}): Promise<{ manifest: Manifest; reused: boolean; kept: string | null }> {
+export async function buildDatabase(config: DatabaseConfig, onProgress: (p: BuildProgress) => void = () => {}, opts: { threads?: number } = {}): Promise<{ manifest: Manifest; reused: boolean; kept: string | null }> {
   const started = Date.now();
   const mHash = await modelHash(config.modelDir);
   const length = config.calibration.length ?? defaultCalibrationLength(config.modelDir);
@@ -55,25 +56,31 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   const units = c.type === 'drop' ? target.dropUnits(c.granularity) : selectLayers(target.layers, config).map((layer) => ({ layer }));
   const entries: UnitEntry[] = [];
   const uniform: number[] = [];
+  // SparseGPT's and GPTQ's products (the bulk of their arithmetic) run on onnxruntime's threads.
+  const gemm = new Gemm(opts.threads);
   const step = c.type === 'sparsity' ? Math.max(1, Math.round(c.step * Math.min(...units.map((u) => ('layer' in u ? u.layer.inFeatures * u.layer.outFeatures : Infinity))))) : 0;
-  for (const [i, unit] of units.entries()) {
-    onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unitName(unit.layer) : unit.name });
-    if ('layer' in unit) {
-      const { entry, tensors, uniformLevel } = compressLayer(target, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step);
-      if (tensors.length > 0) {
-        const file = `${unit.layer.weight.replace(/\//g, '.')}.safetensors`;
-        const levels = Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape: unit.layer.shape, data }]));
-        if (config.dtype === 'f16') checkF16Range(tensors, entry.name, config.source);
-        writeFileAtomically(join(config.outDir, file), (path) => writeSafetensors(path, levels, { unit: entry.name }, config.dtype === 'f16' ? 'F16' : 'F32'));
-        entry.file = file;
-        entry.sha256 = await fileHash(join(config.outDir, file));
+  try {
+    for (const [i, unit] of units.entries()) {
+      onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unitName(unit.layer) : unit.name });
+      if ('layer' in unit) {
+        const { entry, tensors, uniformLevel } = await compressLayer(target, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step, gemm);
+        if (tensors.length > 0) {
+          const file = `${unit.layer.weight.replace(/\//g, '.')}.safetensors`;
+          const levels = Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape: unit.layer.shape, data }]));
+          if (config.dtype === 'f16') checkF16Range(tensors, entry.name, config.source);
+          writeFileAtomically(join(config.outDir, file), (path) => writeSafetensors(path, levels, { unit: entry.name }, config.dtype === 'f16' ? 'F16' : 'F32'));
+          entry.file = file;
+          entry.sha256 = await fileHash(join(config.outDir, file));
+        }
+        entries.push(entry);
+        uniform.push(uniformLevel);
+      } else {
+        entries.push({ name: unit.name, weights: unit.weights, parameters: unit.parameters, file: null, sha256: null, levels: [{ value: 0, cost: 1, method: 'dense', tensors: 'dense' }, { value: 1, cost: 0, method: 'drop', tensors: 'zero' }] });
+        uniform.push(0);
       }
-      entries.push(entry);
-      uniform.push(uniformLevel);
-    } else {
-      entries.push({ name: unit.name, weights: unit.weights, parameters: unit.parameters, file: null, sha256: null, levels: [{ value: 0, cost: 1, method: 'dense', tensors: 'dense' }, { value: 1, cost: 0, method: 'drop', tensors: 'zero' }] });
-      uniform.push(0);
     }
+  } finally {
+    await gemm.close();
   }
   onProgress({ stage: 'units', done: units.length, total: units.length });
 

@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import type { Gemm } from '../runtime/gemm.js';
 import { inverseHessianFactor, matrix, type Matrix } from './linalg.js';
 import type { CompressibleLayer, CompressionTarget } from './targets.js';
 import { magnitudePrune, sparseGptPrune, wandaPrune } from './sparsify.js';
@@ -39,16 +40,17 @@ export function fromRowsOut(w: Matrix, layer: LayerLayout): Float32Array {
   return out;
 }
 
-export function compressLayer(target: CompressionTarget, layer: CompressibleLayer, c: Compression, gram: Matrix | null, step: number) {
+/** A layer's levels; SparseGPT and GPTQ run their products on `gemm`. */
+export async function compressLayer(target: CompressionTarget, layer: CompressibleLayer, c: Compression, gram: Matrix | null, step: number, gemm: Gemm) {
   const numel = layer.inFeatures * layer.outFeatures;
   const w = asRowsOut(target.weight(layer.weight), layer);
   const entry: UnitEntry = { name: unitName(layer), weights: [layer.weight], parameters: numel, file: null, sha256: null, levels: [] };
   const tensors: { level: number; data: Float32Array }[] = [];
   let uniformLevel = 0;
-  const factor = () => inverseHessianFactor(gram!, c.type === 'drop' ? 0 : c.damping);
+  const factor = () => inverseHessianFactor(gram!, c.type === 'drop' ? 0 : c.damping, gemm);
   if (c.type === 'sparsity') {
     const centre = Math.round(c.target * numel);
-    const u = c.method === 'sparsegpt' ? factor() : null;
+    const u = c.method === 'sparsegpt' ? await factor() : null;
     const norms = c.method === 'wanda' ? Float64Array.from({ length: layer.inFeatures }, (_, j) => Math.sqrt(gram!.data[j * layer.inFeatures + j])) : null;
     for (let k = -c.stepsEachSide; k <= c.stepsEachSide; k++) {
       const pruned = centre + k * step;
@@ -59,17 +61,17 @@ export function compressLayer(target: CompressionTarget, layer: CompressibleLaye
         entry.levels.push({ value: 0, cost: numel, method: 'dense', tensors: 'dense' });
         continue;
       }
-      const result = c.method === 'magnitude' ? magnitudePrune(w, pruned) : c.method === 'wanda' ? wandaPrune(w, norms!, pruned) : sparseGptPrune(w, u!, pruned, c.blockSize);
+      const result = c.method === 'magnitude' ? magnitudePrune(w, pruned) : c.method === 'wanda' ? wandaPrune(w, norms!, pruned) : await sparseGptPrune(w, u!, pruned, gemm, c.blockSize);
       const data = fromRowsOut(result, layer);
       const zeros = data.reduce((s, x) => s + (x === 0 ? 1 : 0), 0);
       entry.levels.push({ value: zeros / numel, cost: numel - zeros, method: c.method, tensors: 'file' });
       tensors.push({ level, data });
     }
   } else if (c.type === 'quantization') {
-    const u = c.method === 'gptq' ? factor() : null;
+    const u = c.method === 'gptq' ? await factor() : null;
     const bits = [...c.bits].sort((a, b) => a - b);
     for (const b of bits) {
-      const result = c.method === 'rtn' ? rtnQuantize(w, b, c.group) : gptqQuantize(w, u!, b, c.group);
+      const result = c.method === 'rtn' ? rtnQuantize(w, b, c.group) : await gptqQuantize(w, u!, b, c.group, gemm);
       tensors.push({ level: entry.levels.length, data: fromRowsOut(result, layer) });
       entry.levels.push({ value: b, cost: b * numel, method: c.method, tensors: 'file' });
     }

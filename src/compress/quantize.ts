@@ -1,5 +1,6 @@
-import type { Matrix } from './linalg.js';
-import { matrix } from './linalg.js';
+import type { Gemm } from '../runtime/gemm.js';
+import { matrix, transpose, type Matrix } from './linalg.js';
+import { compensatedSweep, OUTER } from './sweep.js';
 
 /**
  * Asymmetric per-group quantization of a weight matrix W [outputs × inputs]: each row is cut into
@@ -50,26 +51,37 @@ export function rtnQuantize(w: Matrix, bits: number, group: number): Matrix {
  * GPTQ (Frantar et al. 2022): columns are quantized left to right and each rounding error is
  * compensated on the columns not yet quantized through U, the upper Cholesky factor of the damped
  * inverse Hessian. A group's grid is fitted when the group starts, on the already-compensated
- * weights, as GPTQ does with groups and no activation ordering.
+ * weights, as GPTQ does with groups and no activation ordering. The compensation is lazy
+ * ({@link compensatedSweep}), in blocks of whole groups, so that every group starts compensated.
  */
-export function gptqQuantize(w: Matrix, u: Matrix, bits: number, group: number): Matrix {
+export async function gptqQuantize(w: Matrix, u: Matrix, bits: number, group: number, gemm: Gemm): Promise<Matrix> {
   const { rows, cols } = w;
-  const W = Float64Array.from(w.data);
+  // Wᵀ: a column of W is a contiguous row, and the columns after a block are one contiguous range.
+  const wt = transpose(w);
+  const W = wt.data;
   const U = u.data;
   const grids: Grid[] = new Array(rows);
-  for (let c = 0; c < cols; c++) {
-    if (c % group === 0) {
-      const end = Math.min(cols, c + group);
-      for (let r = 0; r < rows; r++) grids[r] = grid(W.subarray(r * cols, (r + 1) * cols), c, end, bits);
-    }
-    const d = U[c * cols + c];
-    for (let r = 0; r < rows; r++) {
-      const at = r * cols + c;
-      const q = snap(W[at], grids[r]);
-      const err = (W[at] - q) / d;
-      W[at] = q;
-      for (let j = c + 1; j < cols; j++) W[r * cols + j] -= err * U[c * cols + j];
-    }
-  }
-  return matrix(rows, cols, W);
+  const values = new Float64Array(group);
+  // Whole groups per outer block, and an inner block at every group start: a group starts compensated.
+  const outer = group >= OUTER ? group : group * Math.floor(OUTER / group);
+  await compensatedSweep(wt, u, gemm, outer, {
+    mustBeCurrent: (col) => col % group === 0,
+    column(col, errors) {
+      if (col % group === 0) {
+        const last = Math.min(cols, col + group);
+        for (let r = 0; r < rows; r++) {
+          for (let j = col; j < last; j++) values[j - col] = W[j * rows + r];
+          grids[r] = grid(values, 0, last - col, bits);
+        }
+      }
+      const d = U[col * cols + col];
+      for (let r = 0, at = col * rows; r < rows; r++, at++) {
+        const q = snap(W[at], grids[r]);
+        errors[r] = (W[at] - q) / d;
+        W[at] = q;
+      }
+      return true;
+    },
+  });
+  return transpose(wt);
 }
