@@ -238,11 +238,15 @@ describe('lazy compensation', () => {
     const x = random(2 * cols, cols);
     const u = await inverseHessianFactor(multiply(transposeOf(x), x), 0.01, gemm);
     const w = random(rows, cols);
-    for (const [count, blockSize] of [[Math.round(0.6 * rows * cols), 128], [Math.round(0.3 * rows * cols), 64], [rows * cols, 128]]) {
-      const [lazy, eager] = [await sparseGptPrune(w, u, count, gemm, blockSize), eagerSparseGpt(w, u, count, blockSize)];
-      expect(zeros(lazy.data)).toBe(count);
-      expect(lazy.data.map((v) => (v === 0 ? 1 : 0))).toEqual(eager.data.map((v) => (v === 0 ? 1 : 0)));
-      if (count < rows * cols) expect(worstRelative(lazy, eager)).toBeLessThan(1e-10);
+    // Integer weights: the first block's saliencies tie in every column, and ties go to the earlier row.
+    const coarse = matrix(rows, cols, w.data.map((x) => Math.round(2 * x)));
+    for (const weights of [w, coarse]) {
+      for (const [count, blockSize] of [[Math.round(0.6 * rows * cols), 128], [Math.round(0.3 * rows * cols), 64], [rows * cols, 128]]) {
+        const [lazy, eager] = [await sparseGptPrune(weights, u, count, gemm, blockSize), eagerSparseGpt(weights, u, count, blockSize)];
+        expect(zeros(lazy.data)).toBe(count);
+        expect(lazy.data.map((v) => (v === 0 ? 1 : 0))).toEqual(eager.data.map((v) => (v === 0 ? 1 : 0)));
+        if (count < rows * cols) expect(worstRelative(lazy, eager)).toBeLessThan(1e-10);
+      }
     }
     for (const [bits, group] of [[3, 32], [4, 128], [2, 100], [3, 8]]) {
       const [lazy, eager] = [await gptqQuantize(w, u, bits, group, gemm), eagerGptq(w, u, bits, group)];
@@ -252,11 +256,13 @@ describe('lazy compensation', () => {
     }
   });
 
-  it('smallest takes the k smallest scores, ties to the lower index, in index order', () => {
+  it('smallest takes the k smallest scores, ties to the lower index (or tieOrder), in index order', () => {
     expect([...smallest(Float64Array.from([3, 1, 2, 1, 0, 1]), 3)]).toEqual([1, 3, 4]);
     expect([...smallest(Float64Array.from([3, 1, 2, 1, 0, 1]), 0)]).toEqual([]);
     expect([...smallest(Float64Array.from([2, 2, 2]), 2)]).toEqual([0, 1]);
     expect([...smallest(Float64Array.from([5, 4]), 7)]).toEqual([0, 1]);
+    // Ties in another order: the one of least tieOrder wins, the result stays in index order.
+    expect([...smallest(Float64Array.from([1, 0, 1, 1]), 2, (i) => -i)]).toEqual([1, 3]);
   });
 });
 

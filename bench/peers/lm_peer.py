@@ -130,15 +130,48 @@ def sparsegpt(W, U, count, blocksize=128):
     return W
 
 
-def build_database(model, units, windows, T, damping, out_dir):
-    """The SparseGPT level database: Hessians XᵀX from the calibration windows, then every level
-    of every layer (the manifest's sparsities), written as raw float32 files. Returns seconds."""
+def gptq(W, U, bits, group, blocksize=128):
+    """GPTQ (Frantar et al., 2022) with groups, no activation order and lazy block updates, as in
+    its reference code, each group's grid fitted on its compensated weights as evosearch fits it."""
+    W = W.clone()
+    rows, cols = W.shape
+    maxq = 2 ** bits - 1
+    blocksize = group if group >= blocksize else group * (blocksize // group)
+    for i1 in range(0, cols, blocksize):
+        i2 = min(i1 + blocksize, cols)
+        W1 = W[:, i1:i2].clone()
+        Err1 = torch.zeros_like(W1)
+        U1 = U[i1:i2, i1:i2]
+        for i in range(i2 - i1):
+            if (i1 + i) % group == 0:
+                g = W1[:, i:i + group]
+                lo = torch.clamp(g.min(dim=1).values, max=0)
+                hi = torch.clamp(g.max(dim=1).values, min=0)
+                flat = hi == lo
+                scale = torch.where(flat, torch.ones_like(hi), (hi - lo) / maxq)
+                zero = torch.where(flat, torch.zeros_like(hi), torch.round(-lo / scale))
+            w = W1[:, i]
+            q = (torch.clamp(torch.round(w / scale) + zero, 0, maxq) - zero) * scale
+            err = (w - q) / U1[i, i]
+            W1[:, i] = q
+            W1[:, i + 1:] -= err.unsqueeze(1) @ U1[i, i + 1:].unsqueeze(0)
+            Err1[:, i] = err
+        W[:, i1:i2] = W1
+        W[:, i2:] -= Err1 @ U[i1:i2, i2:]
+    return W
+
+
+def build_database(model, manifest, windows, T, damping, out_dir):
+    """The level database a manifest describes (SparseGPT sparsities or GPTQ bit-widths): Hessians
+    XᵀX from the calibration windows, then every level of every layer, written as raw float32
+    files. Returns seconds."""
     start = time.perf_counter()
+    compression = manifest['compression']
     grams = {}
     for x in windows:
         model.logits(torch.from_numpy(x[:T].copy()), grams)
     with torch.inference_mode():
-        for u in units:
+        for u in manifest['units']:
             name = u['weights'][0]
             W = model.w[name].T.contiguous().double()  # Conv1D [in, out] → [out, in]
             H = grams[name].double().clone()
@@ -146,8 +179,11 @@ def build_database(model, units, windows, T, damping, out_dir):
             H[dead, dead] = 1
             H += damping * torch.mean(torch.diag(H)) * torch.eye(H.shape[0], dtype=H.dtype)
             U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
-            levels = [sparsegpt(W, U, round(level['value'] * W.numel())).float().T.contiguous() for level in u['levels']]
-            torch.stack(levels).numpy().tofile(f"{out_dir}/{name}.bin")
+            if compression['method'] == 'sparsegpt':
+                levels = [sparsegpt(W, U, round(level['value'] * W.numel())) for level in u['levels']]
+            else:
+                levels = [gptq(W, U, level['value'], compression['group']) for level in u['levels']]
+            torch.stack([level.float().T.contiguous() for level in levels]).numpy().tofile(f"{out_dir}/{name}.bin")
     return time.perf_counter() - start
 
 
@@ -179,9 +215,9 @@ def main():
     if build:
         windows = np.fromfile(build['windows'], dtype=np.uint16).reshape(-1, T + 1).astype(np.int64)
         with open(f"{job['database']}/manifest.json") as f:
-            units = json.load(f)['units']
-        seconds = build_database(model, units, windows, T, build['damping'], build['out'])
-        print(json.dumps({'build': 'sparsegpt', 'seconds': seconds, 'levels': sum(len(u['levels']) for u in units)}), flush=True)
+            manifest = json.load(f)
+        seconds = build_database(model, manifest, windows, T, build['damping'], build['out'])
+        print(json.dumps({'build': manifest['compression']['method'], 'seconds': seconds, 'levels': sum(len(u['levels']) for u in manifest['units'])}), flush=True)
         return
 
     check = job.get('check')

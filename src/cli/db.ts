@@ -6,7 +6,7 @@ import { readExperiment, resolveExperiment } from '../config/load.js';
 import type { Experiment } from '../engine/experiment.js';
 
 /** `evosearch db build`: builds (or reuses) a level database, with a progress bar on a TTY. */
-export async function buildDatabaseCommand(configFile: string, quiet: boolean): Promise<{ manifest: Manifest; reused: boolean; dir: string }> {
+export async function buildDatabaseCommand(configFile: string, quiet: boolean, threads?: number): Promise<{ manifest: Manifest; reused: boolean; dir: string }> {
   const config = loadDatabaseConfig(configFile);
   const bar = !quiet && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'db {stage} {bar} {value}/{total} {unit}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   const lines = quiet || bar ? null : progressLines();
@@ -21,7 +21,7 @@ export async function buildDatabaseCommand(configFile: string, quiet: boolean): 
   };
   let built: Awaited<ReturnType<typeof buildDatabase>>;
   try {
-    built = await buildDatabase(config, onProgress);
+    built = await buildDatabase(config, onProgress, { threads });
   } finally {
     bar?.stop();
   }

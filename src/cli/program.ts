@@ -445,9 +445,10 @@ export function buildProgram(): Command {
   db.command('build')
     .description('build (or reuse, when up to date) the level database a config describes')
     .argument('<config>', 'database config JSON file')
+    .option('--threads <n>', 'SparseGPT and GPTQ layers compressed at once, each on a thread (default: one per core); the bytes built do not depend on it', positiveInt)
     .option('--json', 'machine-readable output')
-    .action(async (file: string, opts: { json?: boolean }) => {
-      const { manifest, reused, dir } = await buildDatabaseCommand(file, Boolean(opts.json));
+    .action(async (file: string, opts: { json?: boolean; threads?: number }) => {
+      const { manifest, reused, dir } = await buildDatabaseCommand(file, Boolean(opts.json), opts.threads);
       if (opts.json) return print(JSON.stringify({ dir, reused, units: manifest.units.length, budget: manifest.budget, dense: manifest.dense ?? null }));
       print(`${reused ? 'reused' : `built in ${manifest.buildSeconds.toFixed(1)} s`} ${dir}: ${describeManifest(manifest)}`);
     });

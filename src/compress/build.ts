@@ -9,8 +9,9 @@ import { defaultCalibrationLength, openTarget } from './targets.js';
 import type { Compression, DatabaseConfig } from './config.js';
 import { databaseIdentity, filesIntact, keptDatabaseDir, readManifestOrNull, type Manifest, type UnitEntry } from './manifest.js';
 import { fileHash, modelHash, sha256 } from './hashing.js';
-import { compressLayer, selectLayers, unitName } from './levels.js';
-import { Gemm } from '../runtime/gemm.js';
+import { selectLayers, unitName, type LayerLevels } from './levels.js';
+import { layerCompressor } from './layer-compressor.js';
+import { availableParallelism } from 'node:os';
 
 export type BuildProgress = { stage: 'calibration' | 'units'; done: number; total: number; unit?: string };
 
@@ -56,14 +57,30 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
   const units = c.type === 'drop' ? target.dropUnits(c.granularity) : selectLayers(target.layers, config).map((layer) => ({ layer }));
   const entries: UnitEntry[] = [];
   const uniform: number[] = [];
-  // SparseGPT's and GPTQ's products (the bulk of their arithmetic) run on onnxruntime's threads.
-  const gemm = new Gemm(opts.threads);
   const step = c.type === 'sparsity' ? Math.max(1, Math.round(c.step * Math.min(...units.map((u) => ('layer' in u ? u.layer.inFeatures * u.layer.outFeatures : Infinity))))) : 0;
+  // SparseGPT and GPTQ layers are compressed on worker threads, one per core; the others are light work.
+  const heavy = (c.type === 'sparsity' && c.method === 'sparsegpt') || (c.type === 'quantization' && c.method === 'gptq');
+  const compressor = layerCompressor(heavy ? (opts.threads ?? availableParallelism()) : 1);
+  // Layers are written in unit order; a few beyond the one written are compressed meanwhile, so memory stays bounded.
+  const ahead = compressor.threads;
+  const inFlight = new Map<number, Promise<LayerLevels>>();
+  const submit = (i: number) => {
+    const unit = units[i];
+    if (!unit || !('layer' in unit)) return;
+    const gram = grams?.get(unit.layer.weight) ?? null;
+    grams?.delete(unit.layer.weight); // moved to the task: each Gram is read once
+    const levels = compressor.compress({ layer: unit.layer, weight: target.weight(unit.layer.weight).slice(), compression: c, gram, step });
+    levels.catch(() => undefined); // awaited in turn below; a failure is thrown there
+    inFlight.set(i, levels);
+  };
   try {
+    for (let i = 0; i < ahead; i++) submit(i);
     for (const [i, unit] of units.entries()) {
       onProgress({ stage: 'units', done: i, total: units.length, unit: 'layer' in unit ? unitName(unit.layer) : unit.name });
+      submit(i + ahead);
       if ('layer' in unit) {
-        const { entry, tensors, uniformLevel } = await compressLayer(target, unit.layer, c, grams?.get(unit.layer.weight) ?? null, step, gemm);
+        const { entry, tensors, uniformLevel } = await inFlight.get(i)!;
+        inFlight.delete(i);
         if (tensors.length > 0) {
           const file = `${unit.layer.weight.replace(/\//g, '.')}.safetensors`;
           const levels = Object.fromEntries(tensors.map(({ level, data }) => [`level.${level}`, { shape: unit.layer.shape, data }]));
@@ -80,7 +97,7 @@ export async function buildDatabase(config: DatabaseConfig, onProgress: (p: Buil
       }
     }
   } finally {
-    await gemm.close();
+    await compressor.close();
   }
   onProgress({ stage: 'units', done: units.length, total: units.length });
 

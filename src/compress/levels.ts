@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import type { Gemm } from '../runtime/gemm.js';
 import { inverseHessianFactor, matrix, type Matrix } from './linalg.js';
-import type { CompressibleLayer, CompressionTarget } from './targets.js';
+import type { CompressibleLayer } from './targets.js';
 import { magnitudePrune, sparseGptPrune, wandaPrune } from './sparsify.js';
 import { gptqQuantize, rtnQuantize } from './quantize.js';
 import type { DatabaseConfig, Compression } from './config.js';
@@ -40,10 +40,17 @@ export function fromRowsOut(w: Matrix, layer: LayerLayout): Float32Array {
   return out;
 }
 
-/** A layer's levels; SparseGPT and GPTQ run their products on `gemm`. */
-export async function compressLayer(target: CompressionTarget, layer: CompressibleLayer, c: Compression, gram: Matrix | null, step: number, gemm: Gemm) {
+/** What compressing a layer gives: its manifest entry, the tensors of its stored levels, the level nearest the target. */
+export interface LayerLevels {
+  entry: UnitEntry;
+  tensors: { level: number; data: Float32Array }[];
+  uniformLevel: number;
+}
+
+/** A layer's levels from its weight (in the layer's own layout); SparseGPT and GPTQ run their products on `gemm`. */
+export async function compressLayer(weight: Float32Array, layer: CompressibleLayer, c: Compression, gram: Matrix | null, step: number, gemm: Gemm): Promise<LayerLevels> {
   const numel = layer.inFeatures * layer.outFeatures;
-  const w = asRowsOut(target.weight(layer.weight), layer);
+  const w = asRowsOut(weight, layer);
   const entry: UnitEntry = { name: unitName(layer), weights: [layer.weight], parameters: numel, file: null, sha256: null, levels: [] };
   const tensors: { level: number; data: Float32Array }[] = [];
   let uniformLevel = 0;
@@ -63,7 +70,8 @@ export async function compressLayer(target: CompressionTarget, layer: Compressib
       }
       const result = c.method === 'magnitude' ? magnitudePrune(w, pruned) : c.method === 'wanda' ? wandaPrune(w, norms!, pruned) : await sparseGptPrune(w, u!, pruned, gemm, c.blockSize);
       const data = fromRowsOut(result, layer);
-      const zeros = data.reduce((s, x) => s + (x === 0 ? 1 : 0), 0);
+      let zeros = 0;
+      for (const x of data) if (x === 0) zeros++;
       entry.levels.push({ value: zeros / numel, cost: numel - zeros, method: c.method, tensors: 'file' });
       tensors.push({ level, data });
     }

@@ -50,13 +50,13 @@ export async function sparseGptPrune(w: Matrix, u: Matrix, count: number, gemm: 
     startBlock(start, end) {
       const width = end - start;
       const k = Math.round((count * end) / cols) - Math.round((count * start) / cols);
-      // Saliency of entry (row r, column start + c) at index r·width + c: the order ties break in.
+      // Saliency in Wᵀ's layout (index c·rows + r); equal ones break ties in W's order, row r before column c.
       const saliency = new Float64Array(rows * width);
       for (let c = 0; c < width; c++) {
         const d = U[(start + c) * cols + start + c];
-        for (let r = 0; r < rows; r++) saliency[r * width + c] = (W[(start + c) * rows + r] / d) ** 2;
+        for (let r = 0, at = (start + c) * rows; r < rows; r++) saliency[c * rows + r] = (W[at + r] / d) ** 2;
       }
-      for (const i of smallest(saliency, k)) pruned[(start + (i % width)) * rows + Math.floor(i / width)] = 1;
+      for (const i of smallest(saliency, k, (i) => (i % rows) * width + Math.floor(i / rows))) pruned[start * rows + i] = 1;
     },
     column(col, errors) {
       const d = U[col * cols + col];
@@ -76,27 +76,25 @@ export async function sparseGptPrune(w: Matrix, u: Matrix, count: number, gemm: 
 }
 
 /**
- * Indices of the `k` smallest scores (ties: lower index first), in increasing index order. The
- * k-th smallest is found by selection in linear time: a comparator sort of the indices took a
- * third of a SparseGPT build.
+ * Indices of the `k` smallest scores, in increasing index order. Among scores equal to the k-th
+ * smallest, those of least `tieOrder` (default: the index) are taken. The k-th smallest is found
+ * by selection in linear time: a comparator sort of the indices took a third of a SparseGPT build.
  */
-export function smallest(scores: Float64Array, k: number): Int32Array {
+export function smallest(scores: Float64Array, k: number, tieOrder: (i: number) => number = (i) => i): Int32Array {
   const n = scores.length;
   if (k <= 0) return new Int32Array(0);
   if (k >= n) return Int32Array.from({ length: n }, (_, i) => i);
   const kth = kthSmallest(Float64Array.from(scores), k - 1);
+  const ties: number[] = [];
   let below = 0;
-  for (let i = 0; i < n; i++) if (scores[i] < kth) below++;
+  for (let i = 0; i < n; i++) {
+    if (scores[i] < kth) below++;
+    else if (scores[i] === kth) ties.push(i);
+  }
+  const tied = new Set(ties.sort((a, b) => tieOrder(a) - tieOrder(b)).slice(0, k - below));
   const out = new Int32Array(k);
   let taken = 0;
-  let ties = k - below;
-  for (let i = 0; i < n && taken < k; i++) {
-    if (scores[i] < kth) out[taken++] = i;
-    else if (scores[i] === kth && ties > 0) {
-      out[taken++] = i;
-      ties--;
-    }
-  }
+  for (let i = 0; i < n; i++) if (scores[i] < kth || (scores[i] === kth && tied.has(i))) out[taken++] = i;
   return out;
 }
 

@@ -2,9 +2,10 @@
  * `npm run bench:peers`: evosearch's KL fitness against EvoPress's evaluation in PyTorch
  * (bench/peers/lm_peer.py, Debian's python3-torch, installed if missing), on the same model, the
  * same level database (the reference LM's SparseGPT 60%), the same windows and the same
- * configurations, on 1 and on 2 cores, and the SparseGPT level database built by both. The peer's
- * logits are checked against ONNX's first. Prints one table of seconds per evaluation (medians),
- * build seconds and project/peer ratios, from one run.
+ * configurations, on 1 and on 2 cores; and level databases built by both from scratch (SparseGPT
+ * and GPTQ of the reference LM, SparseGPT of a random 19M-parameter GPT-2). The peer's logits are
+ * checked against ONNX's first. Prints one table of seconds per evaluation (medians), build
+ * seconds and project/peer ratios, from one run.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,9 @@ import { WorkerPool } from '../../pool/pool.js';
 import { Rng } from '../../rng/rng.js';
 import type { Genome } from '../../space/space.js';
 import type { Space } from '../../space/space.js';
+import { readTokenizer } from '../../models/tokenizer.js';
+import { sotuStreams, windowsOf } from '../../data/text.js';
+import { writeRandomGpt2 } from './random-gpt2.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const PYTHON = '/usr/bin/python3'; // Debian's, where python3-torch installs
@@ -120,6 +124,41 @@ async function projectTwoCores(spec: LmFitnessSpec, space: Space, genomes: Genom
   }
 }
 
+/**
+ * One level database built from scratch by the project (`threads` 1 and 2) and by the peer (1 and
+ * 2 threads), on the same calibration windows: seconds by thread count.
+ */
+async function compareBuild(dir: string, model: string, compression: object, blasEnv: Record<string, string>): Promise<{ project: Map<number, number>; peer: Map<number, number> }> {
+  const name = `build-${buildCount++}`;
+  const project = new Map<number, number>();
+  for (const threads of [1, 2]) {
+    const configFile = join(dir, `${name}-${threads}.json`);
+    writeFileSync(configFile, JSON.stringify({ model, out: join(dir, `${name}-db-${threads}`), compression, calibration: { windows: CALIBRATION_WINDOWS } }));
+    const started = performance.now();
+    const built = await buildDatabase(loadDatabaseConfig(configFile), undefined, { threads });
+    project.set(threads, (performance.now() - started) / 1000);
+    const levels = built.manifest.units.reduce((n, u) => n + u.levels.length, 0);
+    console.log(`project: ${JSON.stringify(compression)} of ${model}: ${levels} levels in ${project.get(threads)!.toFixed(1)} s, ${threads} thread(s)`);
+  }
+  // The calibration windows the project's build read (its calibration split, the model's context).
+  const tokenizer = readTokenizer(model);
+  const windows = windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, LENGTH, CALIBRATION_WINDOWS);
+  const windowsFile = join(dir, `${name}-windows.bin`);
+  writeFileSync(windowsFile, Buffer.concat(windows.map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength))));
+  const peer = new Map<number, number>();
+  for (const threads of [1, 2]) {
+    const job = join(dir, `${name}-peer-${threads}.json`);
+    mkdirSync(join(dir, `${name}-peer-db-${threads}`));
+    writeFileSync(job, JSON.stringify({ model, database: join(dir, `${name}-db-1`), length: LENGTH, threads, build: { windows: windowsFile, damping: 0.01, out: join(dir, `${name}-peer-db-${threads}`) } }));
+    const r = JSON.parse(run(PYTHON, [join(ROOT, 'bench', 'peers', 'lm_peer.py'), job], { ...blasEnv, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) }).trim().split('\n').pop()!);
+    peer.set(threads, r.seconds);
+    console.log(`peer: the same database (${r.levels} levels, float64 as the project's) in ${r.seconds.toFixed(1)} s, ${threads} thread(s)`);
+  }
+  return { project, peer };
+}
+let buildCount = 0;
+const CALIBRATION_WINDOWS = 32;
+
 ensurePeer();
 ensureDatabase();
 const dir = mkdtempSync(join(tmpdir(), 'evosearch-peers-'));
@@ -191,26 +230,15 @@ try {
       peer.set(key, Math.min(peer.get(key) ?? Infinity, perEval));
     }
   }
-  // Level database: SparseGPT 60% of the reference LM, every level of every layer, from scratch.
-  const calibrationWindows = join(dir, 'calibration.bin');
-  const firstCase = await LmFitness.load(specFor(32));
-  writeFileSync(calibrationWindows, Buffer.concat(firstCase.pool.slice(0, 32).map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength))));
-  await firstCase.close();
-  const configFile = join(dir, 'db.json');
-  writeFileSync(configFile, JSON.stringify({ model: MODEL, out: join(dir, 'db'), compression: { type: 'sparsity', method: 'sparsegpt', target: 0.6 }, calibration: { windows: 32 } }));
-  const started = performance.now();
-  const built = await buildDatabase(loadDatabaseConfig(configFile));
-  const projectBuild = (performance.now() - started) / 1000;
-  const levels = built.manifest.units.reduce((n, u) => n + u.levels.length, 0);
-  console.log(`project: SparseGPT 60% database built in ${projectBuild.toFixed(1)} s (${levels} levels, 1 core: the build is single-threaded)`);
-  const peerBuild = new Map<number, number>();
-  for (const threads of [1, 2]) {
-    const job = join(dir, `build-${threads}.json`);
-    mkdirSync(join(dir, `peer-db-${threads}`));
-    writeFileSync(job, JSON.stringify({ model: MODEL, database: DATABASE, length: LENGTH, threads, build: { windows: calibrationWindows, damping: 0.01, out: join(dir, `peer-db-${threads}`) } }));
-    const r = JSON.parse(run(PYTHON, [join(ROOT, 'bench', 'peers', 'lm_peer.py'), job], { ...blas.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) }).trim().split('\n').pop()!);
-    peerBuild.set(threads, r.seconds);
-    console.log(`peer: the same database (${r.levels} levels, float64 as the project) in ${r.seconds.toFixed(1)} s with ${threads} thread(s)`);
+  // Level databases, every level of every layer, from scratch, by both.
+  const builds: { label: string; project: Map<number, number>; peer: Map<number, number> }[] = [];
+  const random19M = writeRandomGpt2(join(ROOT, 'results', 'models', 'random-gpt2-6x512'), MODEL, { layers: 6, width: 512, heads: 8 });
+  for (const [label, model, compression] of [
+    ['SparseGPT 60% database of the reference LM', MODEL, { type: 'sparsity', method: 'sparsegpt', target: 0.6 }],
+    ['GPTQ database (2–8 bits, group 128) of the reference LM', MODEL, { type: 'quantization', method: 'gptq', target: 3 }],
+    ['SparseGPT 60% database of a random 6 × 512 GPT-2 (19M)', random19M, { type: 'sparsity', method: 'sparsegpt', target: 0.6 }],
+  ] as const) {
+    builds.push({ label, ...(await compareBuild(dir, model, compression, blas.env)) });
   }
 
   console.log('\n| case | project s/eval | peer s/eval (2 cores: its better setting) | project/peer (below 1: the project is faster) |\n|---|---|---|---|');
@@ -221,9 +249,11 @@ try {
       console.log(`| reference LM, ${tokens.toLocaleString('en')} tokens, ${cores} core${cores > 1 ? 's' : ''} | ${ours.toFixed(3)} | ${theirs.toFixed(3)} | ${(ours / theirs).toFixed(2)} |`);
     }
   }
-  for (const cores of [1, 2]) {
-    const theirs = cores === 1 ? peerBuild.get(1)! : Math.min(peerBuild.get(1)!, peerBuild.get(2)!);
-    console.log(`| SparseGPT 60% database of the reference LM, ${cores} core${cores > 1 ? 's' : ''} (seconds) | ${projectBuild.toFixed(1)} | ${theirs.toFixed(1)} | ${(projectBuild / theirs).toFixed(2)} |`);
+  for (const { label, project: ours, peer: theirs } of builds) {
+    for (const cores of [1, 2]) {
+      const peerSeconds = cores === 1 ? theirs.get(1)! : Math.min(theirs.get(1)!, theirs.get(2)!);
+      console.log(`| ${label}, ${cores} core${cores > 1 ? 's' : ''} (seconds) | ${ours.get(cores)!.toFixed(1)} | ${peerSeconds.toFixed(1)} | ${(ours.get(cores)! / peerSeconds).toFixed(2)} |`);
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
