@@ -71,9 +71,14 @@ export async function openTarget(dir: string): Promise<CompressionTarget> {
 
 function transformerTarget(dir: string): CompressionTarget {
   const model = loadTransformer(dir);
+  // The corpus is tokenized once (a BPE tokenizer takes seconds over it).
+  let calibrationText: Uint16Array | null = null;
   const calibrationWindows = (count: number, length: number) => {
-    const tokenizer = readTokenizer(dir);
-    return windowsOf(sotuStreams((t) => tokenizer.encode(t)).calibration, length, count);
+    if (!calibrationText) {
+      const tokenizer = readTokenizer(dir);
+      calibrationText = sotuStreams((t) => tokenizer.encode(t)).calibration;
+    }
+    return windowsOf(calibrationText, length, count);
   };
   const shapes = weightShapes(model.config);
   const layers = linearLayers(model.config);

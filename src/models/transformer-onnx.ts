@@ -22,6 +22,8 @@ export interface GraphOptions {
    * computed by onnxruntime at full speed instead of in JS.
    */
   grams?: boolean;
+  /** false: no `logits` output (and no LM head): calibration reads only the Grams. */
+  logits?: boolean;
 }
 
 /** The output name of a linear layer's input Gram matrix. */
@@ -87,8 +89,7 @@ function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsI
     const f = geluTanh(g, linear(layerNorm(x, `${p}.ln_2`), `${p}.mlp.c_fc`));
     x = g.op('Add', [x, linear(f, `${p}.mlp.c_proj`)]);
   }
-  const logits = g.op('MatMul', [layerNorm(x, 'ln_f'), g.op('Transpose', [wte], { perm: [1, 0] })]);
-  g.output(logits, 'logits', [T, c.vocabSize]);
+  if (options.logits !== false) g.output(g.op('MatMul', [layerNorm(x, 'ln_f'), g.op('Transpose', [wte], { perm: [1, 0] })]), 'logits', [T, c.vocabSize]);
   return g.encode();
 }
 
@@ -130,8 +131,10 @@ function llamaGraph(c: TransformerConfig, T: number, weights: Weights, weightsAs
     const swiglu = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(h2, `${p}.mlp.up_proj.weight`)]);
     x = g.op('Add', [x, linear(swiglu, `${p}.mlp.down_proj.weight`)]);
   }
-  const head = c.tieEmbeddings ? embed : w('lm_head.weight');
-  g.output(g.op('Gemm', [rmsNorm(x, 'model.norm.weight'), head], { transB: 1 }), 'logits', [T, c.vocabSize]);
+  if (options.logits !== false) {
+    const head = c.tieEmbeddings ? embed : w('lm_head.weight');
+    g.output(g.op('Gemm', [rmsNorm(x, 'model.norm.weight'), head], { transB: 1 }), 'logits', [T, c.vocabSize]);
+  }
   return g.encode();
 }
 

@@ -20,6 +20,7 @@ import { noiseTable } from './noise.js';
 import { trainingBench } from './training.js';
 import { lmBench } from './lm.js';
 import { imageBench } from './images.js';
+import { memoryBench } from './memory.js';
 import { GraphBuilder } from '../../runtime/onnx-graph.js';
 import { createSession, floatTensor } from '../../runtime/onnx.js';
 
@@ -162,5 +163,6 @@ if (!args.has('--skip-throughput')) {
 const peak = args.has('--skip-lm') ? null : await lmBench();
 if (!args.has('--skip-training')) await trainingBench(peak);
 if (!args.has('--skip-images')) await imageBench();
+if (!args.has('--skip-memory')) await memoryBench(ROOT);
 if (!args.has('--skip-gap')) gapTable();
 if (!args.has('--skip-noise')) noiseTable(ROOT);

@@ -22,7 +22,7 @@ import type { Genome } from '../../space/space.js';
 import type { Space } from '../../space/space.js';
 import { readTokenizer } from '../../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../../data/text.js';
-import { writeRandomGpt2 } from './random-gpt2.js';
+import { GPT2_6X512, writeRandomGpt2 } from '../models/random-gpt2.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const PYTHON = '/usr/bin/python3'; // Debian's, where python3-torch installs
@@ -232,7 +232,7 @@ try {
   }
   // Level databases, every level of every layer, from scratch, by both.
   const builds: { label: string; project: Map<number, number>; peer: Map<number, number> }[] = [];
-  const random19M = writeRandomGpt2(join(ROOT, 'results', 'models', 'random-gpt2-6x512'), MODEL, { layers: 6, width: 512, heads: 8 });
+  const random19M = writeRandomGpt2(join(ROOT, 'results', 'models', 'random-gpt2-6x512'), MODEL, GPT2_6X512);
   for (const [label, model, compression] of [
     ['SparseGPT 60% database of the reference LM', MODEL, { type: 'sparsity', method: 'sparsegpt', target: 0.6 }],
     ['GPTQ database (2–8 bits, group 128) of the reference LM', MODEL, { type: 'quantization', method: 'gptq', target: 3 }],
