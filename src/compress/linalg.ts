@@ -67,7 +67,7 @@ export function block(m: Matrix, r0: number, r1: number, c0: number, c1: number)
 }
 
 /** Writes `src` into m at row r0, column c0. */
-export function place(m: Matrix, r0: number, c0: number, src: Matrix): void {
+function place(m: Matrix, r0: number, c0: number, src: Matrix): void {
   for (let r = 0; r < src.rows; r++) m.data.set(src.data.subarray(r * src.cols, (r + 1) * src.cols), (r0 + r) * m.cols + c0);
 }
 

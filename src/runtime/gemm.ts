@@ -1,5 +1,4 @@
 import onnxProto from 'onnx-proto';
-import { availableParallelism } from 'node:os';
 import { ort } from './onnx.js';
 
 const { onnx } = onnxProto;
@@ -24,14 +23,17 @@ export interface GemmOptions {
 /**
  * Float64 matrix products on onnxruntime's Gemm, whose CPU kernel is a vectorised, blocked DGEMM:
  * about 20–28 GFLOP/s per core on this machine against 0.75 for the best plain JavaScript loop. One
- * session per kind of product (transposes, scalars, with or without C) and thread count, with
- * symbolic sizes.
+ * session per kind of product (transposes, scalars, with or without C), with symbolic sizes.
  */
 export class Gemm {
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-  /** `threads`: onnxruntime's own threads for a large product (default: every core). */
-  constructor(readonly threads = availableParallelism()) {}
+  /**
+   * `threads`: onnxruntime's own threads for each product. A level-database build runs one Gemm
+   * of one thread per worker: products whose bits do not depend on the core count, and no
+   * threads woken for the many small ones (2 threads made the reference LM's build 1.5× as long).
+   */
+  constructor(readonly threads = 1) {}
 
   /** alpha·op(A)·op(B) + beta·C, op a transpose where asked. */
   async run(a: Dense, b: Dense, opts: GemmOptions = {}): Promise<Dense> {
@@ -41,9 +43,7 @@ export class Gemm {
     if (k !== k2 || (c && (c.rows !== m || c.cols !== n))) throw new Error(`bug: gemm shapes ${a.rows}×${a.cols}, ${b.rows}×${b.cols}${c ? `, ${c.rows}×${c.cols}` : ''} do not fit`);
     if (m === 0 || n === 0) return { rows: m, cols: n, data: new Float64Array(0) };
     if (k === 0) return { rows: m, cols: n, data: c ? c.data.map((x) => beta * x) : new Float64Array(m * n) };
-    // Small products lose more to waking threads than they gain (a 2-thread build of the reference LM took 1.5× as long).
-    const threads = m * n * k >= PARALLEL_FROM ? this.threads : 1;
-    const session = await this.session(transA, transB, alpha, c ? beta : null, threads);
+    const session = await this.session(transA, transB, alpha, c ? beta : null);
     const feeds: Record<string, ort.Tensor> = { a: tensor(a), b: tensor(b) };
     if (c) feeds.c = tensor(c);
     const out = (await session.run(feeds)).y;
@@ -56,20 +56,17 @@ export class Gemm {
     for (const s of sessions) await (await s).release();
   }
 
-  private session(transA: boolean, transB: boolean, alpha: number, beta: number | null, threads: number): Promise<ort.InferenceSession> {
-    const key = `${transA}|${transB}|${alpha}|${beta}|${threads}`;
+  private session(transA: boolean, transB: boolean, alpha: number, beta: number | null): Promise<ort.InferenceSession> {
+    const key = `${transA}|${transB}|${alpha}|${beta}`;
     let session = this.sessions.get(key);
     if (!session) {
       // Threads that spin between products would take a core from the JavaScript between them.
-      session = ort.InferenceSession.create(gemmGraph(transA, transB, alpha, beta), { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 4, extra: { session: { intra_op: { allow_spinning: '0' } } } });
+      session = ort.InferenceSession.create(gemmGraph(transA, transB, alpha, beta), { intraOpNumThreads: this.threads, interOpNumThreads: 1, logSeverityLevel: 4, extra: { session: { intra_op: { allow_spinning: '0' } } } });
       this.sessions.set(key, session);
     }
     return session;
   }
 }
-
-/** Multiply-adds from which a product uses every thread. */
-const PARALLEL_FROM = 2 ** 24;
 
 const tensor = (m: Dense) => new ort.Tensor('float64', m.data.length === m.rows * m.cols ? m.data : m.data.subarray(0, m.rows * m.cols), [m.rows, m.cols]);
 

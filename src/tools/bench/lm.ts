@@ -305,6 +305,10 @@ export async function lmBench(): Promise<number> {
   );
   console.log('  (external: the dense weights, the level tensors read so far and the cached dense-model outputs; the heap peak is mostly the parsed corpus, transient)');
   console.log(`  ${load()}`);
+  // The same search on one worker: what the second worker buys a whole search (ask, tell, SQLite and all).
+  const single = await searchRun(20, 1);
+  const singleLater = median(single.perGeneration.slice(1));
+  console.log(`1 worker: median ${singleLater.toFixed(3)} s/generation after the first; 1 → 2 workers: ${(singleLater / later).toFixed(2)}× per generation, ${(single.seconds / search.seconds).toFixed(2)}× over the whole run`);
 
   // (a) peak and throughput.
   const windows = await benchWindows(T, 8);

@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildDatabase } from '../../compress/build.js';
+import { loadDatabaseConfig } from '../../compress/config.js';
 import { GPT2_6X512, writeRandomGpt2 } from '../models/random-gpt2.js';
 
 const MiB = 2 ** 20;
@@ -40,10 +42,9 @@ export async function memoryBench(root: string): Promise<void> {
   try {
     const database = join(dir, 'db.json');
     writeFileSync(database, JSON.stringify({ model, out: join(root, 'results', 'db', 'random-gpt2-6x512-sparsegpt-60'), compression: { type: 'sparsity', method: 'sparsegpt', target: 0.6 } }));
-    const levels = (() => {
-      const file = join(root, 'results', 'db', 'random-gpt2-6x512-sparsegpt-60', 'manifest.json');
-      return () => JSON.parse(readFileSync(file, 'utf8')) as { units: { parameters: number; levels: { tensors: string }[] }[] };
-    })();
+    // Built (or found) before the runs, so that neither run's time or memory holds the build.
+    const { manifest } = await buildDatabase(loadDatabaseConfig(database));
+    const stored = manifest.units.reduce((sum, u) => sum + u.levels.filter((l) => l.tensors === 'file').length * u.parameters * 4, 0);
     for (const cap of [256, 1024]) {
       const experiment = join(dir, `memory-${cap}.json`);
       writeFileSync(
@@ -58,7 +59,6 @@ export async function memoryBench(root: string): Promise<void> {
         }),
       );
       const { seconds, samples } = await sampledRun(root, experiment, dir);
-      const stored = levels().units.reduce((sum, u) => sum + u.levels.filter((l) => l.tensors === 'file').length * u.parameters * 4, 0);
       const tenths = Array.from({ length: 10 }, (_, i) => samples[Math.min(samples.length - 1, Math.floor(((i + 1) * samples.length) / 10))]);
       console.log(`levelCacheMiB ${cap} (the database holds ${(stored / MiB).toFixed(0)} MiB of levels): run ${seconds.toFixed(1)} s, peak resident ${(Math.max(...samples.map((s) => s.rss)) / MiB).toFixed(0)} MiB`);
       console.log(`  resident MiB at each tenth of the run: ${tenths.map((s) => (s.rss / MiB).toFixed(0)).join(', ')}`);
