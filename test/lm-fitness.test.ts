@@ -5,9 +5,9 @@ import { buildDatabase } from '../src/compress/build.js';
 import { loadDatabaseConfig } from '../src/compress/config.js';
 import type { Manifest } from '../src/compress/manifest.js';
 import { readUnitLevels } from './helpers.js';
-import { weightShapes } from '../src/models/config.js';
+import { firstPointAffected, residualPoints, weightShapes } from '../src/models/config.js';
 import { LmFitness, type LmFitnessSpec } from '../src/fitness/lm.js';
-import { StitchedModel } from '../src/fitness/stitched-model.js';
+import { PrefixReuse } from '../src/fitness/prefix-reuse.js';
 import { loadTransformer } from '../src/models/transformer.js';
 import { readTokenizer } from '../src/models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../src/data/text.js';
@@ -24,7 +24,7 @@ describe('language-model fitness', () => {
   let database: string;
   const open: LmFitness[] = [];
   const fitness = async (overrides: Partial<LmFitnessSpec> = {}) => {
-    const spec: LmFitnessSpec = { type: 'kl', database, model: MODEL, windows: 2, slices: 3, validationSlices: 0, length: 128, topK: 16, cacheMiB: 256, levelCacheMiB: 1024, backend: 'onnx', device: 'cpu', minimize: true, timeout: 3600, ...overrides };
+    const spec: LmFitnessSpec = { type: 'kl', database, model: MODEL, windows: 2, slices: 3, validationSlices: 0, length: 128, topK: 16, cacheMiB: 256, prefixCacheMiB: 256, levelCacheMiB: 1024, backend: 'onnx', device: 'cpu', minimize: true, timeout: 3600, ...overrides };
     const f = await LmFitness.load(spec);
     open.push(f);
     return f;
@@ -69,7 +69,7 @@ describe('language-model fitness', () => {
   });
 
   it('runs the model only on windows it has not scored for the same configuration, and gives the same value as a fresh worker', async () => {
-    const runs = vi.spyOn(StitchedModel.prototype, 'run');
+    const runs = vi.spyOn(PrefixReuse.prototype, 'logits');
     const warm = await fitness();
     await warm.evaluate(skewed(), { budget: 1, slice: 2 }); // windows 4, 5 (and the teacher's)
     runs.mockClear();
@@ -81,6 +81,33 @@ describe('language-model fitness', () => {
     const fresh = await fitness();
     expect(await fresh.evaluate(skewed(), { budget: 2, slice: 2 })).toBe(reused);
     runs.mockRestore();
+  });
+
+  it('prefix reuse: offspring get the values of whole passes, and skip the sub-blocks before the first unit they change', async () => {
+    const whole = await fitness({ prefixCacheMiB: 0 });
+    const reusing = await fitness();
+    expect(whole.prefixReuse).toBeNull();
+    const parent = uniform();
+    const last = manifest.units.length - 1;
+    // Offspring that move a unit of the last block, of the first, and two units at once.
+    const offspring = [last, last - 1, 0, 7].map((u) => {
+      const g = parent.slice();
+      g[u] = g[u] === 0 ? 1 : g[u] - 1;
+      if (u === 7) g[last] = 0;
+      return g;
+    });
+    for (const g of [parent, ...offspring]) {
+      expect(await reusing.evaluate(g, { budget: 1, slice: 0 })).toBe(await whole.evaluate(g, { budget: 1, slice: 0 }));
+    }
+    // The teacher and the parent run whole; each offspring starts at the stream just before the
+    // first point its changed units affect (the parent's, cached).
+    const config = loadTransformer(MODEL).config;
+    const subBlocks = residualPoints(config) - 1;
+    const affects = (u: number) => Math.min(...manifest.units[u].weights.map((w) => firstPointAffected(config, w)));
+    const skippedBy = offspring.map((g) => Math.max(0, Math.min(...g.flatMap((level, u) => (level === parent[u] ? [] : [affects(u)]))) - 1));
+    const total = skippedBy.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(subBlocks); // the case is not trivial
+    expect(reusing.prefixReuse!.skipped).toBeCloseTo(total / ((2 + offspring.length) * subBlocks), 12);
   });
 
   it('reads ⌈budget · windows⌉ windows of the slice: racing budgets see more text', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../src/rng/rng.js';
-import { parseTransformerConfig, subBlocks, weightShapes, type TransformerConfig } from '../src/models/config.js';
+import { firstPointAffected, parseTransformerConfig, residualPoints, subBlocks, weightShapes, type TransformerConfig } from '../src/models/config.js';
 import { forward, loadTransformer, type Transformer, type Weights } from '../src/models/transformer.js';
 import { writeSafetensors } from '../src/models/safetensors.js';
 import { tempDir } from './cli-helpers.js';
@@ -222,5 +222,54 @@ describe.each([
     // Block 1 is its attention alone now; the streams it compares are the same as that sub-block's.
     expect(blocks[1]).toBeCloseTo(sub[2], 6);
     expect(blocks[0]).toBeGreaterThan(1e-3);
+  });
+});
+
+describe.each([
+  ['gpt2', gpt2Json],
+  ['gpt2 elastic', { ...gpt2Json, n_layer: 3, n_head_per_layer: [1, 2, 4], n_inner_per_layer: [8, 24, 16] }],
+  ['llama (grouped-query)', llamaJson],
+  ['llama (tied head)', { ...llamaJson, tie_word_embeddings: true }],
+])('%s prefix reuse', (_family, json) => {
+  const m = model(json, 21);
+  const streams = (weights: Weights) => {
+    const out: Float32Array[] = [];
+    forward({ config: m.config, weights }, tokens, (point, x) => (out[point] = x.slice()));
+    return out;
+  };
+
+  it('knows the first residual point each weight changes', () => {
+    const dense = streams(m.weights);
+    expect(dense).toHaveLength(residualPoints(m.config));
+    for (const name of weightShapes(m.config).keys()) {
+      const changed = new Map(m.weights).set(name, m.weights.get(name)!.map((x) => x * 1.5 + 0.1));
+      const first = streams(changed).findIndex((x, p) => x.some((v, i) => v !== dense[p][i]));
+      // A weight that no stream depends on (the final norm, an untied head) lies past every point.
+      expect([name, first < 0 ? residualPoints(m.config) : first]).toEqual([name, firstPointAffected(m.config, name)]);
+    }
+  });
+
+  it('resumes mid-model on onnxruntime: the streams are the forward pass\'s, and the logits equal a whole pass bit for bit', async () => {
+    const { createTransformerRunner } = await import('../src/models/transformer-runner.js');
+    const runner = await createTransformerRunner(m.config, tokens.length, m.weights, 'onnx', 'cpu');
+    try {
+      const ids = Uint16Array.from(tokens);
+      const whole = await runner.run(ids);
+      const first = await runner.resume!(ids, 0, null);
+      expect(first.logits).toEqual(whole);
+      const reference = streams(m.weights);
+      const cuts = [...first.residuals.keys()];
+      expect(cuts).toEqual(Array.from({ length: residualPoints(m.config) - 2 }, (_, i) => i + 1));
+      for (const p of cuts) {
+        let worst = 0;
+        first.residuals.get(p)!.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - reference[p][i]))));
+        expect(worst).toBeLessThan(1e-4);
+        const resumed = await runner.resume!(ids, p, first.residuals.get(p)!);
+        expect(resumed.logits).toEqual(whole);
+        for (const [q, stream] of resumed.residuals) expect(stream).toEqual(first.residuals.get(q));
+      }
+    } finally {
+      await runner.close();
+    }
   });
 });

@@ -4,6 +4,8 @@ import { ByteLru } from '../runtime/byte-lru.js';
 import { loadTransformer, type Transformer } from '../models/transformer.js';
 import { readTokenizer } from '../models/tokenizer.js';
 import { createTransformerRunner } from '../models/transformer-runner.js';
+import { firstPointAffected, residualPoints } from '../models/config.js';
+import { PrefixReuse } from './prefix-reuse.js';
 import { calibrationWindows, sotuStreams, windowsOf } from '../data/text.js';
 import { meanNll } from '../data/windows.js';
 import { readManifest } from '../compress/manifest.js';
@@ -23,6 +25,8 @@ export const lmFitnessSchema = z.strictObject({
   topK: positiveInt.default(16),
   /** Memory for cached dense outputs, in MiB (least recently used windows are dropped). */
   cacheMiB: positiveInt.default(256),
+  /** Memory for the residual streams kept for prefix reuse, in MiB (onnx backend); 0 runs every window from its first block. */
+  prefixCacheMiB: z.number().int().min(0).default(256),
   ...modelFitness,
   /** onnxruntime's execution provider. */
   device: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
@@ -54,9 +58,11 @@ export class LmFitness implements Fitness {
     /** The calibration pool: `windows · slices` search windows, then `windows · validationSlices` validation windows, of `length` + 1 tokens. */
     readonly pool: Uint16Array[],
     readonly heldOut: () => Uint16Array[],
+    /** Null when turned off or where the backend cannot start mid-model. */
+    readonly prefixReuse: PrefixReuse | null,
   ) {
     this.teachers = new DenseOutputs(stitched, spec.cacheMiB, async (index) => {
-      const logp = logSoftmax(await this.logits(this.pool[index]), this.vocab);
+      const logp = logSoftmax(await this.poolLogits(index), this.vocab);
       const teacher: Teacher = spec.type === 'kl-topk' ? { top: topK(logp, this.vocab, spec.topK) } : { full: logp };
       const bytes = 'full' in teacher ? teacher.full.byteLength : teacher.top.ids.byteLength + teacher.top.logp.byteLength + teacher.top.tail.byteLength;
       return { value: teacher, bytes };
@@ -71,7 +77,9 @@ export class LmFitness implements Fitness {
     const pool = calibrationWindows(streams.calibration, spec.length, spec.windows * spec.slices, spec.windows * spec.validationSlices);
     const runner = await createTransformerRunner(model.config, spec.length, model.weights, spec.backend, spec.device);
     const stitched = new StitchedModel(runner, transformerStitcher(spec.database, manifest, model, spec.levelCacheMiB));
-    return new LmFitness(spec, model, stitched, pool, () => windowsOf(streams.heldOut, spec.length, HELD_OUT_WINDOWS));
+    const affects = manifest.units.map((u) => Math.min(...u.weights.map((w) => firstPointAffected(model.config, w))));
+    const prefixReuse = runner.resume && spec.prefixCacheMiB > 0 ? new PrefixReuse(runner.resume.bind(runner), affects, residualPoints(model.config), spec.prefixCacheMiB) : null;
+    return new LmFitness(spec, model, stitched, pool, () => windowsOf(streams.heldOut, spec.length, HELD_OUT_WINDOWS), prefixReuse);
   }
 
   /** Windows of slice `slice` at fidelity `budget`: ⌈budget·windows⌉ consecutive pool windows, wrapping within the search or the validation windows. */
@@ -93,9 +101,8 @@ export class LmFitness implements Fitness {
       let value = this.scored.get(`${key}|${index}`);
       if (value === undefined) {
         this.stitched.stitch(genome);
-        const window = this.pool[index];
-        const logits = await this.logits(window);
-        value = this.spec.type === 'ppl' ? meanNll(logits, window.subarray(1), this.vocab) : kl(await this.teachers.get(index), logits, this.vocab);
+        const logits = await this.poolLogits(index);
+        value = this.spec.type === 'ppl' ? meanNll(logits, this.pool[index].subarray(1), this.vocab) : kl(await this.teachers.get(index), logits, this.vocab);
         this.scored.set(`${key}|${index}`, value, SCORED_ENTRY_BYTES + key.length);
       }
       total += value;
@@ -145,6 +152,12 @@ export class LmFitness implements Fitness {
   /** Logits of a window's first `length` tokens (its last token is only ever a target). */
   private logits(window: Uint16Array): Promise<Float32Array> {
     return this.stitched.run(window.subarray(0, this.spec.length));
+  }
+
+  /** {@link logits} of pool window `index`, resumed from a stream already computed where prefix reuse has one. */
+  private poolLogits(index: number): Promise<Float32Array> {
+    const tokens = this.pool[index].subarray(0, this.spec.length);
+    return this.prefixReuse ? this.prefixReuse.logits(index, tokens, this.stitched.configuration) : this.stitched.run(tokens);
   }
 }
 

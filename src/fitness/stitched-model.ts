@@ -18,13 +18,18 @@ export class StitchedModel<Input> {
     this.runner.write(this.stitcher.stitch(genome));
   }
 
+  /** The level of each unit now in the model (-1: dense). */
+  get configuration(): number[] {
+    return this.stitcher.configuration;
+  }
+
   run(input: Input): Promise<Float32Array> {
     return this.runner.run(input);
   }
 
   /** Runs `fn` on the dense model, then returns to the configuration the model was at. */
   async onDense<T>(fn: () => Promise<T>): Promise<T> {
-    const saved = this.stitcher.configuration; // -1 entries: units still dense
+    const saved = this.configuration; // -1 entries: units still dense
     this.stitch(null);
     try {
       return await fn();

@@ -193,6 +193,26 @@ export function linearLayers(c: TransformerConfig): LinearLayer[] {
 }
 
 /**
+ * Where the residual stream can be cut: point 0 after the embeddings, 2i + 1 after block i's
+ * attention sub-block, 2i + 2 after its MLP sub-block (as transformer.ts's ResidualHook numbers them).
+ * Sub-block s reads point s and writes point s + 1.
+ */
+export const residualPoints = (c: TransformerConfig): number => 2 * c.nLayers + 1;
+
+/**
+ * The first residual point whose stream depends on `weight`: 2i + 1 for block i's attention
+ * sub-block (its norm included), 2i + 2 for its MLP, 0 for the embeddings (GPT-2's and tied heads
+ * read them again at the end), past every point for the final norm and an untied head. An unknown
+ * name counts as 0: it may affect everything.
+ */
+export function firstPointAffected(c: TransformerConfig, weight: string): number {
+  const block = /^(?:h|model\.layers)\.(\d+)\.(ln_1|attn|input_layernorm|self_attn|ln_2|mlp|post_attention_layernorm)\./.exec(weight);
+  if (block) return 2 * Number(block[1]) + (['ln_1', 'attn', 'input_layernorm', 'self_attn'].includes(block[2]) ? 1 : 2);
+  if (/^(ln_f|model\.norm|lm_head)\./.test(weight)) return residualPoints(c);
+  return 0;
+}
+
+/**
  * The residual sub-blocks that block dropping removes. Zeroing a sub-block's output projection
  * (and its bias) makes its contribution to the residual stream exactly zero, so a dropped
  * sub-block is just another set of tensors to stitch in.

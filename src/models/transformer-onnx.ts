@@ -1,5 +1,5 @@
 import type { TransformerConfig } from './config.js';
-import { blockHeads, weightShapes } from './config.js';
+import { blockHeads, residualPoints, weightShapes } from './config.js';
 import { causalMask, type Weights } from './transformer.js';
 import { GraphBuilder } from '../runtime/onnx-graph.js';
 import { ort } from '../runtime/onnx.js';
@@ -24,7 +24,18 @@ export interface GraphOptions {
   grams?: boolean;
   /** false: no `logits` output (and no LM head): calibration reads only the Grams. */
   logits?: boolean;
+  /**
+   * Start at residual point `from` (see residualPoints) instead of the tokens: the graph takes
+   * `residual` [T, d], the stream at that point, and runs only the sub-blocks after it (their
+   * weights are its only weight inputs; `ids` and `positions` are not inputs). 0: from the tokens.
+   */
+  from?: number;
+  /** Also output `residual:p` [T, d], the stream at every point p after `from` up to the last block's attention. */
+  residuals?: boolean;
 }
+
+/** The output name of the residual stream at point `p`. */
+export const residualOutput = (p: number) => `residual:${p}`;
 
 /** The output name of a linear layer's input Gram matrix. */
 export const gramOutput = (weight: string) => `gram:${weight}`;
@@ -41,11 +52,12 @@ export function graphFeeds(c: TransformerConfig, tokens: ArrayLike<number>, weig
   return feeds;
 }
 
-/** What both families start from: the builder, their weights by name, and the three token inputs. */
+/** What both families start from: the builder, their weights by name, and the token (or residual) inputs. */
 function start(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean, options: GraphOptions) {
   const g = new GraphBuilder();
   const shapes = weightShapes(c);
   const grams = new Map<string, string>();
+  const from = options.from ?? 0;
   return {
     g,
     shapes,
@@ -57,9 +69,18 @@ function start(c: TransformerConfig, T: number, weights: Weights, weightsAsInput
       return x;
     },
     w: (name: string) => g.weight(name, shapes.get(name)!, weights.get(name)!, weightsAsInputs),
-    ids: g.input('ids', [T], 'int64'),
-    // Llama ignores positions (they enter through RoPE): both families take the same feeds.
-    positions: g.input('positions', [T], 'int64'),
+    /** The stream at `from`: the embeddings of `ids` (Llama ignores positions: both families take the same feeds), or the `residual` input. */
+    stream: (embed: (ids: string, positions: string) => string) =>
+      from === 0 ? embed(g.input('ids', [T], 'int64'), g.input('positions', [T], 'int64')) : g.input('residual', [T, c.dModel]),
+    /** Runs sub-blocks `from`.. in order: `sub(x, s)` is sub-block s (block ⌊s/2⌋'s attention when s is even, its MLP when odd). */
+    subBlocks: (x: string, sub: (x: string, s: number) => string) => {
+      const last = residualPoints(c) - 1;
+      for (let s = from; s < last; s++) {
+        x = sub(x, s);
+        if (options.residuals && s + 1 < last) g.output(x, residualOutput(s + 1), [T, c.dModel]);
+      }
+      return x;
+    },
     mask: g.input('mask', [T, T]),
     d: c.dModel,
     H: c.nHeads,
@@ -68,16 +89,16 @@ function start(c: TransformerConfig, T: number, weights: Weights, weightsAsInput
 }
 
 function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean, options: GraphOptions): Uint8Array {
-  const { g, w, tap, shapes, ids, positions, mask, d } = start(c, T, weights, weightsAsInputs, options);
-  const wte = w('wte.weight');
+  const { g, w, tap, shapes, stream, subBlocks, mask, d } = start(c, T, weights, weightsAsInputs, options);
+  // The tied LM head reads the token embedding: it is an input whenever logits are made.
+  const wte = (options.from ?? 0) === 0 || options.logits !== false ? w('wte.weight') : '';
   const linear = (x: string, prefix: string) =>
     g.op('Add', [g.op('MatMul', [tap(x, `${prefix}.weight`, shapes.get(`${prefix}.weight`)![0]), w(`${prefix}.weight`)]), w(`${prefix}.bias`)]);
   const layerNorm = (x: string, prefix: string) =>
     g.op('LayerNormalization', [x, w(`${prefix}.weight`), w(`${prefix}.bias`)], { axis: -1, epsilon: { float: c.normEps } });
   const heads = (x: string, perm: number[], h: number) => g.op('Transpose', [g.op('Reshape', [x, g.ints([T, h, d / h])])], { perm });
 
-  let x = g.op('Add', [g.op('Gather', [wte, ids]), g.op('Gather', [w('wpe.weight'), positions])]);
-  for (let i = 0; i < c.nLayers; i++) {
+  const attention = (x: string, i: number) => {
     const p = `h.${i}`;
     const qkv = linear(layerNorm(x, `${p}.ln_1`), `${p}.attn.c_attn`);
     const [q, k, v] = splitThree(g, qkv, d);
@@ -85,18 +106,24 @@ function gpt2Graph(c: TransformerConfig, T: number, weights: Weights, weightsAsI
     const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [heads(q, [1, 0, 2], H), heads(k, [1, 2, 0], H)]), g.scalar(1 / Math.sqrt(d / H))]), mask]);
     const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), heads(v, [1, 0, 2], H)]);
     const merged = g.op('Reshape', [g.op('Transpose', [attended], { perm: [1, 0, 2] }), g.ints([T, d])]);
-    x = g.op('Add', [x, linear(merged, `${p}.attn.c_proj`)]);
+    return g.op('Add', [x, linear(merged, `${p}.attn.c_proj`)]);
+  };
+  const mlp = (x: string, i: number) => {
+    const p = `h.${i}`;
     const f = geluTanh(g, linear(layerNorm(x, `${p}.ln_2`), `${p}.mlp.c_fc`));
-    x = g.op('Add', [x, linear(f, `${p}.mlp.c_proj`)]);
-  }
+    return g.op('Add', [x, linear(f, `${p}.mlp.c_proj`)]);
+  };
+  const embedded = stream((ids, positions) => g.op('Add', [g.op('Gather', [wte, ids]), g.op('Gather', [w('wpe.weight'), positions])]));
+  const x = subBlocks(embedded, (x, s) => (s % 2 === 0 ? attention(x, s >> 1) : mlp(x, s >> 1)));
   if (options.logits !== false) g.output(g.op('MatMul', [layerNorm(x, 'ln_f'), g.op('Transpose', [wte], { perm: [1, 0] })]), 'logits', [T, c.vocabSize]);
   return g.encode();
 }
 
 /** RMSNorm, RoPE (rotate-half, tables baked in for T), grouped-query attention, SwiGLU; Linear weights are [out, in]. */
 function llamaGraph(c: TransformerConfig, T: number, weights: Weights, weightsAsInputs: boolean, options: GraphOptions): Uint8Array {
-  const { g, w, tap, shapes, ids, mask, d, H, hd } = start(c, T, weights, weightsAsInputs, options);
-  const embed = w('model.embed_tokens.weight');
+  const { g, w, tap, shapes, stream, subBlocks, mask, d, H, hd } = start(c, T, weights, weightsAsInputs, options);
+  const needsEmbedding = (options.from ?? 0) === 0 || (options.logits !== false && c.tieEmbeddings);
+  const embed = needsEmbedding ? w('model.embed_tokens.weight') : '';
   const linear = (x: string, name: string) => g.op('Gemm', [tap(x, name, shapes.get(name)![1]), w(name)], { transB: 1 });
   const rmsNorm = (x: string, name: string) => {
     const meanSquare = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
@@ -115,8 +142,7 @@ function llamaGraph(c: TransformerConfig, T: number, weights: Weights, weightsAs
   const group = H / c.nKvHeads;
   const expandKv = (x: string) => (group === 1 ? x : g.op('Gather', [x, g.ints(Array.from({ length: H }, (_, h) => Math.floor(h / group)))], { axis: 0 }));
 
-  let x = g.op('Gather', [embed, ids]);
-  for (let i = 0; i < c.nLayers; i++) {
+  const attention = (x: string, i: number) => {
     const p = `model.layers.${i}`;
     const h = rmsNorm(x, `${p}.input_layernorm.weight`);
     const q = rope(heads(linear(h, `${p}.self_attn.q_proj.weight`), H));
@@ -125,12 +151,19 @@ function llamaGraph(c: TransformerConfig, T: number, weights: Weights, weightsAs
     const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]), g.scalar(1 / Math.sqrt(hd))]), mask]);
     const attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
     const merged = g.op('Reshape', [g.op('Transpose', [attended], { perm: [1, 0, 2] }), g.ints([T, d])]);
-    x = g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj.weight`)]);
+    return g.op('Add', [x, linear(merged, `${p}.self_attn.o_proj.weight`)]);
+  };
+  const mlp = (x: string, i: number) => {
+    const p = `model.layers.${i}`;
     const h2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);
     const gate = linear(h2, `${p}.mlp.gate_proj.weight`);
     const swiglu = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(h2, `${p}.mlp.up_proj.weight`)]);
-    x = g.op('Add', [x, linear(swiglu, `${p}.mlp.down_proj.weight`)]);
-  }
+    return g.op('Add', [x, linear(swiglu, `${p}.mlp.down_proj.weight`)]);
+  };
+  const x = subBlocks(
+    stream((ids) => g.op('Gather', [embed, ids])),
+    (x, s) => (s % 2 === 0 ? attention(x, s >> 1) : mlp(x, s >> 1)),
+  );
   if (options.logits !== false) {
     const head = c.tieEmbeddings ? embed : w('lm_head.weight');
     g.output(g.op('Gemm', [rmsNorm(x, 'model.norm.weight'), head], { transB: 1 }), 'logits', [T, c.vocabSize]);

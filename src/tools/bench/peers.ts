@@ -85,6 +85,7 @@ const specFor = (windows: number): LmFitnessSpec => ({
   length: LENGTH,
   topK: 16,
   cacheMiB: 4096,
+  prefixCacheMiB: 0,
   levelCacheMiB: 1024,
   backend: 'onnx',
   device: 'cpu',
