@@ -60,6 +60,18 @@ describe('language-model runs through the CLI', () => {
     expect(stored.fitness).toBe('kl on onnx (cpu)'); // stored with the run
   });
 
+  it('exports the same with 1 and 2 workers: the last racing stage\'s few candidates have their windows split among workers [slow]', { timeout: 240_000 }, () => {
+    // 8 offspring, then 2 survivors and the parent at budget 2: 3 candidates of 2 windows, fewer than 2 workers keep busy.
+    const { experiment, dir } = setup({ generations: 6, fitness: { windows: 1, slices: 4, type: 'ppl' } });
+    const exports = [1, 2].map((workers) => {
+      const db = join(dir, `w${workers}.db`);
+      expect(cli(['run', experiment, '--db', db, '--run-id', 'w', '--workers', String(workers), '--json']).code).toBe(0);
+      return withoutTimestamps(cli(['export', 'w', '--db', db]).stdout);
+    });
+    expect(exports[1]).toBe(exports[0]);
+    expect(JSON.parse(exports[0]).fitness).toBeGreaterThan(1); // a perplexity
+  });
+
   it('gives the uninterrupted export after kill -9 at random moments of a neural run [slow]', { timeout: 600_000 }, async () => {
     // About 1 s of start-up (model, corpus, sessions) and 7 s of search on a quiet 2-core machine.
     const { experiment, dbConfig, dir } = setup({ generations: 150 });

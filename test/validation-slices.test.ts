@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { samplesFor, type SampleLayout } from '../src/fitness/types.js';
 import { fitnessSchema, loadFitness } from '../src/fitness/load.js';
-import { lmLayout } from '../src/fitness/lm.js';
+import { lmLayout } from '../src/fitness/samples.js';
 import { imageLayout } from '../src/fitness/image.js';
 import { classifierLayout, validationRoomProblem } from '../src/fitness/classifier.js';
 import { syntheticFitnessSchema } from '../src/fitness/synthetic.js';

@@ -12,7 +12,8 @@ import { readManifest } from '../compress/manifest.js';
 import { transformerStitcher } from '../compress/stitcher.js';
 import { positiveInt } from '../validation.js';
 import { DenseOutputs, StitchedModel } from './stitched-model.js';
-import { modelFitness, samplesFor, type Fitness, type ModelFiles, type SampleLayout } from './types.js';
+import { modelFitness, samplesFor, type Fitness, type ModelFiles } from './types.js';
+import { lmLayout, lmSamples } from './samples.js';
 
 export const lmFitnessSchema = z.strictObject({
   type: z.enum(['kl', 'kl-topk', 'ppl']),
@@ -26,7 +27,7 @@ export const lmFitnessSchema = z.strictObject({
   /** Memory for cached dense outputs, in MiB (least recently used windows are dropped). */
   cacheMiB: positiveInt.default(256),
   /** Memory for the residual streams kept for prefix reuse, in MiB (onnx backend); 0 runs every window from its first block. */
-  prefixCacheMiB: z.number().int().min(0).default(256),
+  prefixCacheMiB: z.number().int().min(0).default(32),
   ...modelFitness,
   /** onnxruntime's execution provider. */
   device: z.enum(['cpu', 'cuda', 'webgpu']).default('cpu'),
@@ -88,27 +89,34 @@ export class LmFitness implements Fitness {
   }
 
   /**
-   * The mean over the fidelity's windows of each window's KL (or NLL). A window this worker has
-   * already scored for the same configuration (a racing stage's larger budget reads the smaller
-   * one's windows again; a later generation meets the same configuration and slice) is not run
-   * again: its value is the same number, so the result does not depend on which worker had it.
+   * The mean over the fidelity's windows of each window's KL (or NLL), combined as
+   * {@link lmSamples} combines them. A window this worker has already scored for the same
+   * configuration (a racing stage's larger budget reads the smaller one's windows again; a later
+   * generation meets the same configuration and slice) is not run again: its value is the same
+   * number, so the result does not depend on which worker had it.
    */
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
-    const key = genomeKey(genome);
-    let total = 0;
-    const indices = this.windowsFor(fidelity);
-    for (const index of indices) {
-      let value = this.scored.get(`${key}|${index}`);
-      if (value === undefined) {
-        this.stitched.stitch(genome);
-        const logits = await this.poolLogits(index);
-        value = this.spec.type === 'ppl' ? meanNll(logits, this.pool[index].subarray(1), this.vocab) : kl(await this.teachers.get(index), logits, this.vocab);
-        this.scored.set(`${key}|${index}`, value, SCORED_ENTRY_BYTES + key.length);
-      }
-      total += value;
+    const values: number[] = [];
+    for (const index of this.windowsFor(fidelity)) values.push(await this.windowValue(genome, index));
+    return lmSamples.combine(this.spec, values);
+  }
+
+  /** The value of the fidelity's `sample`-th window alone: what a pool that splits a candidate's windows among workers asks for. */
+  evaluateSample(genome: Genome, fidelity: Fidelity, sample: number): Promise<number> {
+    return this.windowValue(genome, this.windowsFor(fidelity)[sample]);
+  }
+
+  /** KL (or NLL) of a configuration on pool window `index`. */
+  private async windowValue(genome: Genome, index: number): Promise<number> {
+    const key = `${genomeKey(genome)}|${index}`;
+    let value = this.scored.get(key);
+    if (value === undefined) {
+      this.stitched.stitch(genome);
+      const logits = await this.poolLogits(index);
+      value = this.spec.type === 'ppl' ? meanNll(logits, this.pool[index].subarray(1), this.vocab) : kl(await this.teachers.get(index), logits, this.vocab);
+      this.scored.set(key, value, SCORED_ENTRY_BYTES + key.length);
     }
-    const mean = total / indices.length;
-    return this.spec.type === 'ppl' ? Math.exp(mean) : mean;
+    return value;
   }
 
   /**
@@ -159,11 +167,6 @@ export class LmFitness implements Fitness {
     const tokens = this.pool[index].subarray(0, this.spec.length);
     return this.prefixReuse ? this.prefixReuse.logits(index, tokens, this.stitched.configuration) : this.stitched.run(tokens);
   }
-}
-
-/** Where a language-model fitness's windows lie in its pool: the search windows first, the validation windows after them. */
-export function lmLayout(spec: Pick<LmFitnessSpec, 'windows' | 'slices' | 'validationSlices'>): SampleLayout {
-  return { perBudget: spec.windows, slices: spec.slices, validationSlices: spec.validationSlices };
 }
 
 /** Memory for per-window values already scored (about a million entries of a 24-unit model). */

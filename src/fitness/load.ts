@@ -56,3 +56,4 @@ export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promi
       return LmFitness.load(spec);
   }
 }
+

@@ -76,6 +76,8 @@ export type FitnessSpec =
 /** A loaded fitness in a worker. Values are raw: the engine applies `minimize`. */
 export interface Fitness {
   evaluate(genome: Genome, fidelity: Fidelity): number | Promise<number>;
+  /** Fitnesses whose value is made of samples (see sampleSplit): the value of the fidelity's `sample`-th sample alone. */
+  evaluateSample?(genome: Genome, fidelity: Fidelity, sample: number): Promise<number>;
   close?(): void | Promise<void>;
   /** Fitnesses that run a model: metrics of configurations (null: the dense model) on data the search never saw. */
   measureHeldOut?(genomes: (Genome | null)[]): Promise<Record<string, number>[]>;

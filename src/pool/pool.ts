@@ -2,6 +2,7 @@ import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
 import type { Genome, Fidelity } from '../space/space.js';
 import { describeFitness } from '../fitness/types.js';
+import { sampleSplit, type SampleSplit } from '../fitness/samples.js';
 import { UserError } from '../errors.js';
 import { CandidateError, EvaluationInterrupted, candidateError, type Evaluator } from './evaluator.js';
 import { LOADING, NOT_STARTED, type EvaluateTask, type ProcessNotice, type WorkerMemory, type WorkerResult, type WorkerSetup, type WorkerTask } from './protocol.js';
@@ -25,6 +26,8 @@ function heapLimitMb(): number | undefined {
 /** One evaluation request's chunks: the earliest candidate that failed so far. */
 interface Batch {
   genomes: Genome[];
+  /** When a request's candidates are split into their samples: which sample each entry scores. */
+  samples?: number[];
   failure: CandidateError | null;
 }
 
@@ -76,8 +79,12 @@ export class WorkerPool implements Evaluator {
   private readonly processes = new Map<number, Set<number>>();
   private interrupted = false;
 
+  /** How the fitness's value is made of samples, if it is. */
+  private readonly samplesOf: SampleSplit | null;
+
   constructor(private readonly setup: WorkerSetup, readonly threads: number) {
     this.timeoutMs = setup.fitness.timeout * 1000;
+    this.samplesOf = sampleSplit(setup.fitness);
     this.heapMb = heapLimitMb();
     this.pool = new Piscina({
       filename: new URL('./worker.js', import.meta.url).href,
@@ -102,11 +109,57 @@ export class WorkerPool implements Evaluator {
   }
 
   async evaluate(genomes: Genome[], fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
+    const split = this.split(genomes.length, fidelity);
+    return split ? this.evaluateSamples(genomes, fidelity, split, onChunk) : this.evaluateBatch({ genomes, failure: null }, fidelity, onChunk);
+  }
+
+  /**
+   * Whether to split a request's candidates into their samples: when there are too few candidates
+   * to keep every thread busy (a racing stage's last few), and each reads several samples.
+   */
+  private split(candidates: number, fidelity: Fidelity): (SampleSplit & { samples: number }) | null {
+    const split = this.threads > 1 && candidates < 4 * this.threads ? this.samplesOf : null;
+    const samples = split?.count(fidelity) ?? 0;
+    return split && samples > 1 ? { ...split, samples } : null;
+  }
+
+  /**
+   * Scores each candidate's samples as entries of their own, spread over the threads like
+   * candidates, and combines each candidate's sample values in sample order, as the fitness's own
+   * evaluate does: the values are the same numbers as unsplit. A candidate reaches `onChunk` once
+   * all its samples are in; a failure names the candidate.
+   */
+  private async evaluateSamples(genomes: Genome[], fidelity: Fidelity, split: SampleSplit & { samples: number }, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
+    const k = split.samples;
+    const entries = genomes.flatMap((g) => Array.from({ length: k }, () => g));
+    const samples = entries.map((_, i) => i % k);
+    const combined = (values: number[], candidate: number) => split.combine(values.slice(candidate * k, (candidate + 1) * k));
+    const left = genomes.map(() => k);
+    const values = new Array<number>(entries.length);
+    try {
+      await this.evaluateBatch({ genomes: entries, samples, failure: null }, fidelity, (offset, chunk) => {
+        chunk.forEach((v, i) => {
+          values[offset + i] = v;
+          const candidate = Math.floor((offset + i) / k);
+          if (--left[candidate] === 0) onChunk?.(candidate, [combined(values, candidate)]);
+        });
+      });
+    } catch (err) {
+      if (!(err instanceof CandidateError) || err.index < 0) throw err;
+      const candidate = Math.floor(err.index / k);
+      throw candidateError(candidate, genomes[candidate], err.reason);
+    }
+    return genomes.map((_, candidate) => combined(values, candidate));
+  }
+
+  private async evaluateBatch(batch: Batch, fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
+    const { genomes } = batch;
     if (this.interrupted) throw new EvaluationInterrupted();
-    // Several chunks per thread keep threads busy when some candidates are slower than others.
-    const size = Math.max(1, Math.ceil(genomes.length / (this.threads * 4)));
+    // At least four pieces per thread keep threads busy when some candidates are slower than
+    // others (rounding the size up would leave 10 candidates in 5 pieces of 2: 3 pieces on one of
+    // two threads, 2 on the other).
+    const size = Math.max(1, Math.floor(genomes.length / (this.threads * 4)));
     const values = new Array<number>(genomes.length);
-    const batch: Batch = { genomes, failure: null };
     const queue: Piece[] = [];
     for (let start = 0; start < genomes.length; start += size) queue.push({ start, end: Math.min(start + size, genomes.length), retried: new Set() });
     // Two runners per thread (one task running, one waiting, so that no worker waits for the
@@ -160,7 +213,7 @@ export class WorkerPool implements Evaluator {
 
   private async attempt(batch: Batch, first: number, end: number, fidelity: Fidelity): Promise<Outcome> {
     const genomes = batch.genomes.slice(first, end);
-    const task: EvaluateTask = { genomes, fidelity, progress: new SharedArrayBuffer(8), values: new SharedArrayBuffer(8 * genomes.length) };
+    const task: EvaluateTask = { genomes, fidelity, samples: batch.samples?.slice(first, end), progress: new SharedArrayBuffer(8), values: new SharedArrayBuffer(8 * genomes.length) };
     const a: Attempt = {
       batch,
       first,

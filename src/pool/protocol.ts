@@ -11,6 +11,8 @@ export interface WorkerSetup {
 export interface EvaluateTask {
   genomes: Genome[];
   fidelity: Fidelity;
+  /** When set, genomes[i] is scored on its fidelity's samples[i]-th sample alone (Fitness.evaluateSample). */
+  samples?: number[];
   /**
    * Int32Array written by the worker as it goes: [0] what it is doing (NOT_STARTED, LOADING the
    * fitness, or i + 1 while it evaluates genomes[i]), [1] its threadId. The pool's watchdog reads

@@ -26,8 +26,8 @@ process.on('uncaughtException', (err) => {
 
 class Uncaught extends Error {}
 
-/** The fitness's value, or the exception its own callbacks threw while it was being computed. */
-function evaluateGuarded(loaded: Fitness, genome: number[], fidelity: EvaluateTask['fidelity']): Promise<unknown> {
+/** The fitness's value (of one sample, when `sample` is given), or the exception its own callbacks threw while it was being computed. */
+function evaluateGuarded(loaded: Fitness, genome: number[], fidelity: EvaluateTask['fidelity'], sample?: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const fail = (err: unknown) => reject(new Uncaught(`uncaught ${(err as Error)?.name ?? 'error'}: ${String((err as Error)?.message ?? err).split('\n')[0]}`));
     if (uncaughtBetween) {
@@ -37,7 +37,7 @@ function evaluateGuarded(loaded: Fitness, genome: number[], fidelity: EvaluateTa
     }
     failEvaluation = fail;
     Promise.resolve()
-      .then(() => loaded.evaluate(genome, fidelity))
+      .then(() => (sample === undefined ? loaded.evaluate(genome, fidelity) : loaded.evaluateSample!(genome, fidelity, sample)))
       .then(resolve, reject)
       .finally(() => (failEvaluation = null));
   });
@@ -67,7 +67,7 @@ export default async function runTask(task: WorkerTask): Promise<WorkerResult> {
     Atomics.store(progress, 0, i + 1);
     let value: unknown;
     try {
-      value = await evaluateGuarded(loaded, task.genomes[i], task.fidelity);
+      value = await evaluateGuarded(loaded, task.genomes[i], task.fidelity, task.samples?.[i]);
     } catch (err) {
       if (err instanceof ExitCalled || err instanceof Uncaught) return { failed: { index: i, message: `crashed: ${err.message}` } };
       return { failed: { index: i, message: (err as Error)?.message ?? String(err) } };

@@ -19,7 +19,8 @@ import { loadDatabaseConfig } from '../../compress/config.js';
 import { WorkerPool } from '../../pool/pool.js';
 import { Rng } from '../../rng/rng.js';
 import type { Genome } from '../../space/space.js';
-import type { Space } from '../../space/space.js';
+import { SpaceIndex, type Space } from '../../space/space.js';
+import { levelSwitch } from '../../strategies/operators.js';
 import { readTokenizer } from '../../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../../data/text.js';
 import { GPT2_6X512, writeRandomGpt2 } from '../models/random-gpt2.js';
@@ -33,6 +34,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const argv = process.argv.slice(2);
 const TOKENS = argv.includes('--tokens') ? argv[argv.indexOf('--tokens') + 1].split(',').map(Number) : [2048, 16384, 65536];
 const GENOMES = 5;
+/** `--skip-builds`: the fitness rows alone. */
+const BUILDS = !argv.includes('--skip-builds');
 
 function run(command: string, args: string[], env: Record<string, string> = {}): string {
   const r = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
@@ -64,17 +67,45 @@ function fastestBlasCore(): { env: Record<string, string>; table: string } {
   const rows: { core: string; gflops: number }[] = [];
   for (const core of ['(automatic)', 'Haswell', 'Zen', 'SkylakeX', 'Cooperlake']) {
     const env: Record<string, string> = core === '(automatic)' ? {} : { OPENBLAS_CORETYPE: core };
-    const seconds = Number(run(PYTHON, ['-c', probe], env).trim());
-    rows.push({ core, gflops: (2 * 512 ** 3) / seconds / 1e9 });
+    // A kernel for instructions this processor lacks (AVX-512 on a Zen) dies of SIGILL: not a candidate.
+    const r = spawnSync(PYTHON, ['-c', probe], { encoding: 'utf8', env: { ...process.env, ...env } });
+    rows.push({ core, gflops: r.status === 0 ? (2 * 512 ** 3) / Number(r.stdout.trim()) / 1e9 : NaN });
   }
-  const best = rows.reduce((a, b) => (b.gflops > a.gflops ? b : a));
-  return { env: best.core === '(automatic)' ? {} : { OPENBLAS_CORETYPE: best.core }, table: rows.map((r) => `${r.core} ${r.gflops.toFixed(1)}`).join(', ') };
+  const best = rows.filter((r) => r.gflops > 0).reduce((a, b) => (b.gflops > a.gflops ? b : a));
+  const shown = (r: { core: string; gflops: number }) => `${r.core} ${Number.isNaN(r.gflops) ? 'cannot run here' : r.gflops.toFixed(1)}`;
+  return { env: best.core === '(automatic)' ? {} : { OPENBLAS_CORETYPE: best.core }, table: rows.map(shown).join(', ') };
 }
 
 function randomGenomes(space: Space, count: number): Genome[] {
   const rng = Rng.fromSeed('bench-peers');
   // Feasibility does not matter to the speed of an evaluation; random levels exercise the swaps.
   return Array.from({ length: count }, () => space.units.map((u) => rng.int(0, u.levels.length - 1)));
+}
+
+/** λ offspring of the uniform configuration by EvoPress's level switches, as one generation of a search makes them. */
+function offspringOf(space: Space, parent: Genome, count: number): Genome[] {
+  const rng = Rng.fromSeed('bench-peers-offspring');
+  const index = new SpaceIndex(space);
+  const children: Genome[] = [];
+  while (children.length < count) {
+    const child = levelSwitch(index, parent, rng, 16);
+    if (child) children.push(child);
+  }
+  return children;
+}
+
+/**
+ * Seconds per evaluation of offspring of a parent the worker has scored (on the same windows), as
+ * in a search: prefix reuse starts each offspring's windows at its first changed sub-block.
+ */
+async function projectOffspring(spec: LmFitnessSpec, parent: Genome, offspring: Genome[], warmUp: Genome[]): Promise<{ seconds: number; values: number[]; skipped: number }> {
+  const fitness = await LmFitness.load(spec);
+  try {
+    const { seconds, values } = await projectOneCore(fitness, offspring, [...warmUp, parent]);
+    return { seconds, values, skipped: fitness.prefixReuse?.skipped ?? 0 };
+  } finally {
+    await fitness.close();
+  }
 }
 
 const specFor = (windows: number): LmFitnessSpec => ({
@@ -195,11 +226,23 @@ try {
     project.set(tokens, { one: one.seconds, two, values: one.values });
     console.log(`project, ${tokens} tokens: ${one.seconds.toFixed(3)} s/eval on 1 core, ${two.toFixed(3)} on 2`);
   }
+  // A generation's offspring of a scored parent, where prefix reuse applies (the peer runs whole passes).
+  const parent = [...manifest.uniform];
+  const offspring = offspringOf(space, parent, GENOMES);
+  const searchTokens = TOKENS.filter((t) => t >= 16384);
+  const searchCases = cases.filter((c) => searchTokens.includes(c.tokens));
+  const inSearch = new Map<number, { seconds: number; values: number[]; skipped: number }>();
+  for (const tokens of searchTokens) {
+    // The parent's streams on every window, with the offspring's beside them.
+    const r = await projectOffspring({ ...specFor(tokens / LENGTH), prefixCacheMiB: 2048 }, parent, offspring, warmUp);
+    inSearch.set(tokens, r);
+    console.log(`project, ${tokens} tokens, offspring of a scored parent: ${r.seconds.toFixed(3)} s/eval on 1 core (prefix reuse skipped ${(100 * r.skipped).toFixed(0)}% of sub-blocks, parent and warm-up included)`);
+  }
   // The peer on 2 cores, at its best: one process with 2 threads, or 2 processes of 1 thread side by side.
   const peer = new Map<string, number>();
-  const runPeer = (threads: number, copies: number, withCheck: boolean) => {
+  const runPeer = (threads: number, copies: number, withCheck: boolean, work = { genomes, warmUp, cases }) => {
     const job = join(dir, `job-${threads}.json`);
-    writeFileSync(job, JSON.stringify({ model: MODEL, database: DATABASE, length: LENGTH, threads, genomes, warmUp, cases, check: withCheck ? check : null }));
+    writeFileSync(job, JSON.stringify({ model: MODEL, database: DATABASE, length: LENGTH, threads, ...work, check: withCheck ? check : null }));
     const env = { ...process.env, ...blas.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
     const children = Array.from({ length: copies }, () => spawn(PYTHON, [join(ROOT, 'bench', 'peers', 'lm_peer.py'), job], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
     return Promise.all(
@@ -231,10 +274,21 @@ try {
       peer.set(key, Math.min(peer.get(key) ?? Infinity, perEval));
     }
   }
+  const peerOffspring = new Map<number, number>();
+  if (searchCases.length > 0) {
+    const [outputs] = await runPeer(1, 1, false, { genomes: offspring, warmUp: [...warmUp, parent], cases: searchCases });
+    for (const tokens of searchTokens) {
+      const r = outputs.find((o) => o.tokens === tokens)!;
+      const ours = inSearch.get(tokens)!.values;
+      const worst = Math.max(...ours.map((v, i) => Math.abs(v - (r.values as number[])[i]) / Math.abs(v)));
+      peerOffspring.set(tokens, r.seconds_per_eval as number);
+      console.log(`peer, ${tokens} tokens, the same offspring, 1 thread: ${(r.seconds_per_eval as number).toFixed(3)} s/eval; KL values differ by at most ${(100 * worst).toExponential(2)}%`);
+    }
+  }
   // Level databases, every level of every layer, from scratch, by both.
   const builds: { label: string; project: Map<number, number>; peer: Map<number, number> }[] = [];
   const random19M = writeRandomGpt2(join(ROOT, 'results', 'models', 'random-gpt2-6x512'), MODEL, GPT2_6X512);
-  for (const [label, model, compression] of [
+  for (const [label, model, compression] of !BUILDS ? [] : [
     ['SparseGPT 60% database of the reference LM', MODEL, { type: 'sparsity', method: 'sparsegpt', target: 0.6 }],
     ['GPTQ database (2–8 bits, group 128) of the reference LM', MODEL, { type: 'quantization', method: 'gptq', target: 3 }],
     ['SparseGPT 60% database of a random 6 × 512 GPT-2 (19M)', random19M, { type: 'sparsity', method: 'sparsegpt', target: 0.6 }],
@@ -249,6 +303,11 @@ try {
       const theirs = peer.get(`${tokens}/${cores}`)!;
       console.log(`| reference LM, ${tokens.toLocaleString('en')} tokens, ${cores} core${cores > 1 ? 's' : ''} | ${ours.toFixed(3)} | ${theirs.toFixed(3)} | ${(ours / theirs).toFixed(2)} |`);
     }
+  }
+  for (const tokens of searchTokens) {
+    const ours = inSearch.get(tokens)!.seconds;
+    const theirs = peerOffspring.get(tokens)!;
+    console.log(`| reference LM, ${tokens.toLocaleString('en')} tokens, offspring of a scored parent (prefix reuse), 1 core | ${ours.toFixed(3)} | ${theirs.toFixed(3)} | ${(ours / theirs).toFixed(2)} |`);
   }
   for (const { label, project: ours, peer: theirs } of builds) {
     for (const cores of [1, 2]) {
