@@ -2,7 +2,9 @@
  * `npm run bench:peers`: evosearch's KL fitness against EvoPress's evaluation in PyTorch
  * (bench/peers/lm_peer.py, Debian's python3-torch, installed if missing), on the same model, the
  * same level database (the reference LM's SparseGPT 60%), the same windows and the same
- * configurations, on 1 and on 2 cores; and level databases built by both from scratch (SparseGPT
+ * configurations, on 1 and on 2 cores (whole passes: random configurations share no prefix); a
+ * generation's offspring of a scored parent, where the project's prefix reuse applies and the
+ * peer runs whole passes; and level databases built by both from scratch (SparseGPT
  * and GPTQ of the reference LM, SparseGPT of a random 19M-parameter GPT-2). The peer's logits are
  * checked against ONNX's first. Prints one table of seconds per evaluation (medians), build
  * seconds and project/peer ratios, from one run.
