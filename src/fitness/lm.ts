@@ -96,19 +96,20 @@ export class LmFitness implements Fitness {
    * number, so the result does not depend on which worker had it.
    */
   async evaluate(genome: Genome, fidelity: Fidelity): Promise<number> {
+    const configuration = genomeKey(genome);
     const values: number[] = [];
-    for (const index of this.windowsFor(fidelity)) values.push(await this.windowValue(genome, index));
+    for (const index of this.windowsFor(fidelity)) values.push(await this.windowValue(genome, configuration, index));
     return lmSamples.combine(this.spec, values);
   }
 
   /** The value of the fidelity's `sample`-th window alone: what a pool that splits a candidate's windows among workers asks for. */
   evaluateSample(genome: Genome, fidelity: Fidelity, sample: number): Promise<number> {
-    return this.windowValue(genome, this.windowsFor(fidelity)[sample]);
+    return this.windowValue(genome, genomeKey(genome), this.windowsFor(fidelity)[sample]);
   }
 
-  /** KL (or NLL) of a configuration on pool window `index`. */
-  private async windowValue(genome: Genome, index: number): Promise<number> {
-    const key = `${genomeKey(genome)}|${index}`;
+  /** KL (or NLL) of a configuration (`configuration`: its genome key) on pool window `index`. */
+  private async windowValue(genome: Genome, configuration: string, index: number): Promise<number> {
+    const key = `${configuration}|${index}`;
     let value = this.scored.get(key);
     if (value === undefined) {
       this.stitched.stitch(genome);
