@@ -126,27 +126,29 @@ export class WorkerPool implements Evaluator {
   /**
    * Scores each candidate's samples as entries of their own, spread over the threads like
    * candidates, and combines each candidate's sample values in sample order, as the fitness's own
-   * evaluate does: the values are the same numbers as unsplit. A candidate reaches `onChunk` once
-   * all its samples are in; a failure names the candidate.
+   * evaluate does: the values are the same numbers as unsplit. Entries go sample by sample (every
+   * candidate's first sample, then every candidate's second, ...), so that a piece holds the same
+   * windows of several candidates and a worker's prefix reuse serves them all. A candidate reaches
+   * `onChunk` once all its samples are in; a failure names the candidate.
    */
   private async evaluateSamples(genomes: Genome[], fidelity: Fidelity, split: SampleSplit & { samples: number }, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
-    const k = split.samples;
-    const entries = genomes.flatMap((g) => Array.from({ length: k }, () => g));
-    const samples = entries.map((_, i) => i % k);
-    const combined = (values: number[], candidate: number) => split.combine(values.slice(candidate * k, (candidate + 1) * k));
-    const left = genomes.map(() => k);
+    const n = genomes.length;
+    const entries = Array.from({ length: split.samples }, () => genomes).flat();
+    const samples = entries.map((_, e) => Math.floor(e / n));
+    const combined = (values: number[], candidate: number) => split.combine(Array.from({ length: split.samples }, (_, sample) => values[sample * n + candidate]));
+    const left = genomes.map(() => split.samples);
     const values = new Array<number>(entries.length);
     try {
       await this.evaluateBatch({ genomes: entries, samples, failure: null }, fidelity, (offset, chunk) => {
         chunk.forEach((v, i) => {
           values[offset + i] = v;
-          const candidate = Math.floor((offset + i) / k);
+          const candidate = (offset + i) % n;
           if (--left[candidate] === 0) onChunk?.(candidate, [combined(values, candidate)]);
         });
       });
     } catch (err) {
       if (!(err instanceof CandidateError) || err.index < 0) throw err;
-      const candidate = Math.floor(err.index / k);
+      const candidate = err.index % n;
       throw candidateError(candidate, genomes[candidate], err.reason);
     }
     return genomes.map((_, candidate) => combined(values, candidate));
