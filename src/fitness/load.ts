@@ -56,4 +56,3 @@ export async function loadFitness(spec: FitnessSpec, ctx: FitnessContext): Promi
       return LmFitness.load(spec);
   }
 }
-

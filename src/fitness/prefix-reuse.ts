@@ -14,6 +14,8 @@ type Resume = NonNullable<TransformerRunner['resume']>;
  */
 export class PrefixReuse {
   private readonly streams: ByteLru<string, Float32Array>;
+  /** unitsFirstAt[p]: the units whose weights first change the stream at cut point p (point 0's at 1). */
+  private readonly unitsFirstAt: number[][] = [];
   /** Sub-blocks run and sub-blocks a whole pass would have run, since the start. */
   private run = 0;
   private whole = 0;
@@ -24,11 +26,13 @@ export class PrefixReuse {
    */
   constructor(
     private readonly resume: Resume,
-    private readonly affects: number[],
+    affects: number[],
     private readonly points: number,
     cacheMiB: number,
   ) {
     this.streams = new ByteLru(cacheMiB * 2 ** 20);
+    // Units that change point 0 change every point after it too: they join the first cut's key.
+    affects.forEach((point, u) => (this.unitsFirstAt[Math.max(1, point)] ??= []).push(u));
   }
 
   /** Logits of window `window` (its `tokens`) under `configuration` (the level of each unit now in the model; -1: dense). */
@@ -52,13 +56,17 @@ export class PrefixReuse {
     return this.whole === 0 ? 0 : 1 - this.run / this.whole;
   }
 
-  /** keys[p] for each cut point p ≥ 1: the window, the point and the levels of the units its stream depends on. */
+  /**
+   * keys[p] for each cut point p ≥ 1: the window, the point and the levels of the units its stream
+   * depends on. Each point's units are the previous point's and those it adds, so the levels are
+   * read once per window, not once per point.
+   */
   private keys(window: number, configuration: number[]): string[] {
     const keys: string[] = [''];
+    let levels = '';
     for (let p = 1; p < this.points - 1; p++) {
-      let key = `${window}|${p}|`;
-      for (let u = 0; u < configuration.length; u++) if (this.affects[u] <= p) key += `${configuration[u]},`;
-      keys.push(key);
+      for (const u of this.unitsFirstAt[p] ?? []) levels += `${u}:${configuration[u]},`;
+      keys.push(`${window}|${p}|${levels}`);
     }
     return keys;
   }
