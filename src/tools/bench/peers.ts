@@ -1,13 +1,14 @@
 /**
  * `npm run bench:peers`: evosearch's KL fitness against EvoPress's evaluation in PyTorch
  * (bench/peers/lm_peer.py, Debian's python3-torch, installed if missing), on the same model, the
- * same level database (the reference LM's SparseGPT 60%), the same windows and the same
- * configurations, on 1 and on 2 cores (whole passes: random configurations share no prefix); a
- * generation's offspring of a scored parent, where the project's prefix reuse applies and the
- * peer runs whole passes; and level databases built by both from scratch (SparseGPT
- * and GPTQ of the reference LM, SparseGPT of a random 19M-parameter GPT-2). The peer's logits are
- * checked against ONNX's first. Prints one table of seconds per evaluation (medians), build
- * seconds and project/peer ratios, from one run.
+ * same level database, the same windows and the same configurations, on 1 and on 2 cores (whole
+ * passes: random configurations share no prefix), for the reference LM (its SparseGPT 60%
+ * database) and a random 19M-parameter GPT-2 (a magnitude database of it); a generation's
+ * offspring of a scored parent, where the project's prefix reuse applies and the peer runs whole
+ * passes; and level databases built by both from scratch (SparseGPT and GPTQ of the reference LM,
+ * SparseGPT of the 19M model). The peer's logits are checked against ONNX's first. Prints one
+ * table of seconds per evaluation (medians), build seconds and project/peer ratios, from one run.
+ * `--tokens 2048,16384`, `--models reference,19m` and `--skip-builds` run a part.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -201,12 +202,11 @@ async function compareBuild(dir: string, model: string, compression: object, bla
   writeFileSync(windowsFile, Buffer.concat(windows.map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength))));
   const peer = new Map<number, number>();
   for (const threads of [1, 2]) {
-    const job = join(dir, `${name}-peer-${threads}.json`);
     mkdirSync(join(dir, `${name}-peer-db-${threads}`));
-    writeFileSync(job, JSON.stringify({ model, database: join(dir, `${name}-db-1`), length: LENGTH, threads, build: { windows: windowsFile, damping: 0.01, out: join(dir, `${name}-peer-db-${threads}`) } }));
-    const r = JSON.parse(run(PYTHON, [join(ROOT, 'bench', 'peers', 'lm_peer.py'), job], { ...blasEnv, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) }).trim().split('\n').pop()!);
-    peer.set(threads, r.seconds);
-    console.log(`peer: the same database (${r.levels} levels, float64 as the project's) in ${r.seconds.toFixed(1)} s, ${threads} thread(s)`);
+    const [lines] = await runPeer(dir, blasEnv, threads, 1, { model, database: join(dir, `${name}-db-1`), build: { windows: windowsFile, damping: 0.01, out: join(dir, `${name}-peer-db-${threads}`) } });
+    const r = lines[lines.length - 1];
+    peer.set(threads, r.seconds as number);
+    console.log(`peer: the same database (${r.levels} levels, float64 as the project's) in ${(r.seconds as number).toFixed(1)} s, ${threads} thread(s)`);
   }
   return { project, peer };
 }
