@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LmFitness, type LmFitnessSpec } from '../../fitness/lm.js';
-import { readManifest } from '../../compress/manifest.js';
+import { readManifest, spaceFromManifest } from '../../compress/manifest.js';
 import { buildDatabase } from '../../compress/build.js';
 import { loadDatabaseConfig } from '../../compress/config.js';
 import { WorkerPool } from '../../pool/pool.js';
@@ -141,10 +141,7 @@ const specFor = (c: FitnessCase, windows: number): LmFitnessSpec => ({
   model: c.model,
 });
 
-const spaceOf = (database: string): Space => {
-  const manifest = readManifest(database);
-  return { units: manifest.units.map((u) => ({ name: u.name, levels: u.levels.map((l) => l.value), cost: u.levels.map((l) => l.cost) })), budget: manifest.budget } as Space;
-};
+const spaceOf = (database: string): Space => spaceFromManifest(readManifest(database));
 
 /**
  * Seconds per evaluation of configurations new to the worker: warmed on other configurations
