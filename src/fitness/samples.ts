@@ -31,10 +31,16 @@ export const lmSamples = {
  */
 export interface SampleSplit {
   count(fidelity: Fidelity): number;
+  /** Which of the pool's samples a fidelity reads, in sample order: a sample's value depends on the configuration and this index alone. */
+  windows(fidelity: Fidelity): number[];
   combine(values: number[]): number;
 }
 
 export function sampleSplit(spec: FitnessSpec): SampleSplit | null {
   if (spec.type !== 'kl' && spec.type !== 'kl-topk' && spec.type !== 'ppl') return null;
-  return { count: (fidelity) => lmSamples.count(spec, fidelity), combine: (values) => lmSamples.combine(spec, values) };
+  return {
+    count: (fidelity) => lmSamples.count(spec, fidelity),
+    windows: (fidelity) => samplesFor(fidelity, lmLayout(spec)),
+    combine: (values) => lmSamples.combine(spec, values),
+  };
 }

@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import { availableParallelism } from 'node:os';
-import type { Genome, Fidelity } from '../space/space.js';
+import { genomeHash, type Genome, type Fidelity } from '../space/space.js';
 import { describeFitness } from '../fitness/types.js';
 import { sampleSplit, type SampleSplit } from '../fitness/samples.js';
 import { UserError } from '../errors.js';
@@ -23,11 +23,35 @@ function heapLimitMb(): number | undefined {
   return mb;
 }
 
+/**
+ * How many sample values the coordinator keeps (about 170 bytes each with its key: 33 MiB in all):
+ * the last thousand generations of a search like experiments/lm/sparsegpt-60.json.
+ */
+const SAMPLE_VALUES = 200_000;
+
+/** Values of (configuration hash, sample) pairs; the oldest entries go first once `capacity` is reached. */
+class SampleValues {
+  private readonly values = new Map<string, number>();
+
+  constructor(private readonly capacity: number) {}
+
+  get(configuration: string, sample: number): number | undefined {
+    return this.values.get(`${configuration}|${sample}`);
+  }
+
+  set(configuration: string, sample: number, value: number): void {
+    this.values.set(`${configuration}|${sample}`, value);
+    if (this.values.size > this.capacity) this.values.delete(this.values.keys().next().value!);
+  }
+}
+
 /** One evaluation request's chunks: the earliest candidate that failed so far. */
 interface Batch {
   genomes: Genome[];
   /** When a request's candidates are split into their samples: which sample each entry scores. */
   samples?: number[];
+  /** Where pieces start, when they must follow the samples (see evaluateSamples); otherwise pieces are of equal size. */
+  pieceStarts?: number[];
   failure: CandidateError | null;
 }
 
@@ -81,6 +105,10 @@ export class WorkerPool implements Evaluator {
 
   /** How the fitness's value is made of samples, if it is. */
   private readonly samplesOf: SampleSplit | null;
+  /** Sample values the workers returned, by configuration and sample (see evaluateSamples). */
+  private readonly sampleValues = new SampleValues(SAMPLE_VALUES);
+  /** How many single samples the workers have scored for this pool (whole evaluations not counted): what the bench and tests compare across thread counts. */
+  samplesScored = 0;
 
   constructor(private readonly setup: WorkerSetup, readonly threads: number) {
     this.timeoutMs = setup.fitness.timeout * 1000;
@@ -109,49 +137,69 @@ export class WorkerPool implements Evaluator {
   }
 
   async evaluate(genomes: Genome[], fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
-    const split = this.split(genomes.length, fidelity);
-    return split ? this.evaluateSamples(genomes, fidelity, split, onChunk) : this.evaluateBatch({ genomes, failure: null }, fidelity, onChunk);
+    return this.samplesOf && this.threads > 1 ? this.evaluateSamples(genomes, fidelity, this.samplesOf, onChunk) : this.evaluateBatch({ genomes, failure: null }, fidelity, onChunk);
   }
 
   /**
-   * Whether to split a request's candidates into their samples: when there are too few candidates
-   * to keep every thread busy (a racing stage's last few), and each reads several samples.
+   * With several threads, a fitness made of samples (a language model's windows) is scored sample
+   * by sample, each sample an entry of its own, spread over the threads like candidates; each
+   * candidate's sample values are combined in sample order, as the fitness's own evaluate does:
+   * the values are the same numbers as unsplit. The coordinator keeps every sample value it gets
+   * back (see {@link SampleValues}), so that no (configuration, sample) pair is scored twice
+   * wherever it was scored first: a racing stage's survivors and the parent meet windows of
+   * earlier stages again, and each worker's own cache only knows what that worker scored.
+   *
+   * Entries go sample by sample (every candidate's first sample, then every candidate's second, ...)
+   * and, with at least two samples per thread, a piece is one sample of all the candidates that
+   * need it: a worker's prefix reuse then serves siblings that share the window. A candidate
+   * reaches `onChunk` once all its samples are in; a failure names the candidate.
    */
-  private split(candidates: number, fidelity: Fidelity): (SampleSplit & { samples: number }) | null {
-    const split = this.threads > 1 && candidates < 4 * this.threads ? this.samplesOf : null;
-    const samples = split?.count(fidelity) ?? 0;
-    return split && samples > 1 ? { ...split, samples } : null;
-  }
-
-  /**
-   * Scores each candidate's samples as entries of their own, spread over the threads like
-   * candidates, and combines each candidate's sample values in sample order, as the fitness's own
-   * evaluate does: the values are the same numbers as unsplit. Entries go sample by sample (every
-   * candidate's first sample, then every candidate's second, ...), so that a piece holds the same
-   * windows of several candidates and a worker's prefix reuse serves them all. A candidate reaches
-   * `onChunk` once all its samples are in; a failure names the candidate.
-   */
-  private async evaluateSamples(genomes: Genome[], fidelity: Fidelity, split: SampleSplit & { samples: number }, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
-    const n = genomes.length;
-    const entries = Array.from({ length: split.samples }, () => genomes).flat();
-    const samples = entries.map((_, e) => Math.floor(e / n));
-    const combined = (values: number[], candidate: number) => split.combine(Array.from({ length: split.samples }, (_, sample) => values[sample * n + candidate]));
-    const left = genomes.map(() => split.samples);
-    const values = new Array<number>(entries.length);
+  private async evaluateSamples(genomes: Genome[], fidelity: Fidelity, split: SampleSplit, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
+    const windows = split.windows(fidelity);
+    const keys = genomes.map((g) => genomeHash(g));
+    const values = genomes.map(() => new Array<number>(windows.length));
+    const left = genomes.map(() => windows.length);
+    /** Entries to score; each with the (candidate, sample) cells it fills: a configuration asked for twice is scored once. */
+    const todo: { candidate: number; sample: number; cells: number[] }[] = [];
+    /** Where each sample's entries start in `todo`. */
+    const starts: number[] = [];
+    windows.forEach((window, sample) => {
+      const pending = new Map<string, number>();
+      const first = todo.length;
+      keys.forEach((key, candidate) => {
+        const known = this.sampleValues.get(key, window);
+        const entry = pending.get(key);
+        if (known !== undefined) {
+          values[candidate][sample] = known;
+          left[candidate]--;
+        } else if (entry !== undefined) todo[entry].cells.push(candidate);
+        else {
+          pending.set(key, todo.length);
+          todo.push({ candidate, sample, cells: [candidate] });
+        }
+      });
+      if (todo.length > first) starts.push(first);
+    });
+    left.forEach((n, candidate) => n === 0 && onChunk?.(candidate, [split.combine(values[candidate])]));
+    const pieceStarts = windows.length >= 2 * this.threads ? starts : undefined;
     try {
-      await this.evaluateBatch({ genomes: entries, samples, failure: null }, fidelity, (offset, chunk) => {
+      await this.evaluateBatch({ genomes: todo.map((t) => genomes[t.candidate]), samples: todo.map((t) => t.sample), pieceStarts, failure: null }, fidelity, (offset, chunk) => {
         chunk.forEach((v, i) => {
-          values[offset + i] = v;
-          const candidate = (offset + i) % n;
-          if (--left[candidate] === 0) onChunk?.(candidate, [combined(values, candidate)]);
+          const { sample, cells } = todo[offset + i];
+          this.samplesScored++;
+          this.sampleValues.set(keys[cells[0]], windows[sample], v);
+          for (const candidate of cells) {
+            values[candidate][sample] = v;
+            if (--left[candidate] === 0) onChunk?.(candidate, [split.combine(values[candidate])]);
+          }
         });
       });
     } catch (err) {
       if (!(err instanceof CandidateError) || err.index < 0) throw err;
-      const candidate = err.index % n;
+      const candidate = todo[err.index].candidate;
       throw candidateError(candidate, genomes[candidate], err.reason);
     }
-    return genomes.map((_, candidate) => combined(values, candidate));
+    return values.map((v) => split.combine(v));
   }
 
   private async evaluateBatch(batch: Batch, fidelity: Fidelity, onChunk?: (offset: number, values: number[]) => void): Promise<number[]> {
@@ -161,9 +209,9 @@ export class WorkerPool implements Evaluator {
     // others (rounding the size up would leave 10 candidates in 5 pieces of 2: 3 pieces on one of
     // two threads, 2 on the other).
     const size = Math.max(1, Math.floor(genomes.length / (this.threads * 4)));
+    const starts = batch.pieceStarts ?? Array.from({ length: Math.ceil(genomes.length / size) }, (_, i) => i * size);
     const values = new Array<number>(genomes.length);
-    const queue: Piece[] = [];
-    for (let start = 0; start < genomes.length; start += size) queue.push({ start, end: Math.min(start + size, genomes.length), retried: new Set() });
+    const queue: Piece[] = starts.map((start, i) => ({ start, end: starts[i + 1] ?? genomes.length, retried: new Set() }));
     // Two runners per thread (one task running, one waiting, so that no worker waits for the
     // coordinator) each take the next piece when their last one ends; a retry goes first.
     const runner = async () => {

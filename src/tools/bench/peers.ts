@@ -80,8 +80,7 @@ function fastestBlasCore(): { env: Record<string, string>; table: string } {
   return { env: best.core === '(automatic)' ? {} : { OPENBLAS_CORETYPE: best.core }, table: rows.map(shown).join(', ') };
 }
 
-function randomGenomes(space: Space, count: number): Genome[] {
-  const rng = Rng.fromSeed('bench-peers');
+function randomGenomes(space: Space, count: number, rng = Rng.fromSeed('bench-peers')): Genome[] {
   // Feasibility does not matter to the speed of an evaluation; random levels exercise the swaps.
   return Array.from({ length: count }, () => space.units.map((u) => rng.int(0, u.levels.length - 1)));
 }
@@ -161,13 +160,14 @@ async function projectOneCore(fitness: LmFitness, genomes: Genome[], warmUp: Gen
 }
 
 /** Two worker threads, as a search runs them: wall time over evaluations of configurations new to a warm pool. */
-async function projectTwoCores(spec: LmFitnessSpec, space: Space, genomes: Genome[], warmUp: Genome[]): Promise<number> {
+async function projectTwoCores(spec: LmFitnessSpec, space: Space, genomes: Genome[]): Promise<number> {
   const pool = new WorkerPool({ fitness: spec, space, seed: 1 }, 2);
   try {
-    // Both workers warm, each with every window's dense outputs: whole candidates, so enough of
-    // them that the pool does not split them into windows (it does below 4 per worker).
-    const whole = Array.from({ length: Math.max(warmUp.length, 8) }, (_, i) => warmUp[i % warmUp.length]);
-    await pool.evaluate(whole, { budget: 1, slice: 0 });
+    // Both workers warm, each with (nearly) every window's dense outputs. The pool hands each
+    // window to whichever worker is free, so it takes a few requests of configurations new to it:
+    // after 6, a worker has missed a given window with odds of about 1 in 64.
+    const rng = Rng.fromSeed('bench-peers-warm-up');
+    for (let round = 0; round < 6; round++) await pool.evaluate(randomGenomes(space, 2, rng), { budget: 1, slice: 0 });
     const t = performance.now();
     await pool.evaluate(genomes, { budget: 1, slice: 0 });
     return (performance.now() - t) / 1000 / genomes.length;
@@ -270,7 +270,7 @@ async function compareFitness(dir: string, c: FitnessCase, blasEnv: Record<strin
     }
     const one = await projectOneCore(fitness, genomes, warmUp);
     await fitness.close();
-    const two = await projectTwoCores(spec, space, pairGenomes, warmUp);
+    const two = await projectTwoCores(spec, space, pairGenomes);
     project.set(tokens, { one: one.seconds, two, values: one.values });
     console.log(`project, ${c.label}, ${tokens} tokens: ${one.seconds.toFixed(3)} s/eval on 1 core, ${two.toFixed(3)} on 2`);
   }
