@@ -8,13 +8,12 @@ export function lmLayout(spec: Pick<LmFitnessSpec, 'windows' | 'slices' | 'valid
 }
 
 /**
- * A language-model fitness's value is made of its windows' values: how many a fidelity reads, and
- * how they combine (their mean in window order; perplexity: its exponential). LmFitness.evaluate
+ * A language-model fitness's value is made of its windows' values: how they combine (their mean in
+ * window order; perplexity: its exponential). LmFitness.evaluate
  * combines them with this, and so does a pool that splits a candidate's windows among workers:
  * the value is the same number either way.
  */
 export const lmSamples = {
-  count: (spec: Pick<LmFitnessSpec, 'windows' | 'slices' | 'validationSlices'>, fidelity: Fidelity): number => samplesFor(fidelity, lmLayout(spec)).length,
   combine(spec: Pick<LmFitnessSpec, 'type'>, values: number[]): number {
     let total = 0;
     for (const v of values) total += v;
@@ -25,12 +24,11 @@ export const lmSamples = {
 
 /**
  * For a fitness whose value is made of independent samples (a language model's calibration
- * windows): how many samples a fidelity reads, and how their values, in sample order, make the
+ * windows): which samples a fidelity reads, and how their values, in sample order, make the
  * value (as the fitness's own evaluate makes it, bit for bit). Null for the others. Kept apart
  * from the fitnesses themselves, so that the coordinator's pool needs none of their runtimes.
  */
 export interface SampleSplit {
-  count(fidelity: Fidelity): number;
   /** Which of the pool's samples a fidelity reads, in sample order: a sample's value depends on the configuration and this index alone. */
   windows(fidelity: Fidelity): number[];
   combine(values: number[]): number;
@@ -39,7 +37,6 @@ export interface SampleSplit {
 export function sampleSplit(spec: FitnessSpec): SampleSplit | null {
   if (spec.type !== 'kl' && spec.type !== 'kl-topk' && spec.type !== 'ppl') return null;
   return {
-    count: (fidelity) => lmSamples.count(spec, fidelity),
     windows: (fidelity) => samplesFor(fidelity, lmLayout(spec)),
     combine: (values) => lmSamples.combine(spec, values),
   };

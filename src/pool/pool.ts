@@ -107,7 +107,7 @@ export class WorkerPool implements Evaluator {
   private readonly samplesOf: SampleSplit | null;
   /** Sample values the workers returned, by configuration and sample (see evaluateSamples). */
   private readonly sampleValues = new SampleValues(SAMPLE_VALUES);
-  /** How many single samples the workers have scored for this pool (whole evaluations not counted): what the bench and tests compare across thread counts. */
+  /** How many single samples the workers have scored for this pool (whole evaluations not counted): what tests compare with the pairs asked for. */
   samplesScored = 0;
 
   constructor(private readonly setup: WorkerSetup, readonly threads: number) {
