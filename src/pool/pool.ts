@@ -159,8 +159,8 @@ export class WorkerPool implements Evaluator {
     const keys = genomes.map((g) => genomeHash(g));
     const values = genomes.map(() => new Array<number>(windows.length));
     const left = genomes.map(() => windows.length);
-    /** Entries to score; each with the (candidate, sample) cells it fills: a configuration asked for twice is scored once. */
-    const todo: { candidate: number; sample: number; cells: number[] }[] = [];
+    /** Entries to score: a sample and the candidates it is for (a configuration asked for twice is scored once; the first is sent). */
+    const todo: { sample: number; cells: number[] }[] = [];
     /** Where each sample's entries start in `todo`. */
     const starts: number[] = [];
     windows.forEach((window, sample) => {
@@ -175,7 +175,7 @@ export class WorkerPool implements Evaluator {
         } else if (entry !== undefined) todo[entry].cells.push(candidate);
         else {
           pending.set(key, todo.length);
-          todo.push({ candidate, sample, cells: [candidate] });
+          todo.push({ sample, cells: [candidate] });
         }
       });
       if (todo.length > first) starts.push(first);
@@ -183,7 +183,7 @@ export class WorkerPool implements Evaluator {
     left.forEach((n, candidate) => n === 0 && onChunk?.(candidate, [split.combine(values[candidate])]));
     const pieceStarts = windows.length >= 2 * this.threads ? starts : undefined;
     try {
-      await this.evaluateBatch({ genomes: todo.map((t) => genomes[t.candidate]), samples: todo.map((t) => t.sample), pieceStarts, failure: null }, fidelity, (offset, chunk) => {
+      await this.evaluateBatch({ genomes: todo.map((t) => genomes[t.cells[0]]), samples: todo.map((t) => t.sample), pieceStarts, failure: null }, fidelity, (offset, chunk) => {
         chunk.forEach((v, i) => {
           const { sample, cells } = todo[offset + i];
           this.samplesScored++;
@@ -196,7 +196,7 @@ export class WorkerPool implements Evaluator {
       });
     } catch (err) {
       if (!(err instanceof CandidateError) || err.index < 0) throw err;
-      const candidate = todo[err.index].candidate;
+      const candidate = todo[err.index].cells[0];
       throw candidateError(candidate, genomes[candidate], err.reason);
     }
     return values.map((v) => split.combine(v));
