@@ -37,10 +37,10 @@ describe('the pool with a fitness made of windows', () => {
     const rng = Rng.fromSeed('pool-samples');
     const genomes: Genome[] = Array.from({ length: 9 }, () => manifest.units.map((u) => rng.int(0, u.levels.length - 1)));
     const requests: [Genome[], Fidelity][] = [
-      // 8 offspring on slice 0's first 2 windows: enough candidates to go whole, candidate by candidate.
+      // 8 offspring on slice 0's 2 windows: fewer windows than 2 per worker, so pieces of equal size.
       [genomes.slice(0, 8), { budget: 1, slice: 0 }],
-      // 3 survivors and a parent on 4 windows of slice 0: 2 windows of each survivor are known. The
-      // parent comes twice (as a replicate may), and is scored once.
+      // 3 survivors and a parent on 4 windows of slice 0 (a piece per window): 2 windows of each survivor
+      // are known. The parent comes twice (as a replicate may), and is scored once.
       [[genomes[1], genomes[4], genomes[6], genomes[8], genomes[8]], { budget: 2, slice: 0 }],
       // The same on slice 1, whose 2 windows the last request read: nothing left to score.
       [[genomes[1], genomes[4], genomes[6], genomes[8]], { budget: 1, slice: 1 }],

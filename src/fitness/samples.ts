@@ -9,9 +9,8 @@ export function lmLayout(spec: Pick<LmFitnessSpec, 'windows' | 'slices' | 'valid
 
 /**
  * A language-model fitness's value is made of its windows' values: how they combine (their mean in
- * window order; perplexity: its exponential). LmFitness.evaluate
- * combines them with this, and so does a pool that splits a candidate's windows among workers:
- * the value is the same number either way.
+ * window order; perplexity: its exponential). LmFitness.evaluate combines them with this, and so
+ * does a pool that splits a candidate's windows among workers: the value is the same number either way.
  */
 export const lmSamples = {
   combine(spec: Pick<LmFitnessSpec, 'type'>, values: number[]): number {
