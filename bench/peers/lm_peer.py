@@ -10,6 +10,8 @@ prints one JSON line per measurement.
 import ctypes
 import json
 import math
+import multiprocessing
+import random
 import statistics
 import struct
 import sys
@@ -187,6 +189,85 @@ def build_database(model, manifest, windows, T, damping, out_dir):
     return time.perf_counter() - start
 
 
+_search = {}  # what a search's worker processes read: set before they fork, so they inherit it
+
+
+def _window_kls(task):
+    """KL per token of one configuration on some of the pool's windows, in order."""
+    genome, sample = task
+    model, db, inputs, dense, T = (_search[k] for k in ('model', 'db', 'inputs', 'dense', 'T'))
+    db.stitch(genome)
+    with torch.inference_mode():
+        return [float(F.kl_div(torch.log_softmax(model.logits(inputs[i]), dim=-1), dense[i], log_target=True, reduction='sum')) / T for i in sample]
+
+
+def evopress_search(model, db, windows, T, search, processes):
+    """EvoPress's search (Sieberling et al., 2024, Algorithm 1, as its reference code runs it): a
+    (1+λ) loop from the uniform configuration; λ offspring by level-switch mutation
+    (min(U{1..3}, U{1..3}) switches, each moving one unit a level up and another a level down,
+    which keeps the budget where every level step costs the same); racing selection through the
+    stages, each on calibration windows sampled afresh from the pool; the parent joins the last
+    stage (elitism) and the stage's survivor is the next parent. Dense log-probabilities of the pool
+    are computed first, inside the timed span, as EvoPress computes them at start.
+    With several processes (one thread each, forked with the model and the dense outputs), each
+    candidate's windows are split among them, as data-parallel EvoPress splits them among GPUs; the
+    values, and so the search, are the same as with one.
+    Returns the seconds at the end of each generation (from the start) and each generation's parent."""
+    rng = random.Random(search['seed'])
+    inputs = [torch.from_numpy(w[:T].copy()) for w in windows]
+    costs = [[level['cost'] for level in u['levels']] for u in db.units]
+    steps = {c[i] - c[i + 1] for c in costs for i in range(len(c) - 1)}
+    if len(steps) != 1:
+        raise SystemExit(f'the peer\'s level switch needs equal level steps; this database has steps {sorted(steps)}')
+    start = time.perf_counter()
+    db.stitch([-1] * len(db.units))
+    dense = [torch.log_softmax(model.logits(x), dim=-1) for x in inputs]
+    _search.update(model=model, db=db, inputs=inputs, dense=dense, T=T)
+    workers = multiprocessing.get_context('fork').Pool(processes) if processes > 1 else None
+
+    def fitness(candidates, sample):
+        parts = [sample[p::processes] for p in range(processes)]
+        tasks = [(c, part) for c in candidates for part in parts]
+        values = workers.map(_window_kls, tasks, chunksize=1) if workers else [_window_kls(t) for t in tasks]
+        scores = []
+        for c in range(len(candidates)):
+            by_window = {i: v for part, vs in zip(parts, values[c * processes:(c + 1) * processes]) for i, v in zip(part, vs)}
+            total = 0.0
+            for i in sample:  # summed in window order, as one process sums them
+                total += by_window[i]
+            scores.append(total / len(sample))
+        return scores
+
+    def mutate(parent):
+        child = list(parent)
+        for _ in range(min(rng.randint(1, 3), rng.randint(1, 3))):
+            up = rng.choice([u for u in range(len(child)) if child[u] > 0])
+            down = rng.choice([u for u in range(len(child)) if u != up and child[u] < len(costs[u]) - 1])
+            child[up] -= 1
+            child[down] += 1
+        return child
+
+    parent = list(search['uniform'])
+    marks, parents = [], []
+    try:
+        for _ in range(search['generations']):
+            candidates = [mutate(parent) for _ in range(search['offspring'])]
+            for s, stage in enumerate(search['stages']):
+                if s == len(search['stages']) - 1 and parent not in candidates:
+                    candidates.append(parent)
+                sample = rng.sample(range(len(inputs)), stage['windows'])
+                scores = fitness(candidates, sample)
+                order = sorted(range(len(candidates)), key=lambda i: scores[i])
+                candidates = [candidates[i] for i in order[:stage['survivors']]]
+            parent = candidates[0]
+            marks.append(time.perf_counter() - start)
+            parents.append(parent)
+    finally:
+        if workers:
+            workers.terminate()
+    return marks, parents
+
+
 def openblas_core():
     """The kernel OpenBLAS chose (or was told to use with OPENBLAS_CORETYPE), read from the library itself."""
     with open('/proc/self/maps') as f:
@@ -218,6 +299,13 @@ def main():
             manifest = json.load(f)
         seconds = build_database(model, manifest, windows, T, build['damping'], build['out'])
         print(json.dumps({'build': manifest['compression']['method'], 'seconds': seconds, 'levels': sum(len(u['levels']) for u in manifest['units'])}), flush=True)
+        return
+
+    search = job.get('search')
+    if search:
+        windows = np.fromfile(search['windows'], dtype=np.uint16).reshape(-1, T + 1).astype(np.int64)
+        marks, parents = evopress_search(model, db, windows, T, search, job.get('processes', 1))
+        print(json.dumps({'search': search['seed'], 'marks': marks, 'parents': parents}), flush=True)
         return
 
     check = job.get('check')

@@ -199,8 +199,12 @@ async function forwardRun(pool: Piscina<Task, Result>, threads: number, backend:
   return { tokensPerSecond: runs.reduce((s, r) => s + r.tokens / r.seconds, 0), executor: runs[0].executor, memory: runs.map((r) => r.memory) };
 }
 
-/** Runs `generations` evopress generations of the sparsegpt-60 experiment with the CLI's pool: seconds per generation, worker memory. */
-async function searchRun(generations: number, workers: number) {
+/**
+ * Runs `generations` evopress generations of the sparsegpt-60 experiment (seeded `seed`) with the
+ * CLI's pool: seconds per generation, the search's best configuration at the end of each
+ * generation, worker memory.
+ */
+export async function searchRun(generations: number, workers: number, seed?: number) {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -209,7 +213,7 @@ async function searchRun(generations: number, workers: number) {
   const { WorkerPool } = await import('../../pool/pool.js');
   const { createRun, continueRun } = await import('../../engine/engine.js');
   const loaded = await loadExperiment(EXPERIMENT); // builds results/db/reference-lm-sparsegpt-60 on first use
-  const experiment = { ...loaded, strategy: { ...loaded.strategy, generations } as typeof loaded.strategy };
+  const experiment = { ...loaded, seed: seed ?? loaded.seed, strategy: { ...loaded.strategy, generations } as typeof loaded.strategy };
   const dir = mkdtempSync(join(tmpdir(), 'evosearch-bench-lm-'));
   const store = Store.open(join(dir, 'bench.db'));
   const before = process.memoryUsage().rss;
@@ -221,6 +225,7 @@ async function searchRun(generations: number, workers: number) {
     createRun(store, 'bench', experiment);
     store.acquireLock('bench');
     const marks: number[] = [];
+    const incumbents: number[][] = [];
     let generation = 0;
     const started = performance.now();
     const outcome = await continueRun(store, 'bench', experiment, pool, {
@@ -228,13 +233,15 @@ async function searchRun(generations: number, workers: number) {
         if (p.generation !== generation) {
           generation = p.generation;
           marks.push(performance.now());
+          incumbents.push(store.getCheckpoint('bench').bestGenome!);
         }
       },
     });
     const seconds = (performance.now() - started) / 1000;
     const perGeneration = marks.map((t, i) => (t - (i ? marks[i - 1] : started)) / 1000);
+    const elapsed = marks.map((t) => (t - started) / 1000);
     const rss = { before, loaded: loadedRss, highWater: process.resourceUsage().maxRSS * 1024 };
-    return { perGeneration, seconds, evaluations: outcome.checkpoint.evaluations, memory: [...pool.peakMemory.values()], rss };
+    return { perGeneration, elapsed, incumbents, experiment, seconds, evaluations: outcome.checkpoint.evaluations, memory: [...pool.peakMemory.values()], rss };
   } finally {
     await pool.close();
     store.close();

@@ -27,6 +27,7 @@ import { levelSwitch } from '../../strategies/operators.js';
 import { readTokenizer } from '../../models/tokenizer.js';
 import { sotuStreams, windowsOf } from '../../data/text.js';
 import { GPT2_6X512, writeRandomGpt2 } from '../models/random-gpt2.js';
+import { searchRun } from './lm.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const PYTHON = '/usr/bin/python3'; // Debian's, where python3-torch installs
@@ -40,6 +41,10 @@ const TOKENS = argv.includes('--tokens') ? argv[argv.indexOf('--tokens') + 1].sp
 const BUILDS = !argv.includes('--skip-builds');
 /** `--models reference,19m` (both by default): whose evaluations are timed. */
 const SIZES = argv.includes('--models') ? argv[argv.indexOf('--models') + 1].split(',') : ['reference', '19m'];
+/** `--search-seeds 1,2,3`: the seeds of the whole-search rows (none: `--search-seeds none`). */
+const SEARCH_SEEDS = argv.includes('--search-seeds') ? argv[argv.indexOf('--search-seeds') + 1].split(',').filter((s) => s !== 'none').map(Number) : [1, 2, 3];
+/** `--search-generations 30`: how long the peer searches; the project gets up to twice as many generations to reach the peer's result. */
+const SEARCH_GENERATIONS = argv.includes('--search-generations') ? Number(argv[argv.indexOf('--search-generations') + 1]) : 30;
 
 function run(command: string, args: string[], env: Record<string, string> = {}): string {
   const r = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
@@ -297,6 +302,76 @@ async function compareFitness(dir: string, c: FitnessCase, blasEnv: Record<strin
 }
 let fitnessCount = 0;
 
+interface SearchRow {
+  cores: number;
+  seed: number;
+  /** The peer's wall time for its generations, and the held-out KL of its last parent (the target). */
+  peerSeconds: number;
+  target: number;
+  /** The project's wall time to its first configuration at or below the target (null: not within its generations). */
+  ours: number | null;
+  /** Held-out KL of the project's configuration after as many generations as the peer ran. */
+  oursAtEqualGenerations: number;
+}
+
+/**
+ * A whole search, EvoPress's in PyTorch against the project's evopress (the sparsegpt-60 experiment:
+ * its offspring, racing stages and windows, the CLI's pool of `cores` workers), both from the
+ * uniform configuration. The peer runs SEARCH_GENERATIONS generations; its last parent's held-out
+ * KL (64 windows of held-out text, measured by the project's evaluator for both sides) is the
+ * target. The project runs twice as many generations, and its time to the target is the wall time
+ * at the end of the first generation whose best configuration is at or below it. Both sides'
+ * timings include computing the dense outputs of their windows and exclude loading the model.
+ */
+async function compareSearch(dir: string, blasEnv: Record<string, string>, cores: number, seed: number): Promise<SearchRow> {
+  const ours = await searchRun(2 * SEARCH_GENERATIONS, cores, seed);
+  const { experiment } = ours;
+  const strategy = experiment.strategy as { offspring: number; selection: { survivors: number; budget: number }[] };
+  const spec = experiment.fitness as LmFitnessSpec;
+  const fitness = await LmFitness.load(spec);
+  try {
+    const windowsFile = join(dir, `search-windows-${seed}.bin`);
+    const pool = fitness.pool.slice(0, spec.windows * spec.slices); // the search windows; the validation windows follow them
+    writeFileSync(windowsFile, Buffer.concat(pool.map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength))));
+    const search = {
+      seed,
+      windows: windowsFile,
+      uniform: readManifest(DATABASE).uniform,
+      generations: SEARCH_GENERATIONS,
+      offspring: strategy.offspring,
+      stages: strategy.selection.map((stage) => ({ survivors: stage.survivors, windows: stage.budget * spec.windows })),
+    };
+    // On 2 cores, 2 forked processes of 1 thread split each candidate's windows: one process of 2
+    // threads runs this model's small products 2–3× slower than 1 thread (the fitness rows show it).
+    const [lines] = await runPeer(dir, blasEnv, 1, 1, { model: MODEL, database: DATABASE, search, processes: cores, cases: [] });
+    const result = lines.find((line) => 'search' in line)!;
+    const peerMarks = result.marks as number[];
+    const peerParents = result.parents as unknown as number[][];
+    // Held-out KL of every distinct configuration either side held, measured once each.
+    const keys = [...new Set([peerParents[peerParents.length - 1], ...ours.incumbents].map((g) => g.join(',')))];
+    const measured = await fitness.measureHeldOut(keys.map((k) => k.split(',').map(Number)));
+    const heldOut = new Map(keys.map((k, i) => [k, measured[i].kl]));
+    const target = heldOut.get(peerParents[peerParents.length - 1].join(','))!;
+    const reached = ours.incumbents.findIndex((g) => heldOut.get(g.join(','))! <= target);
+    const row = {
+      cores,
+      seed,
+      peerSeconds: peerMarks[peerMarks.length - 1],
+      target,
+      ours: reached < 0 ? null : ours.elapsed[reached],
+      oursAtEqualGenerations: heldOut.get(ours.incumbents[SEARCH_GENERATIONS - 1].join(','))!,
+    };
+    console.log(
+      `whole search, ${cores} core${cores > 1 ? 's' : ''}, seed ${seed}: the peer's ${SEARCH_GENERATIONS} generations took ${row.peerSeconds.toFixed(1)} s to held-out KL ${target.toFixed(5)}; ` +
+        (row.ours === null ? `the project did not reach it in ${2 * SEARCH_GENERATIONS} generations (${ours.seconds.toFixed(1)} s)` : `the project reached it at generation ${reached + 1}, ${row.ours.toFixed(1)} s`) +
+        `; the project's KL after ${SEARCH_GENERATIONS} generations: ${row.oursAtEqualGenerations.toFixed(5)}`,
+    );
+    return row;
+  } finally {
+    await fitness.close();
+  }
+}
+
 ensurePeer();
 ensureDatabase();
 const dir = mkdtempSync(join(tmpdir(), 'evosearch-peers-'));
@@ -323,6 +398,12 @@ try {
       console.log(`project, ${tokens} tokens, offspring of a scored parent: ${ours.seconds.toFixed(3)} s/eval on 1 core (prefix reuse skipped ${(100 * ours.skipped).toFixed(0)}% of sub-blocks, parent and warm-up included); peer ${(theirs.seconds_per_eval as number).toFixed(3)}; KL values differ by at most ${(100 * worstRelative(ours.values, theirs.values as number[])).toExponential(2)}%`);
       offspringRows.push({ label: 'reference LM, offspring of a scored parent (prefix reuse)', tokens, cores: 1, ours: ours.seconds, theirs: theirs.seconds_per_eval as number });
     }
+  }
+
+  // Whole searches on 1 and 2 cores: the project with as many workers, the peer with as many processes.
+  const searchRows: SearchRow[] = [];
+  for (const cores of SIZES.includes('reference') ? [1, 2] : []) {
+    for (const seed of SEARCH_SEEDS) searchRows.push(await compareSearch(dir, blas.env, cores, seed));
   }
 
   // The 19M model: evaluations are timed on a magnitude database of it (how levels were made does not change an evaluation's cost; it builds in seconds).
@@ -352,6 +433,16 @@ try {
   console.log('\n| case | project s/eval | peer s/eval (2 cores: its better setting) | project/peer (below 1: the project is faster) |\n|---|---|---|---|');
   for (const r of [...fitnessRows, ...offspringRows]) {
     console.log(`| ${r.label}, ${r.tokens.toLocaleString('en')} tokens, ${r.cores} core${r.cores > 1 ? 's' : ''} | ${r.ours.toFixed(3)} | ${r.theirs.toFixed(3)} | ${(r.ours / r.theirs).toFixed(2)} |`);
+  }
+  for (const cores of [1, 2]) {
+    const rows = searchRows.filter((r) => r.cores === cores);
+    if (rows.length === 0) continue;
+    // Not reached within twice the peer's generations: an infinite ratio, which the median shows when most seeds miss.
+    const ratios = rows.map((r) => (r.ours ?? Infinity) / r.peerSeconds);
+    const shown = (r: SearchRow) => (r.ours === null ? 'not reached' : r.ours.toFixed(1));
+    console.log(
+      `| whole search to the peer's held-out KL after ${SEARCH_GENERATIONS} generations, ${cores} core${cores > 1 ? 's' : ''}, seeds ${rows.map((r) => r.seed).join(', ')} (seconds; median ratio) | ${rows.map(shown).join(' / ')} | ${rows.map((r) => r.peerSeconds.toFixed(1)).join(' / ')} | ${median(ratios).toFixed(2)} |`,
+    );
   }
   for (const { label, project: ours, peer: theirs } of builds) {
     for (const cores of [1, 2]) {
