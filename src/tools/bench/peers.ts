@@ -6,9 +6,12 @@
  * database) and a random 19M-parameter GPT-2 (a magnitude database of it); a generation's
  * offspring of a scored parent, where the project's prefix reuse applies and the peer runs whole
  * passes; and level databases built by both from scratch (SparseGPT and GPTQ of the reference LM,
- * SparseGPT of the 19M model). The peer's logits are checked against ONNX's first. Prints one
- * table of seconds per evaluation (medians), build seconds and project/peer ratios, from one run.
- * `--tokens 2048,16384`, `--models reference,19m` and `--skip-builds` run a part.
+ * SparseGPT of the 19M model); and whole searches, EvoPress's loop in PyTorch against the
+ * project's evopress on the reference LM, timed to the peer's final held-out KL. The peer's logits
+ * are checked against ONNX's first. Prints one table of seconds per evaluation (medians), build
+ * seconds, search seconds and project/peer ratios, from one run. `--tokens 2048,16384`,
+ * `--models reference,19m`, `--skip-builds`, `--search-seeds 1,2` (or `none`) and
+ * `--search-generations 30` run a part.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
