@@ -202,7 +202,7 @@ def _window_kls(task):
 
 
 def evopress_search(model, db, windows, T, search, processes):
-    """EvoPress's search (Sieberling et al., 2024, Algorithm 1, as its reference code runs it): a
+    """EvoPress's search (Sieberling et al., 2024, Algorithm 1), with its racing stages: a
     (1+λ) loop from the uniform configuration; λ offspring by level-switch mutation
     (min(U{1..3}, U{1..3}) switches, each moving one unit a level up and another a level down,
     which keeps the budget where every level step costs the same); racing selection through the
