@@ -189,16 +189,26 @@ def build_database(model, manifest, windows, T, damping, out_dir):
     return time.perf_counter() - start
 
 
-_search = {}  # what a search's worker processes read: set before they fork, so they inherit it
+def dense_log_probs(model, db, inputs):
+    """The dense model's log-probabilities on each window, computed once, as EvoPress caches them."""
+    db.stitch([-1] * len(db.units))
+    return [torch.log_softmax(model.logits(x), dim=-1) for x in inputs]
 
 
-def _window_kls(task):
-    """KL per token of one configuration on some of the pool's windows, in order."""
-    genome, sample = task
-    model, db, inputs, dense, T = (_search[k] for k in ('model', 'db', 'inputs', 'dense', 'T'))
+def window_kls(model, db, inputs, dense, T, genome, sample):
+    """KL(dense || configuration) per token on the windows `sample`, in order (a value is their
+    sum in that order over their count, as the project combines them)."""
     db.stitch(genome)
     with torch.inference_mode():
         return [float(F.kl_div(torch.log_softmax(model.logits(inputs[i]), dim=-1), dense[i], log_target=True, reduction='sum')) / T for i in sample]
+
+
+_search = {}  # what a search's worker processes read: set before they fork, so they inherit it
+
+
+def _search_window_kls(task):
+    genome, sample = task
+    return window_kls(genome=genome, sample=sample, **_search)
 
 
 def evopress_search(model, db, windows, T, search, processes):
@@ -220,22 +230,17 @@ def evopress_search(model, db, windows, T, search, processes):
     if len(steps) != 1:
         raise SystemExit(f'the peer\'s level switch needs equal level steps; this database has steps {sorted(steps)}')
     start = time.perf_counter()
-    db.stitch([-1] * len(db.units))
-    dense = [torch.log_softmax(model.logits(x), dim=-1) for x in inputs]
-    _search.update(model=model, db=db, inputs=inputs, dense=dense, T=T)
+    _search.update(model=model, db=db, inputs=inputs, dense=dense_log_probs(model, db, inputs), T=T)
     workers = multiprocessing.get_context('fork').Pool(processes) if processes > 1 else None
 
     def fitness(candidates, sample):
         parts = [sample[p::processes] for p in range(processes)]
         tasks = [(c, part) for c in candidates for part in parts]
-        values = workers.map(_window_kls, tasks, chunksize=1) if workers else [_window_kls(t) for t in tasks]
+        values = workers.map(_search_window_kls, tasks, chunksize=1) if workers else [_search_window_kls(t) for t in tasks]
         scores = []
         for c in range(len(candidates)):
             by_window = {i: v for part, vs in zip(parts, values[c * processes:(c + 1) * processes]) for i, v in zip(part, vs)}
-            total = 0.0
-            for i in sample:  # summed in window order, as one process sums them
-                total += by_window[i]
-            scores.append(total / len(sample))
+            scores.append(sum(by_window[i] for i in sample) / len(sample))  # in window order, as one process sums them
         return scores
 
     def mutate(parent):
@@ -320,17 +325,10 @@ def main():
     for case in job['cases']:
         windows = np.fromfile(case['windows'], dtype=np.uint16).reshape(-1, T + 1).astype(np.int64)
         inputs = [torch.from_numpy(w[:T].copy()) for w in windows]
-        db.stitch([-1] * len(db.units))
-        dense = [torch.log_softmax(model.logits(x), dim=-1) for x in inputs]  # computed once, as EvoPress caches them
+        dense = dense_log_probs(model, db, inputs)
 
         def fitness(genome):
-            db.stitch(genome)
-            total = 0.0
-            with torch.inference_mode():
-                for x, p in zip(inputs, dense):
-                    logq = torch.log_softmax(model.logits(x), dim=-1)
-                    total += float(F.kl_div(logq, p, log_target=True, reduction='sum')) / T
-            return total / len(inputs)
+            return sum(window_kls(model, db, inputs, dense, T, genome, range(len(inputs)))) / len(inputs)
 
         for genome in job['warmUp']:  # level files read, caches warm, as the project's workers are
             fitness(genome)

@@ -318,60 +318,74 @@ interface SearchRow {
 }
 
 /**
- * A whole search, EvoPress's in PyTorch against the project's evopress (the sparsegpt-60 experiment:
- * its offspring, racing stages and windows, the CLI's pool of `cores` workers), both from the
- * uniform configuration. The peer runs SEARCH_GENERATIONS generations; its last parent's held-out
- * KL (64 windows of held-out text, measured by the project's evaluator for both sides) is the
- * target. The project runs twice as many generations, and its time to the target is the wall time
- * at the end of the first generation whose best configuration is at or below it. Both sides'
- * timings include computing the dense outputs of their windows and exclude loading the model.
+ * Whole searches, EvoPress's in PyTorch against the project's evopress (the sparsegpt-60
+ * experiment: its offspring, racing stages and windows), on 1 and 2 cores (the project with as
+ * many workers, the peer with as many processes), seeds SEARCH_SEEDS, both from the uniform
+ * configuration. The peer runs SEARCH_GENERATIONS generations; its last parent's held-out KL (64
+ * windows of held-out text, measured by the project's evaluator for both sides) is the target. The
+ * project runs twice as many generations, and its time to the target is the wall time at the end
+ * of the first generation whose best configuration is at or below it. Both sides' timings include
+ * computing the dense outputs of their windows and exclude loading the model.
  */
-async function compareSearch(dir: string, blasEnv: Record<string, string>, cores: number, seed: number): Promise<SearchRow> {
-  const ours = await searchRun(2 * SEARCH_GENERATIONS, cores, seed);
-  const { experiment } = ours;
-  const strategy = experiment.strategy as { offspring: number; selection: { survivors: number; budget: number }[] };
-  const spec = experiment.fitness as LmFitnessSpec;
-  const fitness = await LmFitness.load(spec);
+async function compareSearches(dir: string, blasEnv: Record<string, string>): Promise<SearchRow[]> {
+  const rows: SearchRow[] = [];
+  // Loaded once the first run names its fitness: the evaluator of held-out KL, and the search windows the peer reads.
+  let shared: { fitness: LmFitness; windowsFile: string } | null = null;
+  // Held-out KL by configuration: both sides' searches are deterministic, so the 2-core runs meet the 1-core runs' configurations.
+  const heldOut = new Map<string, number>();
+  const keyOf = (g: number[]) => g.join(',');
   try {
-    const windowsFile = join(dir, `search-windows-${seed}.bin`);
-    const pool = fitness.pool.slice(0, spec.windows * spec.slices); // the search windows; the validation windows follow them
-    writeFileSync(windowsFile, Buffer.concat(pool.map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength))));
-    const search = {
-      seed,
-      windows: windowsFile,
-      uniform: readManifest(DATABASE).uniform,
-      generations: SEARCH_GENERATIONS,
-      offspring: strategy.offspring,
-      stages: strategy.selection.map((stage) => ({ survivors: stage.survivors, windows: stage.budget * spec.windows })),
-    };
-    // On 2 cores, 2 forked processes of 1 thread split each candidate's windows: one process of 2
-    // threads runs this model's small products 2–3× slower than 1 thread (the fitness rows show it).
-    const [lines] = await runPeer(dir, blasEnv, 1, 1, { model: MODEL, database: DATABASE, search, processes: cores, cases: [] });
-    const result = lines.find((line) => 'search' in line)!;
-    const peerMarks = result.marks as number[];
-    const peerParents = result.parents as unknown as number[][];
-    // Held-out KL of every distinct configuration either side held, measured once each.
-    const keys = [...new Set([peerParents[peerParents.length - 1], ...ours.incumbents].map((g) => g.join(',')))];
-    const measured = await fitness.measureHeldOut(keys.map((k) => k.split(',').map(Number)));
-    const heldOut = new Map(keys.map((k, i) => [k, measured[i].kl]));
-    const target = heldOut.get(peerParents[peerParents.length - 1].join(','))!;
-    const reached = ours.incumbents.findIndex((g) => heldOut.get(g.join(','))! <= target);
-    const row = {
-      cores,
-      seed,
-      peerSeconds: peerMarks[peerMarks.length - 1],
-      target,
-      ours: reached < 0 ? null : ours.elapsed[reached],
-      oursAtEqualGenerations: heldOut.get(ours.incumbents[SEARCH_GENERATIONS - 1].join(','))!,
-    };
-    console.log(
-      `whole search, ${cores} core${cores > 1 ? 's' : ''}, seed ${seed}: the peer's ${SEARCH_GENERATIONS} generations took ${row.peerSeconds.toFixed(1)} s to held-out KL ${target.toFixed(5)}; ` +
-        (row.ours === null ? `the project did not reach it in ${2 * SEARCH_GENERATIONS} generations (${ours.seconds.toFixed(1)} s)` : `the project reached it at generation ${reached + 1}, ${row.ours.toFixed(1)} s`) +
-        `; the project's KL after ${SEARCH_GENERATIONS} generations: ${row.oursAtEqualGenerations.toFixed(5)}`,
-    );
-    return row;
+    for (const cores of [1, 2]) {
+      for (const seed of SEARCH_SEEDS) {
+        const ours = await searchRun(2 * SEARCH_GENERATIONS, cores, seed);
+        const strategy = ours.experiment.strategy as { offspring: number; selection: { survivors: number; budget: number }[] };
+        const spec = ours.experiment.fitness as LmFitnessSpec;
+        if (!shared) {
+          const fitness = await LmFitness.load(spec);
+          const windowsFile = join(dir, 'search-windows.bin');
+          const pool = fitness.pool.slice(0, spec.windows * spec.slices); // the search windows; the validation windows follow them
+          writeFileSync(windowsFile, Buffer.concat(pool.map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength))));
+          shared = { fitness, windowsFile };
+        }
+        const search = {
+          seed,
+          windows: shared.windowsFile,
+          uniform: readManifest(DATABASE).uniform,
+          generations: SEARCH_GENERATIONS,
+          offspring: strategy.offspring,
+          stages: strategy.selection.map((stage) => ({ survivors: stage.survivors, windows: stage.budget * spec.windows })),
+        };
+        // On 2 cores, 2 forked processes of 1 thread split each candidate's windows: one process of 2
+        // threads runs this model's small products 2–3× slower than 1 thread (the fitness rows show it).
+        const [lines] = await runPeer(dir, blasEnv, 1, 1, { model: MODEL, database: DATABASE, search, processes: cores, cases: [] });
+        const result = lines.find((line) => 'search' in line)!;
+        const peerMarks = result.marks as number[];
+        const peerParents = result.parents as unknown as number[][];
+        const last = peerParents[peerParents.length - 1];
+        const missing = [...new Set([last, ...ours.incumbents].map(keyOf))].filter((k) => !heldOut.has(k));
+        const measured = await shared.fitness.measureHeldOut(missing.map((k) => k.split(',').map(Number)));
+        missing.forEach((k, i) => heldOut.set(k, measured[i].kl));
+        const target = heldOut.get(keyOf(last))!;
+        const reached = ours.incumbents.findIndex((g) => heldOut.get(keyOf(g))! <= target);
+        const row = {
+          cores,
+          seed,
+          peerSeconds: peerMarks[peerMarks.length - 1],
+          target,
+          ours: reached < 0 ? null : ours.elapsed[reached],
+          oursAtEqualGenerations: heldOut.get(keyOf(ours.incumbents[SEARCH_GENERATIONS - 1]))!,
+        };
+        console.log(
+          `whole search, ${cores} core${cores > 1 ? 's' : ''}, seed ${seed}: the peer's ${SEARCH_GENERATIONS} generations took ${row.peerSeconds.toFixed(1)} s to held-out KL ${target.toFixed(5)}; ` +
+            (row.ours === null ? `the project did not reach it in ${2 * SEARCH_GENERATIONS} generations (${ours.seconds.toFixed(1)} s)` : `the project reached it at generation ${reached + 1}, ${row.ours.toFixed(1)} s`) +
+            `; the project's KL after ${SEARCH_GENERATIONS} generations: ${row.oursAtEqualGenerations.toFixed(5)}`,
+        );
+        rows.push(row);
+      }
+    }
+    return rows;
   } finally {
-    await fitness.close();
+    await shared?.fitness.close();
   }
 }
 
@@ -403,11 +417,7 @@ try {
     }
   }
 
-  // Whole searches on 1 and 2 cores: the project with as many workers, the peer with as many processes.
-  const searchRows: SearchRow[] = [];
-  for (const cores of SIZES.includes('reference') ? [1, 2] : []) {
-    for (const seed of SEARCH_SEEDS) searchRows.push(await compareSearch(dir, blas.env, cores, seed));
-  }
+  const searchRows = SIZES.includes('reference') ? await compareSearches(dir, blas.env) : [];
 
   // The 19M model: evaluations are timed on a magnitude database of it (how levels were made does not change an evaluation's cost; it builds in seconds).
   const random19M = writeRandomGpt2(join(ROOT, 'results', 'models', 'random-gpt2-6x512'), MODEL, GPT2_6X512);
