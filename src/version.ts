@@ -6,10 +6,11 @@ export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json
 /**
  * The first version whose strategy states this version resumes: 0.2.0 changed them (the noise
  * estimate, the model-led mode, validation), 0.2.1 what the noise estimate's spread means (the
- * offspring's variance) and when replicates happen (with one slice too). Older runs still export
- * what they found.
+ * offspring's variance) and when replicates happen (with one slice too), 0.4.0 evopress's proposals
+ * (a trust radius in the state) and the noise estimate (a median of the latest replicates). Older
+ * runs still export what they found.
  */
-export const SEARCH_STATE_SINCE = '0.2.1';
+export const SEARCH_STATE_SINCE = '0.4.0';
 
 /** The first version whose strategy states carry a validated winner. */
 export const VALIDATED_STATE_SINCE = '0.2.0';

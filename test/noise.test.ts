@@ -7,7 +7,7 @@ import { createStrategy, strategySchema } from '../src/strategies/index.js';
 import type { ValidatedState } from '../src/strategies/validation.js';
 import type { EvoPressState } from '../src/strategies/evopress.js';
 import { drive } from '../src/engine/drive.js';
-import { noNoiseYet, replicateCandidates, updateNoise } from '../src/strategies/noise.js';
+import { noNoiseYet, replicateCandidates, updateNoise, REPLICATES_KEPT, type NoiseEstimate } from '../src/strategies/noise.js';
 import { Rng } from '../src/rng/rng.js';
 import { createRun, continueRun } from '../src/engine/engine.js';
 import { Store } from '../src/store/store.js';
@@ -81,8 +81,32 @@ describe('evopress measures the noise of its fitness by replicates', () => {
     const scores = [0.5 + 0.2, 0];
     const updated = updateNoise(noise, { candidates: [transplanted, later], scores, reference: 1, slice: 0 }, [], [], Rng.fromSeed(1), false, index);
     expect(updated.replicates).toBe(1);
-    expect(updated.variance).toBeCloseTo(0.2 ** 2 / 4, 12);
+    // One replicate: its squared change over 4, scaled from χ²₁'s median to its mean.
+    expect(updated.samples).toHaveLength(1);
+    expect(updated.samples[0]).toBeCloseTo(0.2 ** 2 / 4, 12);
+    expect(updated.variance).toBeCloseTo(0.2 ** 2 / 4 / 0.454936, 12);
     expect(updated.pending).toBeNull();
+  });
+});
+
+describe('the noise estimate', () => {
+  it('is the median of the latest replicates: a disturbed one does not move it, and old ones leave the window', () => {
+    const index = new SpaceIndex(space);
+    const reference = index.uniform()!;
+    const genome = reference.slice();
+    index.setRank(genome, 0, index.rank(genome, 0) + 1);
+    index.setRank(genome, 1, index.rank(genome, 1) - 1);
+    const pending = { genome, reference, delta: 0.5, slice: 0 };
+    const replicate = (noise: NoiseEstimate, change: number) =>
+      updateNoise({ ...noise, pending }, { candidates: [genome, reference], scores: [0.5 + change, 0], reference: 1, slice: 1 }, [], [], Rng.fromSeed(1), false, index);
+    let noise = noNoiseYet();
+    for (let i = 0; i < 10; i++) noise = replicate(noise, i % 2 ? 0.1 : -0.1);
+    noise = replicate(noise, 50);
+    expect(noise.replicates).toBe(11);
+    expect(noise.variance).toBeCloseTo(0.1 ** 2 / 4 / 0.454936, 12);
+    for (let i = 0; i < REPLICATES_KEPT; i++) noise = replicate(noise, 0.3);
+    expect(noise.samples).toHaveLength(REPLICATES_KEPT);
+    expect(noise.variance).toBeCloseTo(0.3 ** 2 / 4 / 0.454936, 12);
   });
 });
 

@@ -46,6 +46,37 @@ describe('evopress', () => {
     }
   });
 
+  it("proposes the model's optimum every generation and widens its trust radius while proposals win, narrows it when they lose", () => {
+    const exact = new SyntheticProblem(space, { seed: 2, propagation: 'chain' });
+    const strategy = evopress({ ...base, selection: [{ survivors: 1, budget: 1 }], proposalEvery: 1, generations: 200 });
+    const ctx = context(space, 5, 1);
+    const rng = Rng.fromSeed(5);
+    let state = strategy.init(ctx, rng);
+    const widest = Math.max(...space.units.map((u) => u.levels.length - 1));
+    let wins = 0;
+    let losses = 0;
+    while (true) {
+      const next = strategy.ask(state, ctx, rng);
+      if (!next) break;
+      const before = next.state;
+      state = strategy.tell(before, next.ask.candidates.map((g) => exact.evaluate(g, next.ask.fidelity)), ctx, rng);
+      if (!before.proposal) {
+        expect(state.radius).toBe(before.radius);
+        continue;
+      }
+      expect(next.ask.candidates).toContainEqual(before.proposal);
+      if (state.parent.join(',') === before.proposal.join(',')) {
+        wins++;
+        expect(state.radius).toBe(Math.min(widest, 2 * before.radius));
+      } else {
+        losses++;
+        expect(state.radius).toBe(Math.max(1, Math.floor(before.radius / 2)));
+      }
+    }
+    expect(wins).toBeGreaterThan(0);
+    expect(losses).toBeGreaterThan(0);
+  });
+
   it('asks for fewer offspring when the neighbourhood is smaller than λ', () => {
     const tiny: Space = { units: [0, 1].map((i) => ({ name: `u${i}`, levels: [0, 1], cost: [2, 1] })), budget: { total: 3, mode: 'atMost' } };
     const strategy = evopress({ ...base, selection: [{ survivors: 1, budget: 1 }], generations: 3 });

@@ -29,8 +29,12 @@ export const evopressSchema = z.strictObject({
   screening: z.number().int().min(0).default(16),
   /** How many recent score differences the model replays each step. */
   memory: z.number().int().min(0).default(2048),
-  /** Every this many generations one offspring is the model's optimum within `trustRadius` ranks of the parent; 0 never. */
-  proposalEvery: z.number().int().min(0).default(10),
+  /**
+   * Every this many generations one offspring is the model's optimum within the trust radius of
+   * the parent (ranks per unit); 0 never. The radius starts at `trustRadius`, doubles when a
+   * proposal becomes the parent and halves (down to 1) when it does not, as in trust-region methods.
+   */
+  proposalEvery: z.number().int().min(0).default(1),
   trustRadius: z.number().int().min(0).default(3),
   ...finalistsField,
 });
@@ -61,6 +65,10 @@ export interface EvoPressState {
   extras: Genome[];
   /** Earlier parents with their last scores, the most recent first: the finalists after the incumbent. */
   recent: Best[];
+  /** Ranks per unit within which the model's proposals are made (see `proposalEvery`). */
+  radius: number;
+  /** This generation's proposal, while it races; null when there is none. */
+  proposal: Genome | null;
 }
 
 /**
@@ -68,7 +76,7 @@ export interface EvoPressState {
  * drawn, the best-predicted half of λ is taken from them and the rest are the first unpicked
  * draws (random). A neighbourhood smaller than λ yields fewer offspring, never an endless loop.
  */
-function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: EvoPressConfig): Genome[] {
+function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: EvoPressConfig): { children: Genome[]; proposal: Genome | null } {
   const pool: Genome[] = [];
   const seen = new Set([genomeKey(state.parent)]);
   const want = state.model ? config.offspring * config.screening : config.offspring;
@@ -80,18 +88,31 @@ function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: Ev
     seen.add(k);
     pool.push(child);
   }
-  if (!state.model || pool.length <= config.offspring) return pool.slice(0, config.offspring);
+  if (!state.model || pool.length <= config.offspring) return { children: pool.slice(0, config.offspring), proposal: null };
+  let proposal: Genome | null = null;
   if (config.proposalEvery > 0 && state.generation % config.proposalEvery === 0) {
-    const proposal = widestNeededProposal(space, state.model, state.parent, config.trustRadius);
-    if (proposal && space.fits(space.cost(proposal)) && !seen.has(genomeKey(proposal))) pool[0] = proposal;
+    const optimum = widestNeededProposal(space, state.model, state.parent, state.radius);
+    if (optimum && space.fits(space.cost(optimum)) && !seen.has(genomeKey(optimum))) pool[0] = proposal = optimum;
   }
   const model = state.model;
   const predicted = pool.map((g) => predictDifference(model, g, state.parent) ?? Infinity);
   const byPrediction = rankByScore(predicted);
   const picked = new Set(byPrediction.slice(0, Math.ceil(config.offspring / 2)).filter((i) => predicted[i] < Infinity));
   for (let i = 0; picked.size < config.offspring && i < pool.length; i++) picked.add(i);
-  return [...picked].sort((a, b) => a - b).map((i) => pool[i]);
+  return { children: [...picked].sort((a, b) => a - b).map((i) => pool[i]), proposal };
 }
+
+/**
+ * The trust radius after a generation: doubled (up to the widest unit) when the proposal became
+ * the parent, halved (down to 1) when it lost; unchanged without a proposal.
+ */
+function nextRadius(state: EvoPressState, parent: Genome, space: SpaceIndex): number {
+  if (!state.proposal) return state.radius;
+  if (genomeKey(parent) === genomeKey(state.proposal)) return Math.min(widestUnit(space), 2 * state.radius);
+  return Math.max(1, Math.floor(state.radius / 2));
+}
+
+const widestUnit = (space: SpaceIndex) => Math.max(...space.byRank.map((ranks) => ranks.length - 1));
 
 /**
  * The model's optimum within `radius` ranks of the parent; when that is the parent itself (the
@@ -99,7 +120,7 @@ function offspring(state: EvoPressState, space: SpaceIndex, rng: Rng, config: Ev
  * radius, and so on up to the whole space, so that the search leaves it.
  */
 function widestNeededProposal(space: SpaceIndex, model: AdditiveModel, parent: Genome, radius: number): Genome | null {
-  const widest = Math.max(...space.byRank.map((ranks) => ranks.length - 1));
+  const widest = widestUnit(space);
   for (let r = radius; ; r = Math.max(1, 2 * r)) {
     const proposal = modelOptimum(space, model, parent, r);
     if (!proposal || genomeKey(proposal) !== genomeKey(parent) || r >= widest) return proposal;
@@ -149,24 +170,24 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
         counts: [],
         extras: [],
         recent: [],
+        radius: config.trustRadius,
+        proposal: null,
       };
     },
 
     ask(state, ctx, rng) {
       if (state.generation >= config.generations) return null;
       if (state.mode === 'model') return modelLedAsk(state, ctx, rng, config.selection[lastStage].budget, config.offspring);
-      let racing = state.racing;
-      if (state.stage === 0) {
-        racing = offspring(state, ctx.space, rng, config);
-      }
+      let { racing, proposal } = state;
+      if (state.stage === 0) ({ children: racing, proposal } = offspring(state, ctx.space, rng, config));
       const stage = config.selection[state.stage];
       const fidelity: Fidelity = {
         budget: stage.budget,
         slice: sliceFor(ctx.seed, state.generation, state.stage, ctx.slices),
       };
-      if (state.stage < lastStage) return { state: { ...state, racing, extras: [] }, ask: { candidates: racing, fidelity } };
+      if (state.stage < lastStage) return { state: { ...state, racing, proposal, extras: [] }, ask: { candidates: racing, fidelity } };
       const extras = replicateCandidates(state.noise, fidelity.slice, state.parent, ctx.space);
-      return { state: { ...state, racing, extras }, ask: { candidates: [...racing, ...extras, state.parent], fidelity } };
+      return { state: { ...state, racing, proposal, extras }, ask: { candidates: [...racing, ...extras, state.parent], fidelity } };
     },
 
     tell(state, scores, ctx, rng) {
@@ -195,7 +216,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
           }
         }
       } else best = state.parentScore ?? Infinity;
-      const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], recent: remember(state.recent, { genome: state.parent, score: state.parentScore }, parent, config.finalists) };
+      const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], radius: nextRadius(state, parent, ctx.space), proposal: null, recent: remember(state.recent, { genome: state.parent, score: state.parentScore }, parent, config.finalists) };
       // Model-led moves go to an additive model's optimum under an additive budget: architecture spaces stay selecting.
       return state.model && ctx.space.additive && noiseSwampsSwitches(noise, ctx.slices) ? enterModelLed(next, ctx.space) : next;
     },

@@ -14,9 +14,15 @@ import type { Rng } from '../rng/rng.js';
 export interface NoiseEstimate {
   /** The pair to measure again: its score difference on `slice`. */
   pending: { genome: Genome; reference: Genome; delta: number; slice: number } | null;
-  /** Running mean of σ² from the replicates so far. */
+  /**
+   * σ² from the latest replicates (at most {@link REPLICATES_KEPT}): their median over the median of
+   * χ²₁, which a few replicates disturbed by something other than noise cannot move (with one
+   * slice, a unit next to the switched ones that moved in between, where units interact).
+   */
   variance: number;
   replicates: number;
+  /** The latest replicates' squared changes of the difference over 4: σ² each, in expectation. */
+  samples: number[];
   /**
    * Running mean of the variance between the measured contenders of one request (the offspring:
    * what switches change). Not their differences to the reference: with one slice the reference
@@ -25,7 +31,22 @@ export interface NoiseEstimate {
   spread: number;
 }
 
-export const noNoiseYet = (): NoiseEstimate => ({ pending: null, variance: 0, replicates: 0, spread: 0 });
+export const noNoiseYet = (): NoiseEstimate => ({ pending: null, variance: 0, replicates: 0, samples: [], spread: 0 });
+
+/**
+ * Replicates the variance is estimated from. A median is noisier than a mean (its variance about
+ * 2.7× a mean's, for χ²₁), so it takes about three times the 20 values a running mean would.
+ */
+export const REPLICATES_KEPT = 64;
+
+/** The median of a χ² variable with one degree of freedom: the median of z² for a standard normal z. */
+const CHI2_1_MEDIAN = 0.454936;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
 
 /** Replicates seen before the estimate decides anything. */
 export const REPLICATES_TO_DECIDE = 8;
@@ -86,7 +107,7 @@ export function updateNoise(
   space: SpaceIndex,
 ): NoiseEstimate {
   const { candidates, scores, reference, slice } = request;
-  let { variance, replicates, spread } = noise;
+  let { variance, replicates, samples, spread } = noise;
   const pending = noise.pending;
   const pair = replicatePair(noise, slice, candidates[reference], space);
   let measured = false;
@@ -97,7 +118,8 @@ export function updateNoise(
     if (a >= 0 && b >= 0 && Number.isFinite(scores[a]) && Number.isFinite(scores[b])) {
       measured = true;
       replicates++;
-      variance = runningMean(variance, (scores[a] - scores[b] - pending.delta) ** 2 / 4, replicates);
+      samples = [...samples, (scores[a] - scores[b] - pending.delta) ** 2 / 4].slice(-REPLICATES_KEPT);
+      variance = median(samples) / CHI2_1_MEDIAN;
     }
   }
   const measuredContenders = contenders.filter((i) => Number.isFinite(scores[i])).map((i) => scores[i]);
@@ -112,6 +134,7 @@ export function updateNoise(
     pending: next >= 0 ? { genome: candidates[next], reference: candidates[reference], delta: scores[next] - scores[reference], slice } : measured ? null : pending,
     variance,
     replicates,
+    samples,
     spread,
   };
 }
