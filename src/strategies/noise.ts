@@ -141,10 +141,11 @@ export function updateNoise(
 
 /**
  * Noise share of the offspring's variance beyond which the search pools (see
- * {@link noiseSwampsSwitches}). Measured shares: exact synthetic families 10⁻⁸–3·10⁻⁴ (2·10⁻³ once,
- * from 11 replicates); constant noise of 2% of the uniform loss 0.02–0.18 with one slice and
- * 0.09–0.45 with 16; the first reference model's KL 0–0.13 (16 slices), where selection still won;
- * the retrained model's 0.04–0.14 (seed 1, the demo and 4,000-evaluation runs), where it stays selecting.
+ * {@link noiseSwampsSwitches}). Measured shares with the median estimate (0.4.0): exact chain
+ * problems 0–10⁻²⁹; constant noise of 2% of the uniform loss 0.07–0.29 with one slice and
+ * 0.12–0.35 with 16; the retrained reference model's KL 0.04–0.08 after 4,000 evaluations on
+ * SparseGPT 60% (seeds 1–5), where it stays selecting. With 0.3.0's running mean: exact families
+ * 10⁻⁸–3·10⁻⁴, constant noise 0.02–0.18 and 0.09–0.45, the first reference model 0–0.13.
  */
 export const NOISE_SHARE = { slices: 0.25, oneSlice: 0.01 };
 
