@@ -26,6 +26,16 @@ function run(problemSpec: SyntheticProblemSpec, slices: number, maxEvaluations: 
   return { state: state as ValidatedState<EvoPressState>, evaluations, problem };
 }
 
+/** The uniform configuration, and the switch that moves unit 0 a rank up and unit 1 a rank down. */
+function switchFromUniform() {
+  const index = new SpaceIndex(space);
+  const reference = index.uniform()!;
+  const genome = reference.slice();
+  index.setRank(genome, 0, index.rank(genome, 0) + 1);
+  index.setRank(genome, 1, index.rank(genome, 1) - 1);
+  return { index, reference, genome };
+}
+
 describe('evopress measures the noise of its fitness by replicates', () => {
   it('recovers a constant noise of known size, and finds none in an exact fitness', () => {
     const noisy = run({ seed: 3, propagation: 'chain', noise: 0.4, noiseShrinks: false }, 16, 4000);
@@ -56,11 +66,7 @@ describe('evopress measures the noise of its fitness by replicates', () => {
   });
 
   it('transplants a pending switch only onto a parent whose switched units sit where they were', () => {
-    const index = new SpaceIndex(space);
-    const reference = index.uniform()!;
-    const genome = reference.slice();
-    index.setRank(genome, 0, index.rank(genome, 0) + 1);
-    index.setRank(genome, 1, index.rank(genome, 1) - 1);
+    const { index, reference, genome } = switchFromUniform();
     const noise = { ...noNoiseYet(), pending: { genome, reference, delta: 0.5, slice: 0 } };
     expect(replicateCandidates(noise, 0, reference, index)).toEqual([]);
     expect(replicateCandidates(noise, 1, reference, index)).toEqual([genome]);
@@ -91,11 +97,7 @@ describe('evopress measures the noise of its fitness by replicates', () => {
 
 describe('the noise estimate', () => {
   it('is the median of the latest replicates: a disturbed one does not move it, and old ones leave the window', () => {
-    const index = new SpaceIndex(space);
-    const reference = index.uniform()!;
-    const genome = reference.slice();
-    index.setRank(genome, 0, index.rank(genome, 0) + 1);
-    index.setRank(genome, 1, index.rank(genome, 1) - 1);
+    const { index, reference, genome } = switchFromUniform();
     const pending = { genome, reference, delta: 0.5, slice: 0 };
     const replicate = (noise: NoiseEstimate, change: number) =>
       updateNoise({ ...noise, pending }, { candidates: [genome, reference], scores: [0.5 + change, 0], reference: 1, slice: 1 }, [], [], Rng.fromSeed(1), false, index);

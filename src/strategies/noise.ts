@@ -143,8 +143,8 @@ export function updateNoise(
  * Noise share of the offspring's variance beyond which the search pools (see
  * {@link noiseSwampsSwitches}). Measured shares with the median estimate (0.4.0): exact chain
  * problems 0–10⁻²⁹; constant noise of 2% of the uniform loss 0.07–0.29 with one slice and
- * 0.12–0.35 with 16; the retrained reference model's KL 0.04–0.08 after 4,000 evaluations on
- * SparseGPT 60% (seeds 1–5), where it stays selecting. With 0.3.0's running mean: exact families
+ * 0.12–0.35 with 16; the retrained reference model's KL 0.04–0.09 after 4,000 evaluations on
+ * SparseGPT 60% and 70% (seeds 1–5), where it stays selecting. With 0.3.0's running mean: exact families
  * 10⁻⁸–3·10⁻⁴, constant noise 0.02–0.18 and 0.09–0.45, the first reference model 0–0.13.
  */
 export const NOISE_SHARE = { slices: 0.25, oneSlice: 0.01 };
