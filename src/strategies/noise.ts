@@ -14,14 +14,11 @@ import type { Rng } from '../rng/rng.js';
 export interface NoiseEstimate {
   /** The pair to measure again: its score difference on `slice`. */
   pending: { genome: Genome; reference: Genome; delta: number; slice: number } | null;
-  /**
-   * σ² from the latest replicates (at most {@link REPLICATES_KEPT}): their median over the median of
-   * χ²₁, which a few replicates disturbed by something other than noise cannot move (with one
-   * slice, a unit next to the switched ones that moved in between, where units interact).
-   */
-  variance: number;
   replicates: number;
-  /** The latest replicates' squared changes of the difference over 4: σ² each, in expectation. */
+  /**
+   * The latest replicates' squared changes of the difference over 4 (at most
+   * {@link REPLICATES_KEPT}): σ² each, in expectation. See {@link noiseVariance}.
+   */
   samples: number[];
   /**
    * Running mean of the variance between the measured contenders of one request (the offspring:
@@ -31,7 +28,7 @@ export interface NoiseEstimate {
   spread: number;
 }
 
-export const noNoiseYet = (): NoiseEstimate => ({ pending: null, variance: 0, replicates: 0, samples: [], spread: 0 });
+export const noNoiseYet = (): NoiseEstimate => ({ pending: null, replicates: 0, samples: [], spread: 0 });
 
 /**
  * Replicates the variance is estimated from. A median is noisier than a mean (its variance about
@@ -46,6 +43,15 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * σ²: the samples' median over the median of χ²₁ (0 before any replicate). A median, because a few
+ * replicates disturbed by something other than noise cannot move it (with one slice, a unit next to
+ * the switched ones that moved in between, where units interact).
+ */
+export function noiseVariance(noise: NoiseEstimate): number {
+  return noise.samples.length === 0 ? 0 : median(noise.samples) / CHI2_1_MEDIAN;
 }
 
 /** Replicates seen before the estimate decides anything. */
@@ -107,7 +113,7 @@ export function updateNoise(
   space: SpaceIndex,
 ): NoiseEstimate {
   const { candidates, scores, reference, slice } = request;
-  let { variance, replicates, samples, spread } = noise;
+  let { replicates, samples, spread } = noise;
   const pending = noise.pending;
   const pair = replicatePair(noise, slice, candidates[reference], space);
   let measured = false;
@@ -119,7 +125,6 @@ export function updateNoise(
       measured = true;
       replicates++;
       samples = [...samples, (scores[a] - scores[b] - pending.delta) ** 2 / 4].slice(-REPLICATES_KEPT);
-      variance = median(samples) / CHI2_1_MEDIAN;
     }
   }
   const measuredContenders = contenders.filter((i) => Number.isFinite(scores[i])).map((i) => scores[i]);
@@ -132,7 +137,6 @@ export function updateNoise(
   const next = pickNext && pickable.length > 0 ? rng.pick(pickable) : -1;
   return {
     pending: next >= 0 ? { genome: candidates[next], reference: candidates[reference], delta: scores[next] - scores[reference], slice } : measured ? null : pending,
-    variance,
     replicates,
     samples,
     spread,
@@ -159,5 +163,5 @@ export const NOISE_SHARE = { slices: 0.25, oneSlice: 0.01 };
  */
 export function noiseSwampsSwitches(noise: NoiseEstimate, slices: number): boolean {
   const share = slices > 1 ? NOISE_SHARE.slices : NOISE_SHARE.oneSlice;
-  return noise.replicates >= REPLICATES_TO_DECIDE && noise.spread > 0 && noise.variance >= share * noise.spread;
+  return noise.replicates >= REPLICATES_TO_DECIDE && noise.spread > 0 && noiseVariance(noise) >= share * noise.spread;
 }
