@@ -1,5 +1,6 @@
 import { genomeKey, type Genome, type SpaceIndex } from '../space/space.js';
 import type { Rng } from '../rng/rng.js';
+import { median } from '../statistics.js';
 
 /**
  * How noisy the fitness is, measured by replicates: a candidate and the reference it was measured
@@ -38,12 +39,6 @@ export const REPLICATES_KEPT = 64;
 
 /** The median of a χ² variable with one degree of freedom: the median of z² for a standard normal z. */
 const CHI2_1_MEDIAN = 0.454936;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 /**
  * σ²: the samples' median over the median of χ²₁ (0 before any replicate). A median, because a few

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { HeldOutRow } from '../../export/heldout.js';
+import { median } from '../../statistics.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 const EVALUATIONS = 4000;
@@ -68,10 +69,6 @@ if (!process.argv.includes('--render')) {
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const lines = [
   '# Strategies on the reference language model (held-out, equal evaluations)',
   '',

@@ -2,6 +2,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gapRun } from './gap.js';
 import { csvField } from '../../export/result.js';
+import { median } from '../../statistics.js';
 import { strategySchema } from '../../strategies/index.js';
 import type { SyntheticProblemSpec } from '../../fitness/synthetic.js';
 import type { SyntheticSpaceSpec } from '../../space/synthetic.js';
@@ -49,11 +50,6 @@ function strategies(f: Family): [string, unknown][] {
     ['random', { type: 'random', samples: EVALUATIONS, ...budget }],
   ];
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * Gap to the exact optimum on the interacting, multiplicative and noisy families at 24k
