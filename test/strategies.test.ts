@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/rng/rng.js';
-import { SpaceIndex, type Space } from '../src/space/space.js';
+import { SpaceIndex, type Genome, type Space } from '../src/space/space.js';
 import { evopress, type EvoPressConfig } from '../src/strategies/evopress.js';
 import { createStrategy, strategySchema } from '../src/strategies/index.js';
 import { syntheticSpace } from '../src/space/synthetic.js';
 import { SyntheticProblem, additiveOptimum } from '../src/fitness/synthetic.js';
 import { context, drive } from './helpers.js';
+import { descentRun } from '../src/tools/bench/descent.js';
 
 const base: EvoPressConfig = { type: 'evopress', generations: 50, offspring: 16, selection: [{ survivors: 4, budget: 1 }, { survivors: 1, budget: 4 }], maxJump: 16, screening: 16, memory: 512, proposalEvery: 10, trustRadius: 3, finalists: 4 };
 const space = syntheticSpace({ family: 'unequalCost', units: 30, levels: 6, seed: 2, budgetFraction: 0.5 });
@@ -167,6 +168,41 @@ describe('synthetic problems', () => {
         // The propagation really changes the objective: it is not the additive sum.
         expect(best).not.toBeCloseTo(additive, 3);
       }
+    }
+  });
+
+  it.each(['additive', 'chain', 'multiplicative'] as const)('the optimum near a configuration (%s) is the best within its radius, by brute force', (propagation) => {
+    for (const family of ['equalStep', 'unequalCost'] as const) {
+      for (let seed = 1; seed <= 3; seed++) {
+        const small = syntheticSpace({ family, units: 5, levels: 4, seed, budgetFraction: 0.4 });
+        const p = new SyntheticProblem(small, { seed, propagation, strength: 1.5 });
+        const index = new SpaceIndex(small);
+        const center = index.start()!;
+        const all = Array.from({ length: 4 ** 5 }, (_, code) => Array.from({ length: 5 }, (_, i) => Math.floor(code / 4 ** i) % 4)).filter((g) => index.isFeasible(g));
+        const within = (g: Genome, radius: number) => g.every((level, u) => Math.abs(index.rankOf[u][level] - index.rankOf[u][center[u]]) <= radius);
+        for (const radius of [0, 1, 2]) {
+          const best = Math.min(...all.filter((g) => within(g, radius)).map((g) => p.gapObjective(g)));
+          const near = p.optimum({ center, radius });
+          expect(within(near.genome, radius)).toBe(true);
+          expect(index.isFeasible(near.genome)).toBe(true);
+          expect(p.gapObjective(near.genome)).toBeCloseTo(best, 9);
+        }
+        // A reach of every rank is the whole space.
+        expect(p.optimum({ center, radius: 3 }).value).toBeCloseTo(p.optimum().value, 9);
+      }
+    }
+  });
+
+  it('exact descent within a radius stops where no move of that reach improves, and a full reach ends at the optimum', () => {
+    for (const propagation of ['chain', 'multiplicative'] as const) {
+      const spec = { family: 'equalStep' as const, units: 30, levels: 6, seed: 2, budgetFraction: 0.5 };
+      const p = new SyntheticProblem(syntheticSpace(spec), { seed: spec.seed, propagation });
+      const whole = descentRun(spec, { propagation }, 5);
+      expect(whole.gap).toBeCloseTo(0, 9);
+      expect(whole.moves).toBe(1);
+      const local = descentRun(spec, { propagation }, 1);
+      expect(local.moves).toBeGreaterThan(0);
+      expect(p.gapObjective(p.optimum({ center: local.genome, radius: 1 }).genome)).toBeGreaterThanOrEqual(p.gapObjective(local.genome));
     }
   });
 

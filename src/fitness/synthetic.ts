@@ -102,17 +102,23 @@ export class SyntheticProblem {
     return this.spec.propagation === 'multiplicative' ? Math.log1p(value) : value;
   }
 
-  /** The exact optimum of {@link gapObjective} under the budget; throws when pairwise interactions make it unknown. */
-  optimum(): { value: number; genome: Genome } {
+  /**
+   * The exact optimum of {@link gapObjective} under the budget; throws when pairwise interactions
+   * make it unknown. With `near`, the optimum among configurations whose units are all within
+   * `radius` ranks of `center`'s: the best any move of that reach can find, so that repeating it
+   * from where it lands is steepest descent with an exact model of the neighbourhood.
+   */
+  optimum(near?: { center: Genome; radius: number }): { value: number; genome: Genome } {
     if (this.pairs.length > 0) throw new Error('no exact optimum with pairwise interactions');
     const space = this.index.space;
+    const reach = (row: number[], u: number) => (near ? row.map((v, level) => (Math.abs(this.index.rankOf[u][level] - this.index.rankOf[u][near.center[u]]) <= near.radius ? v : null)) : row);
     switch (this.spec.propagation ?? 'additive') {
       case 'additive':
-        return additiveOptimum(space, this.loss);
+        return additiveOptimum(space, this.loss.map(reach));
       case 'multiplicative':
-        return additiveOptimum(space, this.loss.map((row) => row.map((e) => Math.log1p(e / this.scale))));
+        return additiveOptimum(space, this.loss.map((row, u) => reach(row.map((e) => Math.log1p(e / this.scale)), u)));
       case 'chain':
-        return chainOptimum(this.index, this.loss, (e, previous) => e * (1 + ((this.spec.strength ?? 1) * previous) / this.scale));
+        return chainOptimum(this.index, this.loss.map(reach), (e, previous) => e * (1 + ((this.spec.strength ?? 1) * previous) / this.scale));
     }
   }
 
@@ -151,7 +157,7 @@ export class SyntheticProblem {
  * The exact optimum of the additive part under the budget (a DP over integer costs). Throws when
  * costs are not integers: the DP's exact grid needs them.
  */
-export function additiveOptimum(space: Space, loss: number[][]): { value: number; genome: Genome } {
+export function additiveOptimum(space: Space, loss: (number | null)[][]): { value: number; genome: Genome } {
   if (space.units.some((u) => u.cost.some((c) => !Number.isInteger(c)))) throw new Error('additiveOptimum needs integer costs');
   const optimum = bestAllocation(new SpaceIndex(space), loss, Number.MAX_SAFE_INTEGER);
   if (!optimum) throw new Error('no configuration meets the budget');
@@ -175,13 +181,14 @@ function multiplicativeScale(losses: number[], depth: number): number {
 
 /**
  * The exact optimum of Σ_u term(e_u, e_{u−1}) under the budget (e_{−1} = 0), where e_u is unit u's
- * loss at its level: the chain DP over (unit, level, integer cost).
+ * loss at its level: the chain DP over (unit, level, integer cost). Levels whose loss is null are
+ * not allowed.
  */
-export function chainOptimum(space: SpaceIndex, loss: number[][], term: (e: number, previous: number) => number): { value: number; genome: Genome } {
+export function chainOptimum(space: SpaceIndex, loss: (number | null)[][], term: (e: number, previous: number) => number): { value: number; genome: Genome } {
   if (space.space.units.some((u) => u.cost.some((c) => !Number.isInteger(c)))) throw new Error('chainOptimum needs integer costs');
   // The first unit's term stands alone; every other unit's comes with its predecessor's level.
-  const alone = loss.map((row, u) => row.map((e) => (u === 0 ? term(e, 0) : 0)));
-  const optimum = bestChainAllocation(space, alone, (u, previous, level) => term(loss[u][level], loss[u - 1][previous]), Number.MAX_SAFE_INTEGER);
+  const alone = loss.map((row, u) => row.map((e) => (e === null ? null : u === 0 ? term(e, 0) : 0)));
+  const optimum = bestChainAllocation(space, alone, (u, previous, level) => term(loss[u][level]!, loss[u - 1][previous]!), Number.MAX_SAFE_INTEGER);
   if (!optimum) throw new Error('no configuration meets the budget');
   return optimum;
 }
