@@ -258,3 +258,71 @@ describe('every strategy keeps to the cap with its validation inside it', () => 
     }
   });
 });
+
+describe('the pair model (modelLed: pairs)', () => {
+  it('fits a chain problem exactly within two ranks, and its optimum is the exact optimum there', async () => {
+    const { fitPairModel, pairModelOptimum, phaseRequest, pairUnknowns } = await import('../src/strategies/pair-model.js');
+    const small = syntheticSpace({ family: 'equalStep', units: 12, levels: 6, seed: 4, budgetFraction: 0.5 });
+    const index = new SpaceIndex(small);
+    const problem = new SyntheticProblem(small, { seed: 4, propagation: 'chain', strength: 1.5 });
+    const center = index.uniform()!;
+    const requests = Array.from({ length: 30 }, (_, k) => {
+      const members = phaseRequest(index, center, 9, 0, k, 32);
+      // A constant per request, as a calibration slice adds to every member: the fit must not mind it.
+      return { members, scores: members.map((g) => problem.exact(g) + 0.3 * k) };
+    });
+    expect(requests.reduce((n, r) => n + r.members.length, 0)).toBeGreaterThan(2 * pairUnknowns(12));
+    const model = fitPairModel(index, center, requests, 1e-9);
+    const optimum = pairModelOptimum(index, model, center)!;
+    expect(problem.gapObjective(optimum)).toBeCloseTo(problem.optimum({ center, radius: 2 }).value, 6);
+    expect(optimum.every((level, u) => Math.abs(index.rankOf[u][level] - index.rankOf[u][center[u]]) <= 2)).toBe(true);
+  });
+
+  it('reaches closer than the averaging mode with noise that shrinks with the budget, and resumes exactly mid-phase', async () => {
+    const stages = [{ survivors: 4, budget: 4 }, { survivors: 1, budget: 64 }];
+    const problemSpec = { seed: 3, propagation: 'chain' as const, noise: 0.05, noiseScale: 'uniformLoss' as const, noiseShrinks: true };
+    const problem = new SyntheticProblem(space, problemSpec);
+    const optimum = problem.optimum().value;
+    const gapOf = (config: object) => {
+      const strategy = createStrategy(strategySchema.parse({ type: 'evopress', generations: 1_000_000, selection: stages, ...config }));
+      const { state } = drive(strategy, { space: new SpaceIndex(space), seed: 5, slices: 16, validationSlices: 4 }, 5, (g, budget, slice) => problem.evaluate(g, { budget, slice }), { maxEvaluations: 12_000 });
+      const search = (state as ValidatedState<EvoPressState>).search;
+      return { gap: (problem.exact(strategy.best(state)!.genome) - optimum) / optimum, search };
+    };
+    const pairs = gapOf({ modelLed: 'pairs' });
+    const averaging = gapOf({});
+    expect(pairs.search.mode).toBe('pairs');
+    expect(pairs.search.phase!.index).toBeGreaterThan(1);
+    expect(averaging.search.mode).toBe('model');
+    expect(pairs.gap).toBeLessThan(averaging.gap);
+
+    const experiment: Experiment = {
+      name: 'pairs',
+      seed: 5,
+      space,
+      strategy: strategySchema.parse({ type: 'evopress', generations: 1_000_000, selection: stages, modelLed: 'pairs' }),
+      fitness: syntheticFitnessSchema.parse({ type: 'synthetic', ...problemSpec, slices: 16, validationSlices: 4 }),
+      stop: { maxEvaluations: 8000 },
+      source: 'test',
+    };
+    const results = [];
+    for (const failAfter of [Infinity, 6011]) {
+      const dir = tempDir();
+      const store = Store.open(join(dir, 'runs.db'));
+      try {
+        createRun(store, 'r', experiment);
+        store.acquireLock('r');
+        const evaluator = syntheticEvaluator(problem, failAfter);
+        await continueRun(store, 'r', experiment, evaluator).catch((e: Error) => expect(e.message).toBe('killed'));
+        const outcome = await continueRun(store, 'r', experiment, evaluator);
+        expect(outcome.status).toBe('finished');
+        results.push(outcome.checkpoint);
+      } finally {
+        store.close();
+      }
+    }
+    expect((JSON.parse(results[0].strategyState) as ValidatedState<EvoPressState>).search.mode).toBe('pairs');
+    expect(results[1].strategyState).toBe(results[0].strategyState);
+    expect(results[1].bestGenome).toEqual(results[0].bestGenome);
+  });
+});

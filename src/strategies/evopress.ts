@@ -9,6 +9,7 @@ import { distinctBests, finalistsField, remember } from './validation.js';
 import { difference, emptyModel, learnDifference, modelOptimum, predictDifference, type AdditiveModel, type Difference } from './surrogate.js';
 import { enterModelLed, modelLedAsk, tellModelLed } from './model-led.js';
 import { noNoiseYet, noiseSwampsSwitches, replicateCandidates, replicateNow, updateNoise, type NoiseEstimate } from './noise.js';
+import { enterPairs, pairsAsk, tellPairs, type PairPhase } from './pair-model.js';
 
 const stageSchema = z.strictObject({ survivors: positiveInt, budget: z.number().positive() });
 
@@ -36,6 +37,13 @@ export const evopressSchema = z.strictObject({
    */
   proposalEvery: z.number().int().min(0).default(1),
   trustRadius: z.number().int().min(0).default(3),
+  /**
+   * The model-led mode, once noise swamps what a switch changes. `averaging`: wide one-rank
+   * perturbations feed an averaging model and the parent moves a rank at a time (see model-led.ts).
+   * `pairs`: phases at a fixed parent fit a least-squares model with terms for consecutive units
+   * and move up to two ranks (see pair-model.ts); it needs a deciding stage that measures finely.
+   */
+  modelLed: z.enum(['averaging', 'pairs']).default('averaging'),
   ...finalistsField,
 });
 
@@ -57,7 +65,7 @@ export interface EvoPressState {
    * replicates show that noise swamps what a switch changes, wide perturbations feed the model
    * and the parent moves to the model's optimum nearby.
    */
-  mode: 'select' | 'model';
+  mode: 'select' | 'model' | 'pairs';
   noise: NoiseEstimate;
   /** Per level, how many measurements the model-led averaging has used (capped); empty in `select` mode. */
   counts: number[][];
@@ -69,6 +77,8 @@ export interface EvoPressState {
   radius: number;
   /** This generation's proposal, while it races; null when there is none. */
   proposal: Genome | null;
+  /** The running phase in `pairs` mode; null before. */
+  phase: PairPhase | null;
 }
 
 /**
@@ -172,12 +182,14 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
         recent: [],
         radius: config.trustRadius,
         proposal: null,
+        phase: null,
       };
     },
 
     ask(state, ctx, rng) {
       if (state.generation >= config.generations) return null;
       if (state.mode === 'model') return modelLedAsk(state, ctx, rng, config.selection[lastStage].budget, config.offspring);
+      if (state.mode === 'pairs') return pairsAsk(state, ctx, config.selection[lastStage].budget, config.offspring);
       let { racing, proposal } = state;
       if (state.stage === 0) ({ children: racing, proposal } = offspring(state, ctx.space, rng, config));
       const stage = config.selection[state.stage];
@@ -192,6 +204,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
 
     tell(state, scores, ctx, rng) {
       if (state.mode === 'model') return tellModelLed(state, scores, ctx.space, ctx.seed, ctx.slices, rng, config.finalists);
+      if (state.mode === 'pairs') return tellPairs(state, scores, ctx, config.offspring);
       if (state.stage < lastStage) {
         state = { ...state, ...learn(state, state.racing, scores, config.memory) };
         const order = rankByScore(scores);
@@ -218,7 +231,8 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
       } else best = state.parentScore ?? Infinity;
       const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], radius: nextRadius(state, parent, ctx.space), proposal: null, recent: remember(state.recent, { genome: state.parent, score: state.parentScore }, parent, config.finalists) };
       // Model-led moves go to an additive model's optimum under an additive budget: architecture spaces stay selecting.
-      return state.model && ctx.space.additive && noiseSwampsSwitches(noise, ctx.slices) ? enterModelLed(next, ctx.space) : next;
+      if (!state.model || !ctx.space.additive || !noiseSwampsSwitches(noise, ctx.slices)) return next;
+      return config.modelLed === 'pairs' ? enterPairs(next, ctx.space) : enterModelLed(next, ctx.space);
     },
 
     best(state): Best | null {
