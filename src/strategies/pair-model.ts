@@ -26,6 +26,11 @@ export const PAIRS = { radius: 2, moveChance: 0.5, growth: 1.3, ridge: 1 };
 /** Perturbations per request: as many as the averaging mode measures, two per offspring slot. */
 const requestSize = (offspring: number) => 2 * offspring;
 
+/** Nonzero rank offsets per unit. */
+const width = () => 2 * PAIRS.radius;
+/** The slot of a nonzero rank offset d ∈ [−radius, radius]. */
+const slot = (d: number) => (d < 0 ? d + PAIRS.radius : d + PAIRS.radius - 1);
+
 /** The measurements of the running phase: one score list per request, members in the order {@link phaseRequest} gives. */
 export interface PairPhase {
   index: number;
@@ -35,8 +40,8 @@ export interface PairPhase {
 }
 
 /** Unknowns of the pair model over `units` units: a value per unit and nonzero offset, a term per consecutive pair of nonzero offsets. */
-export function pairUnknowns(units: number, radius = PAIRS.radius): number {
-  const w = 2 * radius;
+export function pairUnknowns(units: number): number {
+  const w = width();
   return units * w + Math.max(0, units - 1) * w * w;
 }
 
@@ -94,18 +99,20 @@ const measuredIn = (phase: PairPhase) => phase.scores.reduce((n, s) => n + s.len
 /** Keeps the request's scores; at the phase's end the parent moves to the fitted model's optimum and the next, longer phase starts. */
 export function tellPairs(state: EvoPressState, scores: number[], ctx: StrategyContext, offspring: number): EvoPressState {
   const phase = { ...state.phase!, scores: [...state.phase!.scores, scores] };
-  const measured = Number.isFinite(scores.at(-1)) ? scores.at(-1)! : state.parentScore;
+  // The parent is the request's last member; a parent the evaluation cap left unmeasured keeps its score.
+  const parentScore = Number.isFinite(scores.at(-1)) ? scores.at(-1)! : state.parentScore;
   const generation = state.generation + 1;
-  if (measuredIn(phase) < phase.length) return { ...state, generation, phase, parentScore: measured };
+  if (measuredIn(phase) < phase.length) return { ...state, generation, phase, parentScore };
   const requests = phase.scores.map((s, k) => ({ members: phaseRequest(ctx.space, state.parent, ctx.seed, phase.index, k, requestSize(offspring)), scores: s }));
   const fit = fitPairModel(ctx.space, state.parent, requests);
   const optimum = pairModelOptimum(ctx.space, fit, state.parent);
   const parent = optimum && genomeKey(optimum) !== genomeKey(state.parent) && ctx.space.isFeasible(optimum) ? optimum : state.parent;
+  // A parent that moved carries its predecessor's last score until the next request measures it.
   return {
     ...state,
     generation,
     parent,
-    parentScore: measured,
+    parentScore,
     phase: { index: phase.index + 1, length: Math.ceil(phase.length * PAIRS.growth), scores: [] },
   };
 }
@@ -115,10 +122,6 @@ export interface PairModel {
   values: Float64Array;
   pairs: Float64Array;
 }
-
-const width = () => 2 * PAIRS.radius;
-/** The slot of a nonzero rank offset d ∈ [−radius, radius]. */
-const slot = (d: number) => (d < 0 ? d + PAIRS.radius : d + PAIRS.radius - 1);
 
 /** The unknowns a member touches: its units' offsets, its consecutive pairs of offsets (indices into values, then pairs). */
 function columns(space: SpaceIndex, center: Genome, member: Genome): number[] {
