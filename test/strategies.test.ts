@@ -8,7 +8,7 @@ import { SyntheticProblem, additiveOptimum } from '../src/fitness/synthetic.js';
 import { context, drive } from './helpers.js';
 import { descentRun } from '../src/tools/bench/descent.js';
 
-const base: EvoPressConfig = { type: 'evopress', generations: 50, offspring: 16, selection: [{ survivors: 4, budget: 1 }, { survivors: 1, budget: 4 }], maxJump: 16, screening: 16, memory: 512, proposalEvery: 10, trustRadius: 3, finalists: 4 };
+const base: EvoPressConfig = { type: 'evopress', generations: 50, offspring: 16, selection: [{ survivors: 4, budget: 1 }, { survivors: 1, budget: 4 }], maxJump: 16, screening: 16, memory: 512, proposalEvery: 10, trustRadius: 3, modelLed: 'averaging', finalists: 4 };
 const space = syntheticSpace({ family: 'unequalCost', units: 30, levels: 6, seed: 2, budgetFraction: 0.5 });
 const problem = new SyntheticProblem(space, { seed: 2, noise: 0.3 });
 
