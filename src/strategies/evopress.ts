@@ -63,7 +63,8 @@ export interface EvoPressState {
   /**
    * `select`: the parent is the best measured of it and its offspring (EvoPress). `model`: once
    * replicates show that noise swamps what a switch changes, wide perturbations feed the model
-   * and the parent moves to the model's optimum nearby.
+   * and the parent moves to the model's optimum nearby. `pairs`: the same moment with
+   * `modelLed: 'pairs'`; phases of perturbations fit a model with pair terms (pair-model.ts).
    */
   mode: 'select' | 'model' | 'pairs';
   noise: NoiseEstimate;
