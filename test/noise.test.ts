@@ -306,6 +306,7 @@ describe('the pair model (modelLed: pairs)', () => {
       source: 'test',
     };
     const results = [];
+    const atKill: EvoPressState[] = [];
     for (const failAfter of [Infinity, 6011]) {
       const dir = tempDir();
       const store = Store.open(join(dir, 'runs.db'));
@@ -314,6 +315,7 @@ describe('the pair model (modelLed: pairs)', () => {
         store.acquireLock('r');
         const evaluator = syntheticEvaluator(problem, failAfter);
         await continueRun(store, 'r', experiment, evaluator).catch((e: Error) => expect(e.message).toBe('killed'));
+        atKill.push((JSON.parse(store.getCheckpoint('r').strategyState) as ValidatedState<EvoPressState>).search);
         const outcome = await continueRun(store, 'r', experiment, evaluator);
         expect(outcome.status).toBe('finished');
         results.push(outcome.checkpoint);
@@ -321,6 +323,9 @@ describe('the pair model (modelLed: pairs)', () => {
         store.close();
       }
     }
+    // The kill came inside a phase: the pair model was running and had measured part of it.
+    expect(atKill[1].mode).toBe('pairs');
+    expect(atKill[1].phase!.scores.length).toBeGreaterThan(0);
     expect((JSON.parse(results[0].strategyState) as ValidatedState<EvoPressState>).search.mode).toBe('pairs');
     expect(results[1].strategyState).toBe(results[0].strategyState);
     expect(results[1].bestGenome).toEqual(results[0].bestGenome);
