@@ -233,7 +233,7 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
       const next: EvoPressState = { ...state, generation: state.generation + 1, parent, parentScore: best, stage: 0, racing: [], noise, extras: [], radius: nextRadius(state, parent, ctx.space), proposal: null, recent: remember(state.recent, { genome: state.parent, score: state.parentScore }, parent, config.finalists) };
       // Model-led moves go to an additive model's optimum under an additive budget: architecture spaces stay selecting.
       if (!state.model || !ctx.space.additive || !noiseSwampsSwitches(noise, ctx.slices)) return next;
-      return config.modelLed === 'pairs' ? enterPairs(next, ctx.space) : enterModelLed(next, ctx.space);
+      return config.modelLed === 'pairs' ? enterPairs(next) : enterModelLed(next, ctx.space);
     },
 
     best(state): Best | null {

@@ -34,9 +34,14 @@ const slot = (d: number) => (d < 0 ? d + PAIRS.radius : d + PAIRS.radius - 1);
 /** The measurements of the running phase: one score list per request, members in the order {@link phaseRequest} gives. */
 export interface PairPhase {
   index: number;
-  /** Measurements the phase takes before the parent moves. */
-  length: number;
   scores: number[][];
+}
+
+/** Measurements phase `index` takes before the parent moves: the model's unknowns, then `growth` times more each phase. */
+function phaseLength(space: SpaceIndex, index: number): number {
+  let length = pairUnknowns(space.size);
+  for (let k = 0; k < index; k++) length = Math.ceil(length * PAIRS.growth);
+  return length;
 }
 
 /** Unknowns of the pair model over `units` units: a value per unit and nonzero offset, a term per consecutive pair of nonzero offsets. */
@@ -50,8 +55,8 @@ export function pairUnknowns(units: number): number {
  * finalists: a parent here is not the luckiest of noisy measurements but the fit of more data than
  * any before it, and validation slices at the data budget are too noisy to rank it against them.
  */
-export function enterPairs(state: EvoPressState, space: SpaceIndex): EvoPressState {
-  return { ...state, mode: 'pairs', model: null, memory: [], extras: [], recent: [], phase: { index: 0, length: pairUnknowns(space.size), scores: [] } };
+export function enterPairs(state: EvoPressState): EvoPressState {
+  return { ...state, mode: 'pairs', model: null, memory: [], extras: [], recent: [], phase: { index: 0, scores: [] } };
 }
 
 /**
@@ -102,7 +107,7 @@ export function tellPairs(state: EvoPressState, scores: number[], ctx: StrategyC
   // The parent is the request's last member; a parent the evaluation cap left unmeasured keeps its score.
   const parentScore = Number.isFinite(scores.at(-1)) ? scores.at(-1)! : state.parentScore;
   const generation = state.generation + 1;
-  if (measuredIn(phase) < phase.length) return { ...state, generation, phase, parentScore };
+  if (measuredIn(phase) < phaseLength(ctx.space, phase.index)) return { ...state, generation, phase, parentScore };
   const requests = phase.scores.map((s, k) => ({ members: phaseRequest(ctx.space, state.parent, ctx.seed, phase.index, k, requestSize(offspring)), scores: s }));
   const fit = fitPairModel(ctx.space, state.parent, requests);
   const optimum = pairModelOptimum(ctx.space, fit, state.parent);
@@ -113,7 +118,7 @@ export function tellPairs(state: EvoPressState, scores: number[], ctx: StrategyC
     generation,
     parent,
     parentScore,
-    phase: { index: phase.index + 1, length: Math.ceil(phase.length * PAIRS.growth), scores: [] },
+    phase: { index: phase.index + 1, scores: [] },
   };
 }
 
