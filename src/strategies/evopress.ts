@@ -187,10 +187,10 @@ export function evopress(config: EvoPressConfig): Search<EvoPressState> {
       };
     },
 
-    ask(state, ctx, rng) {
+    ask(state, ctx, rng, left = Infinity) {
       if (state.generation >= config.generations) return null;
       if (state.mode === 'model') return modelLedAsk(state, ctx, rng, config.selection[lastStage].budget, config.offspring);
-      if (state.mode === 'pairs') return pairsAsk(state, ctx, config.selection[lastStage].budget, config.offspring);
+      if (state.mode === 'pairs') return pairsAsk(state, ctx, config.selection[lastStage].budget, config.offspring, left);
       let { racing, proposal } = state;
       if (state.stage === 0) ({ children: racing, proposal } = offspring(state, ctx.space, rng, config));
       const stage = config.selection[state.stage];

@@ -35,6 +35,8 @@ const slot = (d: number) => (d < 0 ? d + PAIRS.radius : d + PAIRS.radius - 1);
 export interface PairPhase {
   index: number;
   scores: number[][];
+  /** Set when the evaluation cap leaves no room for the next phase: this one then runs to the cap, this many measurements. */
+  extendedTo?: number;
 }
 
 /** Measurements phase `index` takes before the parent moves: the model's unknowns, then `growth` times more each phase. */
@@ -92,12 +94,23 @@ function perturbationWithin(space: SpaceIndex, parent: Genome, rng: Rng): Genome
   return null;
 }
 
-/** One generation's request: the phase's next perturbations and the parent, at the deciding stage's budget. */
-export function pairsAsk(state: EvoPressState, ctx: StrategyContext, budget: number, offspring: number): { state: EvoPressState; ask: Ask } {
-  const phase = state.phase!;
+/**
+ * One generation's request: the phase's next perturbations and the parent, at the deciding stage's
+ * budget. When the phase would end with this request but the evaluation cap (`left`) has no room
+ * for the whole next phase, this phase runs on to the cap instead: its one last move then rests on
+ * more measurements, where a next phase cut short would move on fewer (measured worse: 1.55%
+ * against 0.42% on equal steps with racing).
+ */
+export function pairsAsk(state: EvoPressState, ctx: StrategyContext, budget: number, offspring: number, left: number): { state: EvoPressState; ask: Ask } {
+  let phase = state.phase!;
   const candidates = phaseRequest(ctx.space, state.parent, ctx.seed, phase.index, phase.scores.length, requestSize(offspring));
-  return { state, ask: { candidates, fidelity: { budget, slice: sliceFor(ctx.seed, state.generation, 0, ctx.slices) } } };
+  const measured = measuredIn(phase) + candidates.length;
+  const afterThis = left - candidates.length;
+  if (measured >= plannedLength(ctx.space, phase) && afterThis < phaseLength(ctx.space, phase.index + 1)) phase = { ...phase, extendedTo: measured + afterThis };
+  return { state: { ...state, phase }, ask: { candidates, fidelity: { budget, slice: sliceFor(ctx.seed, state.generation, 0, ctx.slices) } } };
 }
+
+const plannedLength = (space: SpaceIndex, phase: PairPhase) => phase.extendedTo ?? phaseLength(space, phase.index);
 
 const measuredIn = (phase: PairPhase) => phase.scores.reduce((n, s) => n + s.length, 0);
 
@@ -107,7 +120,7 @@ export function tellPairs(state: EvoPressState, scores: number[], ctx: StrategyC
   // The parent is the request's last member; a parent the evaluation cap left unmeasured keeps its score.
   const parentScore = Number.isFinite(scores.at(-1)) ? scores.at(-1)! : state.parentScore;
   const generation = state.generation + 1;
-  if (measuredIn(phase) < phaseLength(ctx.space, phase.index)) return { ...state, generation, phase, parentScore };
+  if (measuredIn(phase) < plannedLength(ctx.space, phase)) return { ...state, generation, phase, parentScore };
   const requests = phase.scores.map((s, k) => ({ members: phaseRequest(ctx.space, state.parent, ctx.seed, phase.index, k, requestSize(offspring)), scores: s }));
   const fit = fitPairModel(ctx.space, state.parent, requests);
   const optimum = pairModelOptimum(ctx.space, fit, state.parent);
