@@ -111,14 +111,14 @@ export class SyntheticProblem {
   optimum(near?: { center: Genome; radius: number }): { value: number; genome: Genome } {
     if (this.pairs.length > 0) throw new Error('no exact optimum with pairwise interactions');
     const space = this.index.space;
-    const reach = (row: number[], u: number) => (near ? row.map((v, level) => (Math.abs(this.index.rankOf[u][level] - this.index.rankOf[u][near.center[u]]) <= near.radius ? v : null)) : row);
+    const reach = (rows: number[][]) => (near ? this.index.nearby(rows, near.center, near.radius) : rows);
     switch (this.spec.propagation ?? 'additive') {
       case 'additive':
-        return additiveOptimum(space, this.loss.map(reach));
+        return additiveOptimum(space, reach(this.loss));
       case 'multiplicative':
-        return additiveOptimum(space, this.loss.map((row, u) => reach(row.map((e) => Math.log1p(e / this.scale)), u)));
+        return additiveOptimum(space, reach(this.loss.map((row) => row.map((e) => Math.log1p(e / this.scale)))));
       case 'chain':
-        return chainOptimum(this.index, this.loss.map(reach), (e, previous) => e * (1 + ((this.spec.strength ?? 1) * previous) / this.scale));
+        return chainOptimum(this.index, reach(this.loss), (e, previous) => e * (1 + ((this.spec.strength ?? 1) * previous) / this.scale));
     }
   }
 

@@ -123,6 +123,11 @@ export class SpaceIndex {
     return this.rankOf[unit][genome[unit]];
   }
 
+  /** `values` (per unit and level) with every level more than `radius` ranks from `center`'s set to null: the levels a move of that reach allows. */
+  nearby<T>(values: (T | null)[][], center: Genome, radius: number): (T | null)[][] {
+    return values.map((row, u) => row.map((v, level) => (Math.abs(this.rankOf[u][level] - this.rankOf[u][center[u]]) <= radius ? v : null)));
+  }
+
   /** Sets unit to the level at a cost rank; returns the change in total cost. */
   setRank(genome: Genome, unit: number, rank: number): number {
     const delta = this.stepCost(genome, unit, rank);

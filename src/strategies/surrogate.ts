@@ -103,8 +103,5 @@ export function predictDifference(model: AdditiveModel, a: Genome, b: Genome): n
 
 /** The model's best configuration within `radius` ranks of `center`, where the model is accurate. */
 export function modelOptimum(space: SpaceIndex, model: AdditiveModel, center: Genome, radius: number): Genome | null {
-  const nearby = model.map((row, u) =>
-    row.map((v, level) => (Math.abs(space.rankOf[u][level] - space.rankOf[u][center[u]]) <= radius ? v : null)),
-  );
-  return bestAllocation(space, nearby)?.genome ?? null;
+  return bestAllocation(space, space.nearby(model, center, radius))?.genome ?? null;
 }
