@@ -278,6 +278,32 @@ describe('the pair model (modelLed: pairs)', () => {
     expect(optimum.every((level, u) => Math.abs(index.rankOf[u][level] - index.rankOf[u][center[u]]) <= 2)).toBe(true);
   });
 
+  it('weighs noise against what moving one unit changes, and under constant noise hands over to the averaging mode after its first phase', async () => {
+    const { noiseToSignal, phaseRequest } = await import('../src/strategies/pair-model.js');
+    const index = new SpaceIndex(space);
+    const problem = new SyntheticProblem(space, { seed: 3, propagation: 'chain' });
+    const center = index.uniform()!;
+    const rng = Rng.fromSeed('noise-to-signal');
+    const gaussian = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+    const requests = Array.from({ length: 40 }, (_, k) => phaseRequest(index, center, 9, 0, k, 32)).map((members) => ({ members, exact: members.map((g) => problem.exact(g)) }));
+    // What one moved unit adds to the variance between perturbations, from the exact scores.
+    const within = (xs: number[]) => xs.reduce((s, x) => s + (x - xs.reduce((a, b) => a + b, 0) / xs.length) ** 2, 0) / (xs.length - 1);
+    const movedPerPerturbation = requests.flatMap((r) => r.members.slice(0, -1).map((g) => g.filter((level, u) => level !== center[u]).length)).reduce((a, b, _, all) => a + b / all.length, 0);
+    const perUnit = requests.reduce((s, r) => s + within(r.exact.slice(0, -1)), 0) / requests.length / movedPerPerturbation;
+    for (const sd of [0.05, 0.2, 0.8].map((f) => f * Math.sqrt(perUnit))) {
+      const noisy = requests.map((r) => ({ members: r.members, scores: r.exact.map((x) => x + sd * gaussian()) }));
+      expect(noiseToSignal(center, noisy, sd * sd) / ((sd * sd) / perUnit)).toBeGreaterThan(0.8);
+      expect(noiseToSignal(center, noisy, sd * sd) / ((sd * sd) / perUnit)).toBeLessThan(1.25);
+    }
+    expect(noiseToSignal(center, requests.map((r) => ({ members: r.members, scores: r.exact })), 0)).toBe(0);
+
+    // Noise of 10% of the uniform configuration's loss, not shrinking: the first phase's ratio is above the hand-over.
+    const noisy = run({ seed: 3, propagation: 'chain', noise: 0.1, noiseScale: 'uniformLoss', noiseShrinks: false }, 16, 6000);
+    expect(noisy.state.search.mode).toBe('model');
+    expect(noisy.state.search.phase).toBeNull();
+    expect(noisy.state.search.counts.length).toBe(space.units.length);
+  });
+
   it('reaches closer than the averaging mode with noise that shrinks with the budget, and resumes exactly mid-phase', async () => {
     const stages = [{ survivors: 4, budget: 4 }, { survivors: 1, budget: 64 }];
     const problemSpec = { seed: 3, propagation: 'chain' as const, noise: 0.05, noiseScale: 'uniformLoss' as const, noiseShrinks: true };
@@ -289,8 +315,8 @@ describe('the pair model (modelLed: pairs)', () => {
       const search = (state as ValidatedState<EvoPressState>).search;
       return { gap: (problem.exact(strategy.best(state)!.genome) - optimum) / optimum, search };
     };
-    const pairs = gapOf({ modelLed: 'pairs' });
-    const averaging = gapOf({});
+    const pairs = gapOf({});
+    const averaging = gapOf({ modelLed: 'averaging' });
     expect(pairs.search.mode).toBe('pairs');
     expect(pairs.search.phase!.index).toBeGreaterThan(1);
     expect(averaging.search.mode).toBe('model');

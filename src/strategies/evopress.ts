@@ -41,9 +41,10 @@ export const evopressSchema = z.strictObject({
    * The model-led mode, once noise swamps what a switch changes. `averaging`: wide one-rank
    * perturbations feed an averaging model and the parent moves a rank at a time (see model-led.ts).
    * `pairs`: phases at a fixed parent fit a least-squares model with terms for consecutive units
-   * and move up to two ranks (see pair-model.ts); it needs a deciding stage that measures finely.
+   * and move up to two ranks (see pair-model.ts); where the first phase finds a measurement's noise
+   * too large against what moving one unit changes, the averaging mode takes over.
    */
-  modelLed: z.enum(['averaging', 'pairs']).default('averaging'),
+  modelLed: z.enum(['averaging', 'pairs']).default('pairs'),
   ...finalistsField,
 });
 
@@ -63,8 +64,9 @@ export interface EvoPressState {
   /**
    * `select`: the parent is the best measured of it and its offspring (EvoPress). `model`: once
    * replicates show that noise swamps what a switch changes, wide perturbations feed the model
-   * and the parent moves to the model's optimum nearby. `pairs`: the same moment with
-   * `modelLed: 'pairs'`; phases of perturbations fit a model with pair terms (pair-model.ts).
+   * and the parent moves to the model's optimum nearby (`modelLed: 'averaging'`, or where the pair
+   * model handed over). `pairs`: the same moment with `modelLed: 'pairs'`; phases of perturbations
+   * fit a model with pair terms (pair-model.ts).
    */
   mode: 'select' | 'model' | 'pairs';
   noise: NoiseEstimate;
@@ -78,7 +80,7 @@ export interface EvoPressState {
   radius: number;
   /** This generation's proposal, while it races; null when there is none. */
   proposal: Genome | null;
-  /** The running phase in `pairs` mode; null before. */
+  /** The running phase in `pairs` mode; null in other modes. */
   phase: PairPhase | null;
 }
 

@@ -4,10 +4,13 @@ import { bestChainAllocation } from '../space/allocate.js';
 import type { Ask, StrategyContext } from './types.js';
 import type { EvoPressState } from './evopress.js';
 import { sliceFor } from './slices.js';
+import { noiseVariance } from './noise.js';
+import { enterModelLed } from './model-led.js';
 
 /**
- * EvoPress's pair-model mode (`modelLed: 'pairs'`), for a noisy fitness whose deciding stage still
- * measures finely. The averaging mode learns and moves one rank at a time; on chain problems the
+ * EvoPress's pair-model mode (`modelLed: 'pairs'`, the default), for a noisy fitness whose deciding
+ * stage still measures finely; where it does not, the first phase hands over to the averaging mode
+ * (see {@link noiseToSignal}). The averaging mode learns and moves one rank at a time; on chain problems the
  * best configuration within one rank of where it stands is 2–9% from the optimum even with an
  * exact model, and a model of single units that ignores how consecutive units interact
  * oscillates when it moves wider (npm run bench: "How far moves of a few ranks reach").
@@ -16,12 +19,12 @@ import { sliceFor } from './slices.js';
  * perturbations that move each unit, with chance `moveChance`, to a level up to `radius` ranks
  * away, and the parent. At the phase's end, least squares fits a value per unit and rank offset,
  * a term per pair of consecutive units' offsets, and a constant per request (what the request's
- * slice adds to every member), with a ridge of `ridge` pseudo-measurements at 0 per unknown; the
+ * slice adds to every member), with a ridge that follows the noise (see {@link noiseToSignal}); the
  * parent moves to the fit's optimum within `radius` ranks (a chain DP). The first phase has as
  * many measurements as the model has unknowns; each next one `growth` times more, so that finer
  * moves near the optimum rest on more data.
  */
-export const PAIRS = { radius: 2, moveChance: 0.5, growth: 1.3, ridge: 1 };
+export const PAIRS = { radius: 2, moveChance: 0.5, growth: 1.3, shrink: 30, handOver: 0.2, floor: 1e-6 };
 
 /** Perturbations per request: as many as the averaging mode measures, two per offspring slot. */
 const requestSize = (offspring: number) => 2 * offspring;
@@ -122,17 +125,53 @@ export function tellPairs(state: EvoPressState, scores: number[], ctx: StrategyC
   const generation = state.generation + 1;
   if (measuredIn(phase) < plannedLength(ctx.space, phase)) return { ...state, generation, phase, parentScore };
   const requests = phase.scores.map((s, k) => ({ members: phaseRequest(ctx.space, state.parent, ctx.seed, phase.index, k, requestSize(offspring)), scores: s }));
-  const fit = fitPairModel(ctx.space, state.parent, requests);
+  const ratio = noiseToSignal(state.parent, requests, noiseVariance(state.noise));
+  const fit = fitPairModel(ctx.space, state.parent, requests, Math.max(PAIRS.floor, PAIRS.shrink * ratio));
   const optimum = pairModelOptimum(ctx.space, fit, state.parent);
   const parent = optimum && genomeKey(optimum) !== genomeKey(state.parent) && ctx.space.isFeasible(optimum) ? optimum : state.parent;
   // A parent that moved carries its predecessor's last score until the next request measures it.
-  return {
-    ...state,
-    generation,
-    parent,
-    parentScore,
-    phase: { index: phase.index + 1, scores: [] },
-  };
+  const moved = { ...state, generation, parent, parentScore };
+  if (phase.index === 0 && ratio > PAIRS.handOver) return enterModelLed({ ...moved, phase: null }, ctx.space);
+  return { ...moved, phase: { index: phase.index + 1, scores: [] } };
+}
+
+/**
+ * σ²/τ²: a measurement's noise variance (from the replicates) over what moving one unit adds to
+ * the variance between a request's perturbations ((V − σ²) over the units a perturbation moves);
+ * Infinity when noise accounts for all of V.
+ *
+ * It sets the ridge of the phase's fit, `shrink`·σ²/τ² pseudo-measurements per term. Bayes would
+ * take shrink 1; but the DP maximises over the fitted terms, so it seeks out the ones noise
+ * inflated, and the optimum of a fit shrunk further measured better: shrink 10, 30 and 100 end at
+ * 8.9%, 7.0% and 9.9% under constant noise and at 0.32%, 0.16% and 0.90% with racing (equal
+ * steps, seeds 1–5). A fixed ridge cannot serve both: the best is about 300 under constant noise
+ * and 3 with racing, and either costs the other regime 3–20×.
+ *
+ * And after the first phase it decides whether the pair model goes on: above `handOver` the
+ * averaging mode takes over from the moved parent. Measured at the first phase over seeds 1–20:
+ * 0.01–0.19 with racing (equal steps and unequal costs), 0.65–5.3 under constant noise with 16
+ * slices, 0.13–4.2 with one slice; there the pair model ended 1.1–2× further from the optimum than
+ * the averaging mode.
+ */
+export function noiseToSignal(center: Genome, requests: { members: Genome[]; scores: number[] }[], noise: number): number {
+  let variance = 0;
+  let varianceCount = 0;
+  let moved = 0;
+  let perturbations = 0;
+  for (const { members, scores } of requests) {
+    const measured = scores.slice(0, -1).filter(Number.isFinite);
+    if (measured.length < 2) continue;
+    const mean = measured.reduce((a, b) => a + b, 0) / measured.length;
+    variance += measured.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (measured.length - 1);
+    varianceCount++;
+    for (const member of members.slice(0, -1)) {
+      moved += member.filter((level, u) => level !== center[u]).length;
+      perturbations++;
+    }
+  }
+  if (varianceCount === 0 || moved === 0) return 0;
+  const perUnit = (variance / varianceCount - noise) / (moved / perturbations);
+  return perUnit > 0 ? noise / perUnit : Infinity;
 }
 
 /** Fitted terms around `center`: values[u][slot] per unit and nonzero offset, pairs[(u−1)][slot, slot] per consecutive pair. */
@@ -163,7 +202,7 @@ function columns(space: SpaceIndex, center: Genome, member: Genome): number[] {
  * conjugate gradients on the normal equations (the unknowns number in the thousands; each
  * measurement touches a few dozen). Members with a non-finite score are left out.
  */
-export function fitPairModel(space: SpaceIndex, center: Genome, requests: { members: Genome[]; scores: number[] }[], ridge = PAIRS.ridge): PairModel {
+export function fitPairModel(space: SpaceIndex, center: Genome, requests: { members: Genome[]; scores: number[] }[], ridge: number): PairModel {
   const terms = pairUnknowns(space.size);
   const rows: { cols: Int32Array; y: number }[] = [];
   requests.forEach((r, k) =>
