@@ -142,6 +142,31 @@ describe('every search ends by validating its finalists on held-back slices', ()
 });
 
 /** An in-process evaluator of a synthetic problem that fails once after `failAfter` evaluations (a killed process). */
+/**
+ * Runs `experiment` twice in fresh stores: straight through, and killed after `killAt` evaluations
+ * then resumed. Returns both final checkpoints and the search state each run's store held at the kill.
+ */
+async function uninterruptedAndKilled(experiment: Experiment, problem: SyntheticProblem, killAt: number) {
+  const results = [];
+  const atKill: EvoPressState[] = [];
+  for (const failAfter of [Infinity, killAt]) {
+    const store = Store.open(join(tempDir(), 'runs.db'));
+    try {
+      createRun(store, 'r', experiment);
+      store.acquireLock('r');
+      const evaluator = syntheticEvaluator(problem, failAfter);
+      await continueRun(store, 'r', experiment, evaluator).catch((e: Error) => expect(e.message).toBe('killed'));
+      atKill.push((JSON.parse(store.getCheckpoint('r').strategyState) as ValidatedState<EvoPressState>).search);
+      const outcome = await continueRun(store, 'r', experiment, evaluator);
+      expect(outcome.status).toBe('finished');
+      results.push(outcome.checkpoint);
+    } finally {
+      store.close();
+    }
+  }
+  return { results, atKill };
+}
+
 function syntheticEvaluator(problem: SyntheticProblem, failAfter = Infinity): Evaluator & { count: number } {
   return {
     count: 0,
@@ -297,11 +322,28 @@ describe('the pair model (modelLed: pairs)', () => {
     }
     expect(noiseToSignal(center, requests.map((r) => ({ members: r.members, scores: r.exact })), 0)).toBe(0);
 
-    // Noise of 10% of the uniform configuration's loss, not shrinking: the first phase's ratio is above the hand-over.
-    const noisy = run({ seed: 3, propagation: 'chain', noise: 0.1, noiseScale: 'uniformLoss', noiseShrinks: false }, 16, 6000);
-    expect(noisy.state.search.mode).toBe('model');
-    expect(noisy.state.search.phase).toBeNull();
-    expect(noisy.state.search.counts.length).toBe(space.units.length);
+    // Noise of 10% of the uniform configuration's loss, not shrinking: the first phase's ratio is
+    // above the hand-over. Killed inside that phase and resumed, the run crosses the hand-over as
+    // the uninterrupted one does.
+    const problemSpec = { seed: 3, propagation: 'chain' as const, noise: 0.1, noiseScale: 'uniformLoss' as const, noiseShrinks: false };
+    const experiment: Experiment = {
+      name: 'hand-over',
+      seed: 7,
+      space,
+      strategy: strategySchema.parse({ type: 'evopress', generations: 1_000_000 }),
+      fitness: syntheticFitnessSchema.parse({ type: 'synthetic', ...problemSpec, slices: 16, validationSlices: 4 }),
+      stop: { maxEvaluations: 3000 },
+      source: 'test',
+    };
+    const { results, atKill } = await uninterruptedAndKilled(experiment, new SyntheticProblem(space, problemSpec), 700);
+    expect(atKill[1].mode).toBe('pairs');
+    expect(atKill[1].phase!.index).toBe(0);
+    const final = (JSON.parse(results[0].strategyState) as ValidatedState<EvoPressState>).search;
+    expect(final.mode).toBe('model');
+    expect(final.phase).toBeNull();
+    expect(final.counts.length).toBe(space.units.length);
+    expect(results[1].strategyState).toBe(results[0].strategyState);
+    expect(results[1].bestGenome).toEqual(results[0].bestGenome);
   });
 
   it('reaches closer than the averaging mode with noise that shrinks with the budget, and resumes exactly mid-phase', async () => {
@@ -331,24 +373,7 @@ describe('the pair model (modelLed: pairs)', () => {
       stop: { maxEvaluations: 8000 },
       source: 'test',
     };
-    const results = [];
-    const atKill: EvoPressState[] = [];
-    for (const failAfter of [Infinity, 6011]) {
-      const dir = tempDir();
-      const store = Store.open(join(dir, 'runs.db'));
-      try {
-        createRun(store, 'r', experiment);
-        store.acquireLock('r');
-        const evaluator = syntheticEvaluator(problem, failAfter);
-        await continueRun(store, 'r', experiment, evaluator).catch((e: Error) => expect(e.message).toBe('killed'));
-        atKill.push((JSON.parse(store.getCheckpoint('r').strategyState) as ValidatedState<EvoPressState>).search);
-        const outcome = await continueRun(store, 'r', experiment, evaluator);
-        expect(outcome.status).toBe('finished');
-        results.push(outcome.checkpoint);
-      } finally {
-        store.close();
-      }
-    }
+    const { results, atKill } = await uninterruptedAndKilled(experiment, problem, 6011);
     // The kill came inside a phase: the pair model was running and had measured part of it.
     expect(atKill[1].mode).toBe('pairs');
     expect(atKill[1].phase!.scores.length).toBeGreaterThan(0);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { gapRun } from '../src/tools/bench/gap.js';
 import { strategySchema } from '../src/strategies/index.js';
 import type { SyntheticSpaceSpec } from '../src/space/synthetic.js';
+import { median } from '../src/statistics.js';
 
 // The acceptance problems: additive losses, non-convex per unit, exact optimum by DP.
 const evopress = strategySchema.parse({ type: 'evopress', generations: 1_000_000, offspring: 16 });
@@ -45,13 +46,28 @@ describe('gap under interactions and noise (24k evaluations, 4 validation slices
     expect(run.evaluations).toBe(24_000);
   });
 
-  it('constant noise over 16 slices: evopress ends at most half as far as the genetic strategy, and far below random search', { timeout: 300_000 }, () => {
-    const evo = gapRun(spec, evopress, options(16), noisy);
-    const ga = gapRun(spec, genetic, options(16), noisy);
+  it('constant noise over 16 slices: evopress ends at most half as far as the genetic strategy (medians of seeds 1–5), and far below random search', { timeout: 600_000 }, () => {
+    // The issue's acceptance is on medians over seeds; single seeds spread 4.9–8.5% (evopress) and 12.7–14.7% (genetic).
+    const seeds = [1, 2, 3, 4, 5];
+    const gaps = (strategy: typeof evopress) =>
+      seeds.map((seed) => {
+        const run = gapRun({ ...spec, seed }, strategy, { ...options(16), seed }, noisy);
+        expect(run.evaluations).toBeLessThanOrEqual(24_000);
+        return run.gap;
+      });
+    const evo = gaps(evopress);
+    const ga = gaps(genetic);
+    expect(median(evo), `evopress ${evo}, genetic ${ga}`).toBeLessThanOrEqual(median(ga) / 2);
     const rs = gapRun(spec, strategySchema.parse({ type: 'random', samples: 24_000 }), options(16), noisy);
-    expect(evo.gap, `evopress ${evo.gap}, genetic ${ga.gap}`).toBeLessThanOrEqual(ga.gap / 2);
-    expect(evo.gap).toBeLessThan(rs.gap / 10);
-    for (const run of [evo, ga, rs]) expect(run.evaluations).toBeLessThanOrEqual(24_000);
+    expect(evo[0]).toBeLessThan(rs.gap / 10);
+  });
+
+  it('noise shrinking as 1/√budget, racing to budget 64: evopress ends within 2 percent', { timeout: 300_000 }, () => {
+    const racing = { selection: [{ survivors: 4, budget: 4 }, { survivors: 1, budget: 64 }] };
+    const shrinking = { ...noisy, noiseShrinks: true };
+    const run = gapRun(spec, strategySchema.parse({ type: 'evopress', generations: 1_000_000, ...racing }), options(16), shrinking);
+    expect(run.gap, JSON.stringify(run.curve)).toBeLessThanOrEqual(2);
+    expect(run.evaluations).toBeLessThanOrEqual(24_000);
   });
 
   it('constant noise with one slice (fixed per configuration): evopress pools too, and ends at most half as far as the genetic strategy', { timeout: 300_000 }, () => {

@@ -24,7 +24,7 @@ import { enterModelLed } from './model-led.js';
  * many measurements as the model has unknowns; each next one `growth` times more, so that finer
  * moves near the optimum rest on more data.
  */
-export const PAIRS = { radius: 2, moveChance: 0.5, growth: 1.3, shrink: 30, handOver: 0.2, floor: 1e-6 };
+export const PAIRS = { radius: 2, moveChance: 0.5, growth: 1.3, shrink: 30, handOver: 0.2, minRidge: 1e-6 };
 
 /** Perturbations per request: as many as the averaging mode measures, two per offspring slot. */
 const requestSize = (offspring: number) => 2 * offspring;
@@ -126,7 +126,7 @@ export function tellPairs(state: EvoPressState, scores: number[], ctx: StrategyC
   if (measuredIn(phase) < plannedLength(ctx.space, phase)) return { ...state, generation, phase, parentScore };
   const requests = phase.scores.map((s, k) => ({ members: phaseRequest(ctx.space, state.parent, ctx.seed, phase.index, k, requestSize(offspring)), scores: s }));
   const ratio = noiseToSignal(state.parent, requests, noiseVariance(state.noise));
-  const fit = fitPairModel(ctx.space, state.parent, requests, Math.max(PAIRS.floor, PAIRS.shrink * ratio));
+  const fit = fitPairModel(ctx.space, state.parent, requests, Math.max(PAIRS.minRidge, PAIRS.shrink * ratio));
   const optimum = pairModelOptimum(ctx.space, fit, state.parent);
   const parent = optimum && genomeKey(optimum) !== genomeKey(state.parent) && ctx.space.isFeasible(optimum) ? optimum : state.parent;
   // A parent that moved carries its predecessor's last score until the next request measures it.
