@@ -141,7 +141,6 @@ describe('every search ends by validating its finalists on held-back slices', ()
   });
 });
 
-/** An in-process evaluator of a synthetic problem that fails once after `failAfter` evaluations (a killed process). */
 /**
  * Runs `experiment` twice in fresh stores: straight through, and killed after `killAt` evaluations
  * then resumed. Returns both final checkpoints and the search state each run's store held at the kill.
@@ -167,6 +166,7 @@ async function uninterruptedAndKilled(experiment: Experiment, problem: Synthetic
   return { results, atKill };
 }
 
+/** An in-process evaluator of a synthetic problem that fails once after `failAfter` evaluations (a killed process). */
 function syntheticEvaluator(problem: SyntheticProblem, failAfter = Infinity): Evaluator & { count: number } {
   return {
     count: 0,
@@ -284,7 +284,7 @@ describe('every strategy keeps to the cap with its validation inside it', () => 
   });
 });
 
-describe('the pair model (modelLed: pairs)', () => {
+describe('the pair model (modelLed: pairs, the default)', () => {
   it('fits a chain problem exactly within two ranks, and its optimum is the exact optimum there', async () => {
     const { fitPairModel, pairModelOptimum, phaseRequest, pairUnknowns } = await import('../src/strategies/pair-model.js');
     const small = syntheticSpace({ family: 'equalStep', units: 12, levels: 6, seed: 4, budgetFraction: 0.5 });

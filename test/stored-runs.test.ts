@@ -10,6 +10,7 @@ import { loadExperimentOfRun } from '../src/export/result.js';
 import { classifierLayout } from '../src/fitness/classifier.js';
 import { samplesFor } from '../src/fitness/types.js';
 import type { Experiment } from '../src/engine/experiment.js';
+import { strategySchema } from '../src/strategies/index.js';
 
 /** The issue's reproduction: a search on a magnitude database, then the database rebuilt in place with another target. */
 function setup() {
@@ -87,6 +88,23 @@ describe('a stored run never changes after the fact [slow]', () => {
     renameSync(y, x);
     renameSync(`${x}.swap`, y);
     oneLineError(cli(['resume', 'a', '--db', db]), /db: a layer file of the level database of run "a" has changed since it was built/);
+  });
+});
+
+describe('evopress runs stored before strategy.modelLed', () => {
+  it('read as modelLed averaging (what they ran), not the default pairs that new runs store', async () => {
+    const store = Store.open(join(tempDir(), 'old.db'));
+    const toy = await loadExperiment(join(ROOT, 'experiments', 'toy', 'experiment.json'));
+    const evopress = strategySchema.parse({ type: 'evopress', generations: 10 });
+    expect(evopress.type === 'evopress' && evopress.modelLed).toBe('pairs');
+    createRun(store, 'new', { ...toy, strategy: evopress });
+    expect(loadExperimentOfRun(store, 'new').strategy).toMatchObject({ type: 'evopress', modelLed: 'pairs' });
+
+    const { modelLed: _, ...old } = evopress as Extract<typeof evopress, { type: 'evopress' }>;
+    createRun(store, 'old', { ...toy, strategy: old as Experiment['strategy'] });
+    expect('modelLed' in JSON.parse(store.requireRun('old').experiment).strategy).toBe(false);
+    expect(loadExperimentOfRun(store, 'old').strategy).toMatchObject({ type: 'evopress', modelLed: 'averaging' });
+    store.close();
   });
 });
 

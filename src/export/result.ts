@@ -36,9 +36,12 @@ export function loadExperimentOfRun(store: Store, runId: string): Experiment {
  * Runs stored before the image fitnesses named their samples: `windows` were pictures (accuracy)
  * or patches (psnr), and a psnr `length` was the patch side. Renamed on reading, nothing rewritten.
  * Runs stored before `timeout` get its default. Runs stored before `validationSlices` get 0, not
- * its default: they reserved no calibration data, and their search read what they read.
+ * its default: they reserved no calibration data, and their search read what they read. Evopress
+ * runs stored before `modelLed` get `averaging`, the only model-led mode there was, not today's
+ * default: a resumed search moves as it did.
  */
 function upgradeStoredExperiment(experiment: Experiment): Experiment {
+  if (experiment.strategy.type === 'evopress' && experiment.strategy.modelLed === undefined) experiment.strategy = { ...experiment.strategy, modelLed: 'averaging' };
   if ((experiment.fitness as { timeout?: number }).timeout === undefined) experiment.fitness = { ...experiment.fitness, timeout: defaultTimeout(experiment.fitness) };
   if ((experiment.fitness as { validationSlices?: number }).validationSlices === undefined) experiment.fitness = { ...experiment.fitness, validationSlices: 0 };
   const f = experiment.fitness as unknown as Record<string, unknown>;

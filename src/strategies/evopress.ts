@@ -160,7 +160,7 @@ function learn(state: EvoPressState, candidates: Genome[], scores: number[], mem
  * ask, so a generation with k stages is k asks at growing fidelity. Offspring that tie the parent
  * replace it: on plateaus of equal fitness this lets the search drift instead of stalling. Every
  * other generation a replicate measures the fitness's noise; once it swamps what a switch changes,
- * the search goes model-led for good (see model-led.ts, and pair-model.ts for `modelLed: 'pairs'`).
+ * the search goes model-led for good (see pair-model.ts, and model-led.ts for the averaging mode).
  */
 export function evopress(config: EvoPressConfig): Search<EvoPressState> {
   const lastStage = config.selection.length - 1;

@@ -150,8 +150,9 @@ export function tellPairs(state: EvoPressState, scores: number[], ctx: StrategyC
  * And after the first phase it decides whether the pair model goes on: above `handOver` the
  * averaging mode takes over from the moved parent. Measured at the first phase over seeds 1–20:
  * 0.01–0.19 with racing (equal steps and unequal costs), 0.65–5.3 under constant noise with 16
- * slices, 0.13–4.2 with one slice; there the pair model ended 1.1–2× further from the optimum than
- * the averaging mode.
+ * slices, 0.13–4.2 with one slice (two of 38 seeds below 0.2). Under constant noise the pair model
+ * without the hand-over ended 1.1–2.1× further from the optimum than with it (seeds 1–5).
+ * σ² is the selection mode's last estimate: the pair model measures no replicates.
  */
 export function noiseToSignal(center: Genome, requests: { members: Genome[]; scores: number[] }[], noise: number): number {
   let variance = 0;
