@@ -1,6 +1,6 @@
 import { genomeKey, type Genome, type SpaceIndex } from '../space/space.js';
 import type { Rng } from '../rng/rng.js';
-import { median } from '../statistics.js';
+import { median, sampleVariance } from '../statistics.js';
 
 /**
  * How noisy the fitness is, measured by replicates: a candidate and the reference it was measured
@@ -124,8 +124,7 @@ export function updateNoise(
   }
   const measuredContenders = contenders.filter((i) => Number.isFinite(scores[i])).map((i) => scores[i]);
   if (measuredContenders.length > 1) {
-    const mean = measuredContenders.reduce((a, b) => a + b, 0) / measuredContenders.length;
-    const fresh = measuredContenders.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (measuredContenders.length - 1);
+    const fresh = sampleVariance(measuredContenders);
     spread = spread === 0 ? fresh : runningMean(spread, fresh, 20);
   }
   const pickable = pairable.filter((i) => i !== reference && Number.isFinite(scores[i]));

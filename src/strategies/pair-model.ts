@@ -5,6 +5,7 @@ import type { Ask, StrategyContext } from './types.js';
 import type { EvoPressState } from './evopress.js';
 import { sliceFor } from './slices.js';
 import { noiseVariance } from './noise.js';
+import { sampleVariance } from '../statistics.js';
 import { enterModelLed } from './model-led.js';
 
 /**
@@ -162,8 +163,7 @@ export function noiseToSignal(center: Genome, requests: { members: Genome[]; sco
   for (const { members, scores } of requests) {
     const measured = scores.slice(0, -1).filter(Number.isFinite);
     if (measured.length < 2) continue;
-    const mean = measured.reduce((a, b) => a + b, 0) / measured.length;
-    variance += measured.reduce((sum, x) => sum + (x - mean) ** 2, 0) / (measured.length - 1);
+    variance += sampleVariance(measured);
     varianceCount++;
     for (const member of members.slice(0, -1)) {
       moved += member.filter((level, u) => level !== center[u]).length;
