@@ -9,6 +9,7 @@ import type { EvoPressState } from '../src/strategies/evopress.js';
 import { drive } from '../src/engine/drive.js';
 import { noNoiseYet, noiseVariance, replicateCandidates, updateNoise, REPLICATES_KEPT, type NoiseEstimate } from '../src/strategies/noise.js';
 import { Rng } from '../src/rng/rng.js';
+import { sampleVariance } from '../src/statistics.js';
 import { createRun, continueRun } from '../src/engine/engine.js';
 import { Store } from '../src/store/store.js';
 import type { Evaluator } from '../src/pool/evaluator.js';
@@ -312,13 +313,14 @@ describe('the pair model (modelLed: pairs, the default)', () => {
     const gaussian = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
     const requests = Array.from({ length: 40 }, (_, k) => phaseRequest(index, center, 9, 0, k, 32)).map((members) => ({ members, exact: members.map((g) => problem.exact(g)) }));
     // What one moved unit adds to the variance between perturbations, from the exact scores.
-    const within = (xs: number[]) => xs.reduce((s, x) => s + (x - xs.reduce((a, b) => a + b, 0) / xs.length) ** 2, 0) / (xs.length - 1);
-    const movedPerPerturbation = requests.flatMap((r) => r.members.slice(0, -1).map((g) => g.filter((level, u) => level !== center[u]).length)).reduce((a, b, _, all) => a + b / all.length, 0);
-    const perUnit = requests.reduce((s, r) => s + within(r.exact.slice(0, -1)), 0) / requests.length / movedPerPerturbation;
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const movedPerPerturbation = mean(requests.flatMap((r) => r.members.slice(0, -1).map((g) => g.filter((level, u) => level !== center[u]).length)));
+    const perUnit = mean(requests.map((r) => sampleVariance(r.exact.slice(0, -1)))) / movedPerPerturbation;
     for (const sd of [0.05, 0.2, 0.8].map((f) => f * Math.sqrt(perUnit))) {
       const noisy = requests.map((r) => ({ members: r.members, scores: r.exact.map((x) => x + sd * gaussian()) }));
-      expect(noiseToSignal(center, noisy, sd * sd) / ((sd * sd) / perUnit)).toBeGreaterThan(0.8);
-      expect(noiseToSignal(center, noisy, sd * sd) / ((sd * sd) / perUnit)).toBeLessThan(1.25);
+      const relative = noiseToSignal(center, noisy, sd * sd) / ((sd * sd) / perUnit);
+      expect(relative).toBeGreaterThan(0.8);
+      expect(relative).toBeLessThan(1.25);
     }
     expect(noiseToSignal(center, requests.map((r) => ({ members: r.members, scores: r.exact })), 0)).toBe(0);
 
